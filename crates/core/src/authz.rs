@@ -1,0 +1,143 @@
+//! Who may do what. Every service operation runs these checks, in this order:
+//! reach (404, so nothing outside the reach is confirmed to exist), then
+//! permission (403), then governance (403).
+
+use crate::audit::Actor;
+use crate::ids::OrgId;
+use crate::keys::{Permission, Permissions};
+use crate::org::{OrgRecord, path_has};
+use crate::{Error, Result};
+
+/// The caller of an operation: an API key, or the operator's CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// `None` for the operator acting through the CLI.
+    pub key_id: Option<String>,
+    pub org_id: OrgId,
+    pub user: Option<String>,
+    pub permissions: Permissions,
+}
+
+impl Principal {
+    /// The operator at the console: all permissions, acting from `root`.
+    pub fn operator(root: OrgId) -> Self {
+        Self {
+            key_id: None,
+            org_id: root,
+            user: Some("orgd-cli".into()),
+            permissions: Permissions::all(),
+        }
+    }
+
+    /// A key of org K reaches K and every descendant of K that is live.
+    pub fn reaches(&self, org: &OrgRecord) -> bool {
+        org.is_live() && path_has(&org.path, &self.org_id)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            key_id: self.key_id.clone(),
+            user: self.user.clone(),
+        }
+    }
+
+    pub fn require(&self, p: Permission) -> Result<()> {
+        if self.permissions.has(p) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this API key lacks the '{}' permission",
+                p.as_str()
+            )))
+        }
+    }
+
+    /// Returns the org if this principal reaches it; otherwise the same 404 a
+    /// missing org gets.
+    pub fn reach(&self, org: Option<OrgRecord>) -> Result<OrgRecord> {
+        match org {
+            Some(org) if self.reaches(&org) => Ok(org),
+            _ => Err(Error::NotFound("organization")),
+        }
+    }
+
+    /// Governance: deleting or moving an org, or changing its limits, needs a
+    /// key of a strict ancestor, so no org can raise its own limits or delete
+    /// itself. `allow_root_self` lets the root's keys govern the root itself
+    /// (its configs).
+    pub fn govern(&self, org: &OrgRecord, allow_root_self: bool) -> Result<()> {
+        let strict_ancestor = self.reaches(org) && org.id != self.org_id;
+        let root_on_root = allow_root_self && org.is_root() && org.id == self.org_id;
+        if strict_ancestor || root_on_root {
+            Ok(())
+        } else if org.is_root() {
+            Err(Error::Forbidden(
+                "the root organization cannot be deleted or moved".into(),
+            ))
+        } else {
+            Err(Error::Forbidden(
+                "only a key of an ancestor organization may do this".into(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn org(id: &str, path: &str) -> OrgRecord {
+        OrgRecord {
+            id: OrgId::from_trusted(id.into()),
+            name: id.into(),
+            parent_id: (id != "root").then(|| OrgId::from_trusted("root".into())),
+            path: path.into(),
+            depth: path.matches('/').count() as i64 - 1,
+            created_at: DateTime::<Utc>::default(),
+            updated_at: DateTime::<Utc>::default(),
+            version: 1,
+            customizations: serde_json::json!({}),
+            deleted_at: None,
+        }
+    }
+
+    fn key_of(id: &str, perms: &[&str]) -> Principal {
+        Principal {
+            key_id: Some("key_1".into()),
+            org_id: OrgId::from_trusted(id.into()),
+            user: None,
+            permissions: Permissions::parse_names(perms.iter().copied()).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn reach_covers_self_and_descendants_only() {
+        let k = key_of("a", &["read"]);
+        assert!(k.reaches(&org("a", "/root/a/")));
+        assert!(k.reaches(&org("b", "/root/a/b/")));
+        assert!(!k.reaches(&org("root", "/root/")));
+        assert!(!k.reaches(&org("ab", "/root/ab/")));
+        let mut dead = org("b", "/root/a/b/");
+        dead.deleted_at = Some(DateTime::<Utc>::default());
+        assert!(!k.reaches(&dead));
+        assert!(matches!(k.reach(Some(dead)), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn governance_needs_a_strict_ancestor() {
+        let k = key_of("a", &["write"]);
+        assert!(k.govern(&org("a", "/root/a/"), true).is_err());
+        assert!(k.govern(&org("b", "/root/a/b/"), false).is_ok());
+        let root = key_of("root", &["write"]);
+        assert!(root.govern(&org("root", "/root/"), false).is_err());
+        assert!(root.govern(&org("root", "/root/"), true).is_ok());
+    }
+
+    #[test]
+    fn missing_permission_is_forbidden() {
+        let k = key_of("a", &["read"]);
+        assert!(k.require(Permission::Read).is_ok());
+        assert!(matches!(k.require(Permission::Write), Err(Error::Forbidden(_))));
+    }
+}

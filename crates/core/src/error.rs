@@ -1,0 +1,80 @@
+//! The domain's one error type. The HTTP layer maps each variant to a status and
+//! a problem `type` in a single `match`.
+
+use crate::store::StoreError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One invalid input field, reported back to the client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a request conflicts with the current state (HTTP 409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    HasChildren,
+    DuplicateId,
+    MoveCycle,
+    DepthExceeded,
+    IdempotencyReuse,
+    IdempotencyInProgress,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No usable credentials: missing, malformed, unknown, expired or revoked.
+    #[error("a valid API key is required")]
+    Unauthenticated,
+    /// The thing does not exist, or the caller may not know that it does.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    Conflict { kind: ConflictKind, detail: String },
+    #[error("the resource has changed since the given ETag")]
+    PreconditionFailed,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected store failure. The message is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(kind: ConflictKind, detail: impl Into<String>) -> Self {
+        Error::Conflict {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound("resource"),
+            StoreError::Conflict(what) => Error::conflict(ConflictKind::DuplicateId, what),
+            StoreError::Unavailable(why) => Error::Unavailable(why),
+            StoreError::Other(why) => Error::Internal(why),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The domain of orgd: what an organization, an API key and an audit event are,
+//! who may do what to them, and the store traits every database implements.
+//!
+//! Nothing here knows about HTTP or SQL. The HTTP layer calls [`service::Orgd`];
+//! the stores implement [`store::Store`].
+
+pub mod audit;
+pub mod authz;
+pub mod clock;
+pub mod customizations;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod org;
+pub mod page;
+pub mod service;
+pub mod store;
+pub mod time;
+
+pub use error::{Error, FieldError, Result};

@@ -1,0 +1,141 @@
+//! Organizations and their place in the tree.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::ids::OrgId;
+
+/// An organization as stored, tombstones included.
+///
+/// `path` lists the ids from the root down to this org, each followed by `/`
+/// (`/root/acme/team-1/`). It makes "is X in K's subtree" a prefix test and a
+/// subtree an index range scan; a move rewrites the paths of the moved subtree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgRecord {
+    pub id: OrgId,
+    pub name: String,
+    pub parent_id: Option<OrgId>,
+    pub path: String,
+    /// 1 for the root.
+    pub depth: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub customizations: Value,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl OrgRecord {
+    pub fn is_live(&self) -> bool {
+        self.deleted_at.is_none()
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.parent_id.is_none()
+    }
+
+    /// True when `other` is this org or one of its descendants.
+    pub fn contains(&self, other: &OrgRecord) -> bool {
+        other.path.starts_with(&self.path)
+    }
+
+    pub fn view(&self) -> Org {
+        Org {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            parent_id: self.parent_id.as_ref().map(ToString::to_string),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+            customizations: self.customizations.clone(),
+        }
+    }
+}
+
+/// The org object every endpoint returns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    #[serde(with = "crate::time::serde_ts")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time::serde_ts")]
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub customizations: Value,
+}
+
+/// The path of `id` placed under a parent whose path is `parent_path`.
+pub fn child_path(parent_path: &str, id: &OrgId) -> String {
+    format!("{parent_path}{id}/")
+}
+
+/// True when the org with `path` is the org `id` or lies beneath it.
+pub fn path_has(path: &str, id: &OrgId) -> bool {
+    path.split('/').any(|seg| seg == id.as_str())
+}
+
+/// The exclusive upper bound of the paths in the subtree rooted at `path`:
+/// every path of the subtree starts with `path`, and since `/` is followed by
+/// `0` in byte order and ids never contain `/`, the range `[path, bound)` holds
+/// exactly that subtree (compared bytewise: `BINARY` in SQLite, `COLLATE "C"`
+/// in PostgreSQL).
+pub fn subtree_upper_bound(path: &str) -> String {
+    let mut bound = path.trim_end_matches('/').to_owned();
+    bound.push('0');
+    bound
+}
+
+/// A validated organization name: 1–200 characters after trimming, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.chars().count() > 200 {
+        return Err("must be at most 200 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> OrgId {
+        OrgId::from_trusted(s.into())
+    }
+
+    #[test]
+    fn paths_nest() {
+        let p = child_path("/root/", &id("a"));
+        assert_eq!(p, "/root/a/");
+        assert!(path_has(&p, &id("root")));
+        assert!(path_has(&p, &id("a")));
+        assert!(!path_has(&p, &id("roo")));
+    }
+
+    #[test]
+    fn upper_bound_excludes_siblings_sharing_a_prefix() {
+        let bound = subtree_upper_bound("/root/a/");
+        for inside in ["/root/a/", "/root/a/b/", "/root/a/-x/", "/root/a/.x/", "/root/a/zzz/"] {
+            assert!(inside >= "/root/a/" && inside < bound.as_str(), "{inside}");
+        }
+        for outside in ["/root/a-b/", "/root/a.b/", "/root/ab/", "/root/a0/", "/root/b/"] {
+            assert!(!(outside >= "/root/a/" && outside < bound.as_str()), "{outside}");
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("  Acme  "), Ok("Acme".into()));
+        assert!(parse_name("   ").is_err());
+        assert!(parse_name(&"é".repeat(200)).is_ok());
+        assert!(parse_name(&"é".repeat(201)).is_err());
+        assert!(parse_name("a\u{7}b").is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! API keys: authentication, minting, listing, revocation.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Orgd, Origin, json, path_org_id};
+use crate::audit::Target;
+use crate::authz::Principal;
+use crate::ids::{OrgId, prefixed_ulid};
+use crate::keys::{self, ApiKey, KeyRecord, Permission, Permissions};
+use crate::org::{Org, parse_name};
+use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
+use crate::{Error, FieldError, Result};
+
+/// How stale `last_used_at` may get before a request refreshes it. Writing it
+/// on every request would turn every read into a write.
+const LAST_USED_GRANULARITY: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewKey {
+    pub name: String,
+    pub user: Option<String>,
+    pub permissions: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// A freshly minted key: the only time its secret is ever shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+/// The calling key and its org.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Me {
+    pub key: Option<ApiKey>,
+    pub org: Org,
+}
+
+impl Orgd {
+    /// Resolves a bearer secret to the principal it stands for. Every failure
+    /// (malformed, unknown, expired, revoked, org deleted) is the same 401.
+    pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
+        if !keys::is_well_formed_secret(secret) {
+            return Err(Error::Unauthenticated);
+        }
+        let now = self.now();
+        let mut tx = self.store.read().await?;
+        let Some((key, org)) = tx.key_by_digest(&keys::digest(secret)).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        drop(tx);
+        if !key.is_usable_at(now) || !org.is_live() {
+            return Err(Error::Unauthenticated);
+        }
+        if key.last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
+            self.touch_key(&key, now).await;
+        }
+        Ok(Principal {
+            key_id: Some(key.id),
+            org_id: key.org_id,
+            user: key.user,
+            permissions: key.permissions,
+        })
+    }
+
+    /// Best effort: a failure to record `last_used_at` must not fail the request.
+    async fn touch_key(&self, key: &KeyRecord, now: DateTime<Utc>) {
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            tx.touch_key(&key.org_id, &key.id, now).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::debug!(key_id = %key.id, error = %e, "could not record last_used_at");
+        }
+    }
+
+    pub async fn create_key(
+        &self,
+        who: &Principal,
+        origin: &Origin,
+        org_id: &str,
+        new: NewKey,
+    ) -> Result<CreatedKey> {
+        let org_id = path_org_id(org_id)?;
+        let now = self.now();
+        let mut errors = Vec::new();
+        let name = parse_name(&new.name)
+            .map_err(|why| errors.push(FieldError::new("name", why)))
+            .ok();
+        let user = match new.user.as_deref().map(parse_name) {
+            None => None,
+            Some(Ok(u)) => Some(u),
+            Some(Err(why)) => {
+                errors.push(FieldError::new("user", why));
+                None
+            }
+        };
+        let permissions = match Permissions::parse_names(new.permissions.iter().map(String::as_str)) {
+            Ok(p) if p.is_empty() => {
+                errors.push(FieldError::new("permissions", "must name at least one permission"));
+                None
+            }
+            Ok(p) => Some(p),
+            Err(unknown) => {
+                errors.push(FieldError::new(
+                    "permissions",
+                    format!(
+                        "unknown permission(s) {}; known: read, write, delete, admin",
+                        unknown.join(", ")
+                    ),
+                ));
+                None
+            }
+        };
+        let expires_at = match new.expires_at.as_deref().map(crate::time::parse) {
+            None => None,
+            Some(Some(t)) if t > now => Some(t),
+            Some(Some(_)) => {
+                errors.push(FieldError::new("expires_at", "must be in the future"));
+                None
+            }
+            Some(None) => {
+                errors.push(FieldError::new("expires_at", "must be an RFC 3339 timestamp"));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let (Some(name), Some(permissions)) = (name, permissions) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+
+        let mut c = self.change(who, origin).await?;
+        let org = who.reach(c.tx.lock_org(&org_id).await?)?;
+        who.require(Permission::Admin)?;
+        if !permissions.is_subset_of(who.permissions) {
+            let extra: Vec<_> = permissions
+                .iter()
+                .filter(|p| !who.permissions.has(*p))
+                .map(Permission::as_str)
+                .collect();
+            return Err(Error::Forbidden(format!(
+                "a key cannot grant permissions it does not hold: {}",
+                extra.join(", ")
+            )));
+        }
+        let secret = keys::generate_secret();
+        let key = KeyRecord {
+            id: prefixed_ulid("key"),
+            org_id: org.id.clone(),
+            name,
+            user,
+            permissions,
+            digest: keys::digest(&secret),
+            prefix: keys::visible_prefix(&secret),
+            created_at: c.now,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        c.tx.insert_key(&key).await?;
+        let view = key.view();
+        c.record(&org.id, "api_key.create", Target::key(&key.id), Value::Null, json(&view))
+            .await?;
+        c.commit().await?;
+        Ok(CreatedKey { key: view, secret })
+    }
+
+    /// `orgd keys create`: the operator mints a key straight in the database.
+    pub async fn create_key_as_operator(&self, org_id: &str, new: NewKey) -> Result<CreatedKey> {
+        let root = {
+            let mut tx = self.store.read().await?;
+            tx.root_org().await?.ok_or(Error::NotFound("root organization"))?
+        };
+        let operator = Principal::operator(root.id);
+        self.create_key(&operator, &Origin::default(), org_id, new).await
+    }
+
+    pub async fn list_keys(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        page: PageRequest<String>,
+    ) -> Result<Page<ApiKey>> {
+        let org_id = path_org_id(org_id)?;
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Admin)?;
+        let limit = page.limit;
+        let rows = tx.list_keys(&org.id, &page).await?;
+        let page = paginate(rows, limit, |k| encode_id_cursor(&k.id));
+        Ok(Page {
+            items: page.items.iter().map(KeyRecord::view).collect(),
+            next: page.next,
+        })
+    }
+
+    pub async fn delete_key(
+        &self,
+        who: &Principal,
+        origin: &Origin,
+        org_id: &str,
+        key_id: &str,
+    ) -> Result<()> {
+        let org_id = path_org_id(org_id)?;
+        let mut c = self.change(who, origin).await?;
+        let org = who.reach(c.tx.lock_org(&org_id).await?)?;
+        who.require(Permission::Admin)?;
+        let key = c
+            .tx
+            .key(&org.id, key_id)
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .ok_or(Error::NotFound("API key"))?;
+        c.tx.revoke_key(&org.id, &key.id, c.now).await?;
+        c.record(&org.id, "api_key.delete", Target::key(&key.id), json(&key.view()), Value::Null)
+            .await?;
+        c.commit().await
+    }
+
+    pub async fn me(&self, who: &Principal) -> Result<Me> {
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&who.org_id).await?)?;
+        let key = match &who.key_id {
+            Some(id) => tx.key(&who.org_id, id).await?.map(|k| k.view()),
+            None => None,
+        };
+        Ok(Me { key, org: org.view() })
+    }
+
+    /// The id of the root org, once bootstrapped.
+    pub async fn root_id(&self) -> Result<OrgId> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.root_org().await?.ok_or(Error::NotFound("root organization"))?.id)
+    }
+}

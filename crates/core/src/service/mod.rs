@@ -1,0 +1,209 @@
+//! The operations of orgd. Each one opens a store transaction, applies the
+//! authorization rules of [`crate::authz`], makes its change, appends the audit
+//! events of that change and commits: one path for every mutation.
+
+mod audit;
+mod idempotency;
+mod api_keys;
+mod orgs;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
+use crate::authz::Principal;
+use crate::clock::Clock;
+use crate::ids::{OrgId, prefixed_ulid};
+use crate::keys::{self, KeyRecord, Permissions};
+use crate::org::OrgRecord;
+use crate::store::{Store, StoreError, Tx};
+use crate::{Error, Result};
+
+pub use idempotency::{IdempotencyStart, IDEMPOTENCY_TTL};
+pub use api_keys::{CreatedKey, Me, NewKey};
+pub use orgs::{NewOrg, OrgFilter, OrgPatch};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Id given to the root at bootstrap.
+    pub root_id: OrgId,
+    /// Deepest level an org may sit at; the root is level 1.
+    pub max_depth: i64,
+}
+
+/// Where a request came from, as the audit trail records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A precondition from `If-Match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Version(i64),
+    /// An ETag this server never issues: never matches.
+    Never,
+}
+
+impl IfMatch {
+    fn check(self, version: i64) -> Result<()> {
+        match self {
+            IfMatch::Any => Ok(()),
+            IfMatch::Version(v) if v == version => Ok(()),
+            _ => Err(Error::PreconditionFailed),
+        }
+    }
+}
+
+pub struct Orgd {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl Orgd {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self { store, clock, settings }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    async fn change<'a>(&self, who: &Principal, origin: &'a Origin) -> Result<Change<'a>> {
+        Ok(Change {
+            tx: self.store.begin().await?,
+            actor: who.actor(),
+            origin,
+            now: self.now(),
+        })
+    }
+
+    /// Creates the root org and a root key holding every permission, unless
+    /// the database already has a root. Returns the root key's secret when it
+    /// made one: `secret` when given, else a generated one.
+    pub async fn bootstrap(&self, secret: Option<String>) -> Result<Option<String>> {
+        let origin = Origin::default();
+        let operator = Principal::operator(self.settings.root_id.clone());
+        let mut c = self.change(&operator, &origin).await?;
+        if c.tx.root_org().await?.is_some() {
+            return Ok(None);
+        }
+        let root = OrgRecord {
+            id: self.settings.root_id.clone(),
+            name: "Root".into(),
+            parent_id: None,
+            path: format!("/{}/", self.settings.root_id),
+            depth: 1,
+            created_at: c.now,
+            updated_at: c.now,
+            version: 1,
+            customizations: Value::Object(Default::default()),
+            deleted_at: None,
+        };
+        match c.tx.insert_org(&root).await {
+            // Another node bootstrapped the same database first.
+            Err(StoreError::Conflict(_)) => return Ok(None),
+            other => other?,
+        }
+        c.record(&root.id, "org.create", Target::org(&root.id), Value::Null, json(&root.view()))
+            .await?;
+        let secret = secret.unwrap_or_else(keys::generate_secret);
+        let key = KeyRecord {
+            id: prefixed_ulid("key"),
+            org_id: root.id.clone(),
+            name: "bootstrap".into(),
+            user: None,
+            permissions: Permissions::all(),
+            digest: keys::digest(&secret),
+            prefix: keys::visible_prefix(&secret),
+            created_at: c.now,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        c.tx.insert_key(&key).await?;
+        c.record(&root.id, "api_key.create", Target::key(&key.id), Value::Null, json(&key.view()))
+            .await?;
+        c.commit().await?;
+        Ok(Some(secret))
+    }
+}
+
+/// One write transaction and the audit events it commits with.
+struct Change<'a> {
+    tx: Box<dyn Tx>,
+    actor: Actor,
+    origin: &'a Origin,
+    now: DateTime<Utc>,
+}
+
+impl Change<'_> {
+    /// Appends an event to `org`'s chain. The caller holds `org`'s lock
+    /// ([`crate::store::OrgRepo::lock_org`]), so the head cannot move under it.
+    async fn record(
+        &mut self,
+        org: &OrgId,
+        action: &str,
+        target: Target,
+        before: Value,
+        after: Value,
+    ) -> Result<()> {
+        let (seq, prev_hash) = match self.tx.audit_head(org).await? {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_owned()),
+        };
+        let mut event = AuditEvent {
+            id: prefixed_ulid("evt"),
+            seq,
+            timestamp: self.now,
+            org_id: org.to_string(),
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target,
+            changes: serde_json::json!({ "before": before, "after": after }),
+            request_id: self.origin.request_id.clone(),
+            ip: self.origin.ip.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        event.hash = event.compute_hash();
+        self.tx.insert_event(&event).await?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl Target {
+    pub fn org(id: &OrgId) -> Self {
+        Self { kind: "org".into(), id: id.to_string() }
+    }
+
+    pub fn key(id: &str) -> Self {
+        Self { kind: "api_key".into(), id: id.to_owned() }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// An org id taken from a URL path. One that cannot exist is simply not found.
+pub fn path_org_id(raw: &str) -> Result<OrgId> {
+    OrgId::parse(raw).map_err(|_| Error::NotFound("organization"))
+}

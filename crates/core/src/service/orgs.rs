@@ -1,0 +1,350 @@
+//! Organizations: create, read, update, move, delete, list.
+
+use serde_json::Value;
+
+use super::{Change, IfMatch, Orgd, Origin, json, path_org_id};
+use crate::audit::Target;
+use crate::authz::Principal;
+use crate::customizations;
+use crate::error::ConflictKind;
+use crate::ids::OrgId;
+use crate::keys::Permission;
+use crate::org::{Org, OrgRecord, child_path, parse_name};
+use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
+use crate::store::OrgQuery;
+use crate::{Error, FieldError, Result};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewOrg {
+    pub id: Option<String>,
+    pub name: String,
+    /// Defaults to the caller's org.
+    pub parent_id: Option<String>,
+    pub customizations: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgPatch {
+    pub name: Option<String>,
+    /// An RFC 7396 merge patch onto the current customizations.
+    pub customizations: Option<Value>,
+    /// Moves the org under another parent.
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgFilter {
+    pub parent_id: Option<String>,
+    pub name_prefix: Option<String>,
+}
+
+fn validation(errors: Vec<FieldError>) -> Result<()> {
+    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+}
+
+impl Orgd {
+    pub async fn get_org(&self, who: &Principal, id: &str) -> Result<Org> {
+        let id = path_org_id(id)?;
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&id).await?)?;
+        who.require(Permission::Read)?;
+        Ok(org.view())
+    }
+
+    pub async fn create_org(&self, who: &Principal, origin: &Origin, new: NewOrg) -> Result<Org> {
+        let mut errors = Vec::new();
+        let id = match new.id.as_deref().map(OrgId::parse) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(why)) => {
+                errors.push(FieldError::new("id", why));
+                None
+            }
+        };
+        let name = parse_name(&new.name)
+            .map_err(|why| errors.push(FieldError::new("name", why)))
+            .ok();
+        let custom = new.customizations.unwrap_or_else(|| Value::Object(Default::default()));
+        if let Err(why) = customizations::validate(&custom) {
+            errors.push(FieldError::new("customizations", why));
+        }
+        let parent_id = match new.parent_id.as_deref() {
+            None => Some(who.org_id.clone()),
+            Some(raw) => OrgId::parse(raw)
+                .map_err(|why| errors.push(FieldError::new("parent_id", why)))
+                .ok(),
+        };
+        validation(errors)?;
+        let (Some(name), Some(parent_id)) = (name, parent_id) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+
+        let mut c = self.change(who, origin).await?;
+        // Locking the parent keeps it alive (and its child count stable) until commit.
+        let parent = who
+            .reach(c.tx.lock_org(&parent_id).await?)
+            .map_err(|_| Error::NotFound("parent organization"))?;
+        who.require(Permission::Write)?;
+        if parent.depth + 1 > self.settings.max_depth {
+            return Err(Error::conflict(
+                ConflictKind::DepthExceeded,
+                format!("the tree may be at most {} levels deep", self.settings.max_depth),
+            ));
+        }
+        let id = id.unwrap_or_else(OrgId::generate);
+        if c.tx.org(&id).await?.is_some() {
+            return Err(taken(&id));
+        }
+        let org = OrgRecord {
+            path: child_path(&parent.path, &id),
+            id,
+            name,
+            parent_id: Some(parent.id.clone()),
+            depth: parent.depth + 1,
+            created_at: c.now,
+            updated_at: c.now,
+            version: 1,
+            customizations: custom,
+            deleted_at: None,
+        };
+        c.tx.insert_org(&org).await.map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => taken(&org.id),
+            e => e.into(),
+        })?;
+        let view = org.view();
+        c.record(&org.id, "org.create", Target::org(&org.id), Value::Null, json(&view))
+            .await?;
+        c.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn update_org(
+        &self,
+        who: &Principal,
+        origin: &Origin,
+        id: &str,
+        patch: OrgPatch,
+        if_match: Option<IfMatch>,
+    ) -> Result<Org> {
+        let id = path_org_id(id)?;
+        let mut errors = Vec::new();
+        let name = match patch.name.as_deref().map(parse_name) {
+            None => None,
+            Some(Ok(n)) => Some(n),
+            Some(Err(why)) => {
+                errors.push(FieldError::new("name", why));
+                None
+            }
+        };
+        let new_parent = match patch.parent_id.as_deref().map(OrgId::parse) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(why)) => {
+                errors.push(FieldError::new("parent_id", why));
+                None
+            }
+        };
+        validation(errors)?;
+
+        let mut c = self.change(who, origin).await?;
+        let mut org = who.reach(c.tx.lock_org(&id).await?)?;
+        who.require(Permission::Write)?;
+        if let Some(m) = if_match {
+            m.check(org.version)?;
+        }
+        let before = org.clone();
+
+        if let Some(parent_id) = new_parent.filter(|p| Some(p) != org.parent_id.as_ref()) {
+            self.move_org(&mut c, who, &mut org, &parent_id).await?;
+        }
+        if let Some(name) = name {
+            org.name = name;
+        }
+        if let Some(p) = &patch.customizations {
+            customizations::merge_patch(&mut org.customizations, p);
+            customizations::validate(&org.customizations)
+                .map_err(|why| Error::invalid("customizations", why))?;
+        }
+
+        let (old, new) = (before.view(), org.view());
+        if old == new {
+            return Ok(new);
+        }
+        org.version += 1;
+        org.updated_at = c.now;
+        c.tx.update_org(&org).await?;
+        if old.parent_id != new.parent_id {
+            c.record(
+                &org.id,
+                "org.move",
+                Target::org(&org.id),
+                serde_json::json!({ "parent_id": old.parent_id }),
+                serde_json::json!({ "parent_id": new.parent_id }),
+            )
+            .await?;
+        }
+        let (b, a) = changed_fields(&old, &new, &["name", "customizations"]);
+        if !a.is_empty() {
+            c.record(&org.id, "org.update", Target::org(&org.id), b.into(), a.into())
+                .await?;
+        }
+        c.commit().await?;
+        Ok(org.view())
+    }
+
+    /// Re-parents `org` (already locked, its state not yet written) and its subtree.
+    async fn move_org(
+        &self,
+        c: &mut Change<'_>,
+        who: &Principal,
+        org: &mut OrgRecord,
+        parent_id: &OrgId,
+    ) -> Result<()> {
+        who.govern(org, false)?;
+        let parent = who
+            .reach(c.tx.lock_org(parent_id).await?)
+            .map_err(|_| Error::NotFound("parent organization"))?;
+        if parent.path.starts_with(&org.path) {
+            return Err(Error::conflict(
+                ConflictKind::MoveCycle,
+                "an organization cannot be moved under itself or one of its descendants",
+            ));
+        }
+        let height = c.tx.max_depth_in_subtree(&org.path).await? - org.depth;
+        if parent.depth + 1 + height > self.settings.max_depth {
+            return Err(Error::conflict(
+                ConflictKind::DepthExceeded,
+                format!("the tree may be at most {} levels deep", self.settings.max_depth),
+            ));
+        }
+        let new_path = child_path(&parent.path, &org.id);
+        c.tx.move_subtree(&org.path, &new_path).await?;
+        org.path = new_path;
+        org.depth = parent.depth + 1;
+        org.parent_id = Some(parent.id);
+        Ok(())
+    }
+
+    pub async fn delete_org(
+        &self,
+        who: &Principal,
+        origin: &Origin,
+        id: &str,
+        cascade: bool,
+        if_match: Option<IfMatch>,
+    ) -> Result<()> {
+        let id = path_org_id(id)?;
+        let mut c = self.change(who, origin).await?;
+        let org = who.reach(c.tx.lock_org(&id).await?)?;
+        who.require(Permission::Delete)?;
+        who.govern(&org, false)?;
+        if let Some(m) = if_match {
+            m.check(org.version)?;
+        }
+        let doomed = if cascade {
+            c.tx.live_subtree(&org.path).await?
+        } else if c.tx.count_live_children(&org.id).await? > 0 {
+            return Err(Error::conflict(
+                ConflictKind::HasChildren,
+                "the organization has child organizations; delete them first or pass cascade=true",
+            ));
+        } else {
+            vec![org]
+        };
+        for mut o in doomed {
+            let before = o.view();
+            o.deleted_at = Some(c.now);
+            o.updated_at = c.now;
+            o.version += 1;
+            c.tx.update_org(&o).await?;
+            c.record(&o.id, "org.delete", Target::org(&o.id), json(&before), Value::Null)
+                .await?;
+        }
+        c.commit().await
+    }
+
+    pub async fn list_orgs(
+        &self,
+        who: &Principal,
+        filter: OrgFilter,
+        page: PageRequest<String>,
+    ) -> Result<Page<Org>> {
+        who.require(Permission::Read)?;
+        let mut tx = self.store.read().await?;
+        let own = who.reach(tx.org(&who.org_id).await?)?;
+        let parent_id = match filter.parent_id.as_deref().map(OrgId::parse) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            // No org has such an id, so none has it as parent.
+            Some(Err(_)) => return Ok(Page { items: vec![], next: None }),
+        };
+        let q = OrgQuery {
+            subtree_of: own.path,
+            include_root: true,
+            parent_id,
+            name_prefix: filter.name_prefix,
+        };
+        self.query_orgs(tx.as_mut(), &q, page).await
+    }
+
+    pub async fn list_children(
+        &self,
+        who: &Principal,
+        id: &str,
+        whole_subtree: bool,
+        page: PageRequest<String>,
+    ) -> Result<Page<Org>> {
+        let id = path_org_id(id)?;
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&id).await?)?;
+        who.require(Permission::Read)?;
+        let q = OrgQuery {
+            subtree_of: org.path,
+            include_root: false,
+            parent_id: (!whole_subtree).then_some(org.id),
+            name_prefix: None,
+        };
+        self.query_orgs(tx.as_mut(), &q, page).await
+    }
+
+    async fn query_orgs(
+        &self,
+        tx: &mut dyn crate::store::Tx,
+        q: &OrgQuery,
+        page: PageRequest<String>,
+    ) -> Result<Page<Org>> {
+        let limit = page.limit;
+        let rows = tx.list_orgs(q, &page).await?;
+        let page = paginate(rows, limit, |o| encode_id_cursor(o.id.as_str()));
+        Ok(Page {
+            items: page.items.iter().map(OrgRecord::view).collect(),
+            next: page.next,
+        })
+    }
+}
+
+fn taken(id: &OrgId) -> Error {
+    Error::conflict(
+        ConflictKind::DuplicateId,
+        format!("the organization id '{id}' is taken (ids are never reused)"),
+    )
+}
+
+/// The named fields whose values differ, as `(before, after)` objects.
+fn changed_fields(
+    old: &Org,
+    new: &Org,
+    fields: &[&str],
+) -> (serde_json::Map<String, Value>, serde_json::Map<String, Value>) {
+    let (old, new) = (json(old), json(new));
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    for f in fields {
+        let (o, n) = (&old[*f], &new[*f]);
+        if o != n {
+            before.insert((*f).into(), o.clone());
+            after.insert((*f).into(), n.clone());
+        }
+    }
+    (before, after)
+}

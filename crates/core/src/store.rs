@@ -1,0 +1,171 @@
+//! The store traits. Each database implements them once; the rules live in
+//! [`crate::service`], which opens a transaction, runs its logic against it and
+//! commits, so a change and its audit event are one atomic unit on every store.
+//!
+//! Split per entity; every method takes the org it acts on. List methods
+//! return up to `page.limit + 1` rows, so the caller knows whether a next page
+//! exists.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::audit::AuditEvent;
+use crate::ids::OrgId;
+use crate::keys::KeyRecord;
+use crate::org::OrgRecord;
+use crate::page::PageRequest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated (the store says which, for logs).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or is too busy to answer in time.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Opens a transaction that may write. Write transactions that touch the
+    /// same org are serialised (see [`OrgRepo::lock_org`]).
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+    /// Opens a read-only transaction: one consistent snapshot.
+    async fn read(&self) -> StoreResult<Box<dyn Tx>>;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A unit of work. Dropped without [`Tx::commit`], it rolls back.
+#[async_trait]
+pub trait Tx: OrgRepo + KeyRepo + AuditRepo + IdempotencyRepo + Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// Which live orgs a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgQuery {
+    /// Only orgs in the subtree rooted at this path.
+    pub subtree_of: String,
+    /// Whether the subtree's own root is included.
+    pub include_root: bool,
+    pub parent_id: Option<OrgId>,
+    pub name_prefix: Option<String>,
+}
+
+#[async_trait]
+pub trait OrgRepo {
+    /// An org by id, tombstones included.
+    async fn org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>>;
+    /// Like [`OrgRepo::org`], and holds the org's lock until the transaction
+    /// ends. Every change to an org's state or audit chain takes it first.
+    async fn lock_org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>>;
+    /// The root org, if the database has been bootstrapped.
+    async fn root_org(&mut self) -> StoreResult<Option<OrgRecord>>;
+    /// Fails with [`StoreError::Conflict`] when the id was ever used.
+    async fn insert_org(&mut self, org: &OrgRecord) -> StoreResult<()>;
+    /// Writes every field of an existing org.
+    async fn update_org(&mut self, org: &OrgRecord) -> StoreResult<()>;
+    /// Rewrites the paths and depths of every org (tombstones too) under
+    /// `old_path`, the subtree's root included, to lie under `new_path`.
+    async fn move_subtree(&mut self, old_path: &str, new_path: &str) -> StoreResult<()>;
+    /// Live orgs matching `q`, ordered by id.
+    async fn list_orgs(&mut self, q: &OrgQuery, page: &PageRequest<String>) -> StoreResult<Vec<OrgRecord>>;
+    async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64>;
+    /// The largest depth of a live org in the subtree rooted at `path`.
+    async fn max_depth_in_subtree(&mut self, path: &str) -> StoreResult<i64>;
+    /// Every live org in the subtree rooted at `path`, deepest first.
+    async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>>;
+}
+
+#[async_trait]
+pub trait KeyRepo {
+    /// Fails with [`StoreError::Conflict`] on a duplicate id or digest.
+    async fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<()>;
+    async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>>;
+    /// The key with this digest, whatever its state, and its org.
+    async fn key_by_digest(&mut self, digest: &str) -> StoreResult<Option<(KeyRecord, OrgRecord)>>;
+    /// Keys of `org` that are not revoked, ordered by id.
+    async fn list_keys(&mut self, org: &OrgId, page: &PageRequest<String>) -> StoreResult<Vec<KeyRecord>>;
+    async fn revoke_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Filters of audit listings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub action: Option<String>,
+    pub key_id: Option<String>,
+    pub org_id: Option<OrgId>,
+}
+
+#[async_trait]
+pub trait AuditRepo {
+    /// `(seq, hash)` of the org's newest event.
+    async fn audit_head(&mut self, org: &OrgId) -> StoreResult<Option<(i64, String)>>;
+    async fn insert_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
+    /// The org's own events, newest first; the page key is `seq`.
+    async fn org_events(
+        &mut self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        page: &PageRequest<i64>,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Events of every strict descendant of the org at `path`, tombstones
+    /// included, newest first. Each comes with its position in the store's
+    /// global order, which is the page key.
+    async fn subtree_events(
+        &mut self,
+        path: &str,
+        filter: &AuditFilter,
+        page: &PageRequest<i64>,
+    ) -> StoreResult<Vec<(i64, AuditEvent)>>;
+    /// The org's events with `seq > after_seq`, oldest first, as stored.
+    async fn chain_events(&mut self, org: &OrgId, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// A response kept to replay a retried POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key_id: String,
+    pub idempotency_key: String,
+    /// Digest of the method, path and body of the first request.
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+    /// `None` while the first request is still running.
+    pub response: Option<StoredResponse>,
+}
+
+#[async_trait]
+pub trait IdempotencyRepo {
+    async fn idempotency(&mut self, key_id: &str, idempotency_key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Claims `(key_id, idempotency_key)`; fails with [`StoreError::Conflict`]
+    /// when a record for it exists.
+    async fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()>;
+    /// Stores the response of a claimed request.
+    async fn complete_idempotency(
+        &mut self,
+        key_id: &str,
+        idempotency_key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    async fn delete_idempotency(&mut self, key_id: &str, idempotency_key: &str) -> StoreResult<()>;
+    /// Removes records created before `before`; returns how many.
+    async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
