@@ -170,6 +170,7 @@ impl KeyRecord {
 
 /// The key object the API returns: never the digest, never the secret.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: String,
     pub org_id: String,

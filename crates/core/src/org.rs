@@ -54,6 +54,7 @@ impl OrgRecord {
 
 /// The org object every endpoint returns.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Org {
     pub id: String,
     pub name: String,

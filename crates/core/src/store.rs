@@ -40,6 +40,8 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self) -> StoreResult<Box<dyn Tx>>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Waits for connections in use to come back, then closes them.
+    async fn close(&self);
 }
 
 /// A unit of work. Dropped without [`Tx::commit`], it rolls back.

@@ -1,1 +1,11 @@
+//! orgd's server: HTTP API (axum), command line (clap), configuration and
+//! background jobs around the domain in `orgd-core`.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+mod jobs;
+
+pub use app::Application;
+pub use config::Config;

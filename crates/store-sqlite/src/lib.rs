@@ -79,11 +79,6 @@ impl SqliteStore {
         Ok(Self { writer, readers })
     }
 
-    /// Closes both pools, waiting for connections in use to come back.
-    pub async fn close(&self) {
-        self.readers.close().await;
-        self.writer.close().await;
-    }
 }
 
 #[async_trait]
@@ -101,6 +96,11 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.readers).await.map_err(map_err)?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
     }
 }
 

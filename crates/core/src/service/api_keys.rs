@@ -33,6 +33,7 @@ pub struct CreatedKey {
 
 /// The calling key and its org.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub key: Option<ApiKey>,
     pub org: Org,

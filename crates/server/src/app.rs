@@ -1,0 +1,106 @@
+//! The application: a store, the domain service, the HTTP router and a bound
+//! listener, built from a [`Config`]. Tests build and run exactly this.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use orgd_core::clock::SystemClock;
+use orgd_core::service::{Orgd, Settings};
+use orgd_core::store::Store;
+use orgd_store_sqlite::{SqliteOptions, SqliteStore};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, DatabaseUrl};
+use crate::http::{self, AppState};
+use crate::jobs;
+
+/// Opens the store the URL names and brings its schema up to date.
+pub async fn open_store(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    if url.is_sqlite() {
+        let store = SqliteStore::open(&SqliteOptions::new(url.expose()))
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        Ok(Arc::new(store))
+    } else {
+        anyhow::bail!("{url}: this build of orgd supports SQLite databases only (sqlite://PATH)")
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    orgd: Arc<Orgd>,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Opens and migrates the database, bootstraps it when empty, and binds
+    /// the listener (port 0 picks a free port; see [`Application::local_addr`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config.database_url).await?;
+        let settings = Settings {
+            root_id: config.root_id.clone(),
+            max_depth: config.max_depth,
+        };
+        let orgd = Arc::new(Orgd::new(store.clone(), Arc::new(SystemClock), settings));
+        let chosen = config.bootstrap_key.as_ref().map(|s| s.expose_secret().to_owned());
+        let generated = chosen.is_none();
+        if let Some(secret) = orgd.bootstrap(chosen).await.context("bootstrapping the database")? {
+            if generated {
+                // Printed once, on stderr, never logged: the only copy there is.
+                eprintln!(
+                    "orgd: created the root organization '{}' and its root key.\n\
+                     orgd: root key secret (shown once, store it now): {secret}",
+                    config.root_id
+                );
+            } else {
+                eprintln!("orgd: created the root organization '{}'; its root key is ORGD_BOOTSTRAP_KEY", config.root_id);
+            }
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let router = http::router(AppState {
+            orgd: orgd.clone(),
+            request_timeout: config.request_timeout,
+        });
+        Ok(Self {
+            listener,
+            router,
+            orgd,
+            store,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Cancelling this token stops the server gracefully: no new connections,
+    /// in-flight requests finish, background work stops, the store closes.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        let jobs = jobs::spawn(self.orgd.clone(), self.shutdown.clone());
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
+            .await
+            .context("serving HTTP")?;
+        self.shutdown.cancel();
+        let _ = jobs.await;
+        self.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Configuration of `orgd serve`. Every flag also reads `ORGD_<NAME>`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use orgd_core::ids::OrgId;
+use secrecy::SecretString;
+
+/// A database URL whose `Debug` and `Display` hide any password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+
+    /// The URL with the password part of `user:password@` replaced.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        match rest.split_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err("expected sqlite://PATH or postgres://…".into())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(long, env = "ORGD_DATABASE_URL", default_value = "sqlite://orgd.db")]
+    pub database_url: DatabaseUrl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ORGD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Id of the root organization made on first start.
+    #[arg(long, env = "ORGD_ROOT_ID", default_value = "root", value_parser = parse_org_id)]
+    pub root_id: OrgId,
+    /// Deepest level of the organization tree (the root is level 1).
+    #[arg(long, env = "ORGD_MAX_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(i64).range(1..=64))]
+    pub max_depth: i64,
+    /// Longest a request may take before it is answered 503.
+    #[arg(long, env = "ORGD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_secs: u64,
+    /// Secret of the root key made on first start (at least 32 characters).
+    /// Prefer the environment variable: command lines are visible to others.
+    #[arg(long, env = "ORGD_BOOTSTRAP_KEY", hide_env_values = true, value_parser = parse_bootstrap_key)]
+    pub bootstrap_key: Option<SecretString>,
+}
+
+fn parse_org_id(s: &str) -> Result<OrgId, String> {
+    OrgId::parse(s).map_err(str::to_owned)
+}
+
+fn parse_bootstrap_key(s: &str) -> Result<SecretString, String> {
+    if orgd_core::keys::is_well_formed_secret(s) {
+        Ok(SecretString::from(s.to_owned()))
+    } else {
+        Err("must be 32 to 256 printable ASCII characters without spaces".into())
+    }
+}
+
+/// Everything [`crate::Application::build`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub root_id: OrgId,
+    pub max_depth: i64,
+    pub request_timeout: Duration,
+    pub bootstrap_key: Option<SecretString>,
+}
+
+impl From<ServeArgs> for Config {
+    fn from(a: ServeArgs) -> Self {
+        Self {
+            listen: a.listen,
+            database_url: a.db.database_url,
+            root_id: a.root_id,
+            max_depth: a.max_depth,
+            request_timeout: Duration::from_secs(a.request_timeout_secs),
+            bootstrap_key: a.bootstrap_key,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_hides_its_password() {
+        let u = DatabaseUrl::new("postgres://orgd:hunter2@db:5432/orgd");
+        assert!(!format!("{u:?}").contains("hunter2"));
+        assert!(!u.to_string().contains("hunter2"));
+        assert_eq!(u.redacted(), "postgres://orgd:***@db:5432/orgd");
+        assert_eq!(DatabaseUrl::new("sqlite://orgd.db").redacted(), "sqlite://orgd.db");
+    }
+}

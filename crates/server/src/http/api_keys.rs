@@ -1,0 +1,136 @@
+//! `/orgs/{org_id}/api_keys`: minting, listing and revoking keys (`admin`).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use orgd_core::keys::ApiKey;
+use orgd_core::service::NewKey;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{AppJson, AppQuery, Caller};
+use super::middleware::SecretBearing;
+use super::orgs::{Message, id_page};
+use super::problem::{ApiResult, ProblemBody};
+use super::{AppState, PageParams, page_response};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(delete_key))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateKeyBody {
+    #[schema(example = "billing service")]
+    name: String,
+    /// The person or system the key acts for (shown as `user` in logs).
+    #[schema(example = "john.doe@example.com")]
+    user: Option<String>,
+    /// A subset of the creating key's own: `read`, `write`, `delete`, `admin`.
+    #[schema(example = json!(["read", "write"]))]
+    permissions: Vec<String>,
+    /// RFC 3339; the key stops working then.
+    expires_at: Option<String>,
+}
+
+/// A new key with its secret: the only response that ever shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKeyBody {
+    #[serde(flatten)]
+    key: ApiKey,
+    /// `orgd_` + 43 base62 characters. Store it now: it is never shown again.
+    secret: String,
+}
+
+/// List the organization's live API keys (never their secrets).
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/api_keys", tag = "api keys",
+    params(("org_id" = String, Path, description = "The organization's id"), PageParams),
+    responses(
+        (status = 200, body = Vec<ApiKey>, headers(("Link" = String))),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+async fn list_keys(
+    State(s): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path(org_id): Path<String>,
+    AppQuery(q): AppQuery<PageParams>,
+) -> ApiResult<Response> {
+    let keys = s.orgd.list_keys(&caller.principal, &org_id, id_page(&q)?).await?;
+    Ok(page_response(&uri, keys))
+}
+
+/// Create an API key for an organization the key reaches, with permissions
+/// no wider than the creating key's.
+#[utoipa::path(
+    post, path = "/orgs/{org_id}/api_keys", tag = "api keys",
+    params(("org_id" = String, Path, description = "The organization's id")),
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, body = CreatedKeyBody, headers(("Location" = String))),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody),
+        (status = 403, description = "Missing admin, or asking for permissions the key does not hold", body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+async fn create_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+    AppJson(body): AppJson<CreateKeyBody>,
+) -> ApiResult<Response> {
+    let new = NewKey {
+        name: body.name,
+        user: body.user,
+        permissions: body.permissions,
+        expires_at: body.expires_at,
+    };
+    let created = s.orgd.create_key(&caller.principal, &caller.origin, &org_id, new).await?;
+    let location = format!("/orgs/{}/api_keys/{}", created.key.org_id, created.key.id);
+    let mut res = (
+        StatusCode::CREATED,
+        [
+            (header::LOCATION, HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/"))),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Json(CreatedKeyBody {
+            key: created.key,
+            secret: created.secret,
+        }),
+    )
+        .into_response();
+    res.extensions_mut().insert(SecretBearing);
+    Ok(res)
+}
+
+/// Revoke an API key; it stops working at once.
+#[utoipa::path(
+    delete, path = "/orgs/{org_id}/api_keys/{key_id}", tag = "api keys",
+    params(
+        ("org_id" = String, Path, description = "The organization's id"),
+        ("key_id" = String, Path, description = "The key's id"),
+    ),
+    responses(
+        (status = 200, body = Message),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    )
+)]
+async fn delete_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org_id, key_id)): Path<(String, String)>,
+) -> ApiResult<Json<Message>> {
+    s.orgd
+        .delete_key(&caller.principal, &caller.origin, &org_id, &key_id)
+        .await?;
+    Ok(Json(Message {
+        message: "API key deleted successfully".into(),
+    }))
+}

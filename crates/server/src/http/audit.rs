@@ -1,0 +1,141 @@
+//! The audit trail: an org's own events, its descendants' events, verification.
+
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::Response;
+use axum::Json;
+use orgd_core::audit::{AuditEvent, Verification};
+use orgd_core::ids::OrgId;
+use orgd_core::page::{PageRequest, decode_number_cursor, parse_limit};
+use orgd_core::store::AuditFilter;
+use orgd_core::{Error, FieldError};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{AppQuery, Caller};
+use super::problem::{ApiResult, ProblemBody};
+use super::{AppState, PageParams, page_response};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(org_audit))
+        .routes(routes!(children_audit))
+        .routes(routes!(verify_audit))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Events at or after this instant (RFC 3339).
+    start: Option<String>,
+    /// Events before this instant (RFC 3339).
+    end: Option<String>,
+    /// Only this action, e.g. `org.update`.
+    action: Option<String>,
+    /// Only events made with this API key.
+    key_id: Option<String>,
+    /// Only this descendant's events (`children_audit`).
+    org_id: Option<String>,
+}
+
+fn audit_query(q: AuditParams, p: &PageParams) -> orgd_core::Result<(AuditFilter, PageRequest<i64>)> {
+    let mut errors = Vec::new();
+    let mut time = |field: &str, raw: Option<String>| match raw.as_deref().map(orgd_core::time::parse) {
+        None => None,
+        Some(Some(t)) => Some(t),
+        Some(None) => {
+            errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
+            None
+        }
+    };
+    let start = time("start", q.start);
+    let end = time("end", q.end);
+    let org_id = match q.org_id.as_deref().map(OrgId::parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(why)) => {
+            errors.push(FieldError::new("org_id", why));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let page = PageRequest {
+        limit: parse_limit(p.limit.as_deref())?,
+        after: p.cursor.as_deref().map(decode_number_cursor).transpose()?,
+    };
+    let filter = AuditFilter {
+        start,
+        end,
+        action: q.action,
+        key_id: q.key_id,
+        org_id,
+    };
+    Ok((filter, page))
+}
+
+/// The organization's own audit events, newest first.
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/audit", tag = "audit",
+    params(("org_id" = String, Path, description = "The organization's id"), AuditParams, PageParams),
+    responses(
+        (status = 200, body = Vec<AuditEvent>, headers(("Link" = String))),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+async fn org_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path(org_id): Path<String>,
+    AppQuery(q): AppQuery<AuditParams>,
+    AppQuery(p): AppQuery<PageParams>,
+) -> ApiResult<Response> {
+    let (filter, page) = audit_query(q, &p)?;
+    let events = s.orgd.org_audit(&caller.principal, &org_id, filter, page).await?;
+    Ok(page_response(&uri, events))
+}
+
+/// Audit events of every descendant organization, deleted ones included, newest first.
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/children_audit", tag = "audit",
+    params(("org_id" = String, Path, description = "The organization's id"), AuditParams, PageParams),
+    responses(
+        (status = 200, body = Vec<AuditEvent>, headers(("Link" = String))),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+async fn children_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path(org_id): Path<String>,
+    AppQuery(q): AppQuery<AuditParams>,
+    AppQuery(p): AppQuery<PageParams>,
+) -> ApiResult<Response> {
+    let (filter, page) = audit_query(q, &p)?;
+    let events = s.orgd.children_audit(&caller.principal, &org_id, filter, page).await?;
+    Ok(page_response(&uri, events))
+}
+
+/// Recompute the organization's hash chain.
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/audit/verify", tag = "audit",
+    params(("org_id" = String, Path, description = "The organization's id")),
+    responses(
+        (status = 200, body = Verification),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    )
+)]
+async fn verify_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Verification>> {
+    Ok(Json(s.orgd.verify_audit(&caller.principal, &org_id).await?))
+}

@@ -1,0 +1,184 @@
+//! The HTTP API. Routes and the OpenAPI document come from one declaration
+//! (`utoipa_axum::routes!`), so no route exists without its description.
+
+mod api_keys;
+mod audit;
+pub mod extract;
+mod health;
+mod me;
+pub mod middleware;
+mod orgs;
+pub mod problem;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use orgd_core::page::Page;
+use orgd_core::service::{IfMatch, Orgd};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub orgd: Arc<Orgd>,
+    pub request_timeout: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orgd",
+        description = "Self-hosted organization management: the organization tree, API keys and an audit trail that cannot be quietly rewritten.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(problem::ProblemBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Routes that need an API key.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(orgs::routes())
+        .merge(api_keys::routes())
+        .merge(audit::routes())
+        .merge(me::routes())
+}
+
+/// The OpenAPI document, built from the same declarations as the router.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .merge(api_routes())
+        .merge(health::routes())
+        .split_for_parts();
+    api
+}
+
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().unwrap_or_default()
+}
+
+pub fn router(state: AppState) -> Router {
+    let protected = api_routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(protected)
+        .merge(health::routes())
+        .split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { problem::Problem::new(problem::Kind::NotFound, "no such route") })
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::envelope))
+        .with_state(state)
+}
+
+/// A JSON array, with `Link: <…>; rel="next"` when there is a next page.
+pub fn page_response<T: Serialize>(uri: &Uri, page: Page<T>) -> Response {
+    let mut res = Json(page.items).into_response();
+    if let Some(next) = page.next {
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+        pairs.retain(|(k, _)| k != "cursor");
+        pairs.push(("cursor".into(), next));
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        if let Ok(v) = HeaderValue::from_str(&format!("<{}?{query}>; rel=\"next\"", uri.path())) {
+            res.headers_mut().insert(header::LINK, v);
+        }
+    }
+    res
+}
+
+/// The paging parameters every list takes.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Rows per page, 1–1000 (default 50).
+    pub limit: Option<String>,
+    /// The `cursor` from the previous page's `Link: rel="next"`.
+    pub cursor: Option<String>,
+}
+
+/// A strong ETag for a versioned resource.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// Reads `If-Match`: `*`, or one ETag this server issued (`"N"`, or weak `W/"N"`).
+pub fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
+    let v = headers.get(header::IF_MATCH)?;
+    let s = v.to_str().unwrap_or("").trim();
+    Some(if s == "*" {
+        IfMatch::Any
+    } else {
+        parse_etag(s).map_or(IfMatch::Never, IfMatch::Version)
+    })
+}
+
+fn parse_etag(s: &str) -> Option<i64> {
+    let s = s.strip_prefix("W/").unwrap_or(s);
+    s.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+/// True when `If-None-Match` names the current version (or is `*`).
+pub fn none_match(headers: &HeaderMap, version: i64) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|s| s.split(',').any(|t| t.trim() == "*" || parse_etag(t.trim()) == Some(version)))
+}
+
+/// A versioned resource with its ETag, or 304 when the client has it already.
+pub fn versioned<T: Serialize>(headers: &HeaderMap, version: i64, body: &T) -> Response {
+    if none_match(headers, version) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version))]).into_response();
+    }
+    ([(header::ETAG, etag(version))], Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_parse_strong_and_weak() {
+        assert_eq!(parse_etag("\"3\""), Some(3));
+        assert_eq!(parse_etag("W/\"3\""), Some(3));
+        assert_eq!(parse_etag("3"), None);
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"x\""));
+        assert_eq!(if_match(&h), Some(IfMatch::Never));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"1\", \"2\""));
+        assert!(none_match(&h, 2));
+        assert!(!none_match(&h, 3));
+    }
+}

@@ -1,0 +1,236 @@
+//! RFC 9457 problem responses. Every error orgd sends is one of [`Kind`], with
+//! its status, stable `type` URI and snake_case `code` kept in one table.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orgd_core::error::ConflictKind;
+use orgd_core::{Error, FieldError};
+use serde::Serialize;
+
+use super::middleware::current_request_id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BadRequest,
+    Validation,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    HasChildren,
+    DuplicateId,
+    MoveCycle,
+    DepthExceeded,
+    IdempotencyReuse,
+    IdempotencyInProgress,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+    Timeout,
+    Internal,
+}
+
+impl Kind {
+    /// `(status, type slug, title)`. The `code` is the slug with underscores.
+    fn info(self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Kind::BadRequest => (S::BAD_REQUEST, "bad-request", "The request could not be read"),
+            Kind::Validation => (S::BAD_REQUEST, "validation-failed", "The request has invalid fields"),
+            Kind::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "A valid API key is required"),
+            Kind::Forbidden => (S::FORBIDDEN, "forbidden", "This API key may not do this"),
+            Kind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
+            Kind::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            Kind::HasChildren => (S::CONFLICT, "has-children", "The organization has child organizations"),
+            Kind::DuplicateId => (S::CONFLICT, "duplicate-id", "The id is already taken"),
+            Kind::MoveCycle => (S::CONFLICT, "move-cycle", "The move would create a cycle"),
+            Kind::DepthExceeded => (S::CONFLICT, "depth-exceeded", "The tree would be too deep"),
+            Kind::IdempotencyReuse => (S::CONFLICT, "idempotency-key-reuse", "Idempotency-Key reused with another request"),
+            Kind::IdempotencyInProgress => (S::CONFLICT, "idempotency-key-in-progress", "A request with this Idempotency-Key is in progress"),
+            Kind::PreconditionFailed => (S::PRECONDITION_FAILED, "precondition-failed", "The resource has changed"),
+            Kind::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large"),
+            Kind::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "The request body must be JSON"),
+            Kind::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable"),
+            Kind::Timeout => (S::SERVICE_UNAVAILABLE, "timeout", "The request took too long"),
+            Kind::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.info().0
+    }
+
+    /// Every kind, for documentation and tests.
+    pub const ALL: [Kind; 18] = [
+        Kind::BadRequest,
+        Kind::Validation,
+        Kind::Unauthorized,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::MethodNotAllowed,
+        Kind::HasChildren,
+        Kind::DuplicateId,
+        Kind::MoveCycle,
+        Kind::DepthExceeded,
+        Kind::IdempotencyReuse,
+        Kind::IdempotencyInProgress,
+        Kind::PreconditionFailed,
+        Kind::PayloadTooLarge,
+        Kind::UnsupportedMediaType,
+        Kind::Unavailable,
+        Kind::Timeout,
+        Kind::Internal,
+    ];
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// Stable URI of the kind of problem, e.g. `/problems/not-found`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The same kind as `type`, in snake_case.
+    pub code: String,
+    pub request_id: Option<String>,
+    /// Present on validation failures: one entry per invalid field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorBody>)]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FieldErrorBody {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct Problem {
+    pub kind: Kind,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into(), errors: Vec::new() }
+    }
+
+    pub fn body(&self) -> ProblemBody {
+        let (status, slug, title) = self.kind.info();
+        ProblemBody {
+            kind: format!("/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            code: slug.replace('-', "_"),
+            request_id: current_request_id(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.kind.status();
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        match self.kind {
+            Kind::Unauthorized => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Kind::Unavailable | Kind::Timeout | Kind::IdempotencyInProgress => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+/// An error on its way out: from the domain, or from the HTTP layer itself
+/// (unreadable JSON, a wrong content type…).
+#[derive(Debug)]
+pub enum ApiError {
+    Domain(Error),
+    Http(Problem),
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self::Domain(e)
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self::Http(p)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = match self {
+            ApiError::Http(p) => return p.into_response(),
+            ApiError::Domain(e) => e,
+        };
+        let problem = match e {
+            Error::Unauthenticated => Problem::new(Kind::Unauthorized, "missing, malformed, unknown, expired or revoked API key"),
+            Error::NotFound(what) => Problem::new(Kind::NotFound, format!("{what} not found")),
+            Error::Forbidden(why) => Problem::new(Kind::Forbidden, why),
+            Error::Validation(errors) => Problem {
+                kind: Kind::Validation,
+                detail: errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors,
+            },
+            Error::Conflict { kind, detail } => Problem::new(
+                match kind {
+                    ConflictKind::HasChildren => Kind::HasChildren,
+                    ConflictKind::DuplicateId => Kind::DuplicateId,
+                    ConflictKind::MoveCycle => Kind::MoveCycle,
+                    ConflictKind::DepthExceeded => Kind::DepthExceeded,
+                    ConflictKind::IdempotencyReuse => Kind::IdempotencyReuse,
+                    ConflictKind::IdempotencyInProgress => Kind::IdempotencyInProgress,
+                },
+                detail,
+            ),
+            Error::PreconditionFailed => Problem::new(
+                Kind::PreconditionFailed,
+                "the resource has changed since the ETag given in If-Match",
+            ),
+            Error::Unavailable(why) => {
+                tracing::warn!(cause = %why, "database unavailable");
+                Problem::new(Kind::Unavailable, "the database is unavailable; retry shortly")
+            }
+            Error::Internal(why) => {
+                tracing::error!(cause = %why, "internal error");
+                Problem::new(Kind::Internal, "an internal error occurred; it has been logged")
+            }
+        };
+        problem.into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_kind_has_a_distinct_type() {
+        let slugs: HashSet<_> = Kind::ALL.iter().map(|k| k.info().1).collect();
+        assert_eq!(slugs.len(), Kind::ALL.len());
+    }
+}

@@ -1,0 +1,28 @@
+//! Background work: periodic pruning. Stops when the shutdown token fires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orgd_core::service::Orgd;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+pub fn spawn(orgd: Arc<Orgd>, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    match orgd.prune_idempotency().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "pruned expired idempotency keys"),
+                        Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+                    }
+                }
+            }
+        }
+    })
+}
