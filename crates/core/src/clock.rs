@@ -41,3 +41,26 @@ impl Clock for FixedClock {
         }
     }
 }
+
+/// The wall clock shifted by an offset that can be moved forward; lets a test
+/// of the running server jump past an expiry without sleeping.
+#[derive(Debug, Default)]
+pub struct OffsetClock(std::sync::Mutex<chrono::Duration>);
+
+impl OffsetClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut off) = self.0.lock() {
+            *off += by;
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        let off = match self.0.lock() {
+            Ok(o) => *o,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        SystemClock.now() + off
+    }
+}

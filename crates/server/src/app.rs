@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use orgd_core::clock::SystemClock;
+use orgd_core::clock::{Clock, SystemClock};
 use orgd_core::service::{Orgd, Settings};
 use orgd_core::store::Store;
 use orgd_store_sqlite::{SqliteOptions, SqliteStore};
@@ -41,12 +41,17 @@ impl Application {
     /// Opens and migrates the database, bootstraps it when empty, and binds
     /// the listener (port 0 picks a free port; see [`Application::local_addr`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a given clock, so tests can move time.
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = open_store(&config.database_url).await?;
         let settings = Settings {
             root_id: config.root_id.clone(),
             max_depth: config.max_depth,
         };
-        let orgd = Arc::new(Orgd::new(store.clone(), Arc::new(SystemClock), settings));
+        let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
         let chosen = config.bootstrap_key.as_ref().map(|s| s.expose_secret().to_owned());
         let generated = chosen.is_none();
         if let Some(secret) = orgd.bootstrap(chosen).await.context("bootstrapping the database")? {

@@ -56,7 +56,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let mut unknown = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: Result<T, _> = serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()));
+    let value: Result<T, _> = serde_ignored::deserialize(&mut de, |path| {
+        // serde_ignored writes `?` for a pass through an `Option`; clients never see one.
+        let path = path.to_string();
+        unknown.push(path.split('.').filter(|s| *s != "?").collect::<Vec<_>>().join("."));
+    });
     let value = value.and_then(|v| de.end().map(|()| v)).map_err(|e| {
         let kind = if e.is_data() { Kind::Validation } else { Kind::BadRequest };
         let mut p = Problem::new(kind, format!("invalid JSON body: {e}"));

@@ -1,0 +1,173 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orgd::Config;
+use orgd::config::DatabaseUrl;
+use orgd_core::clock::OffsetClock;
+use orgd_core::ids::OrgId;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub root_key: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    pub clock: Arc<OffsetClock>,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("orgd.db");
+        let root_key = orgd_core::keys::generate_secret();
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: DatabaseUrl::new(format!("sqlite://{}", db_path.display())),
+            root_id: OrgId::parse("root").unwrap(),
+            max_depth: 16,
+            request_timeout: Duration::from_secs(30),
+            bootstrap_key: Some(root_key.clone().into()),
+        };
+        let clock = Arc::new(OffsetClock::default());
+        let app = orgd::Application::build_with_clock(config, clock.clone()).await.unwrap();
+        let base = format!("http://{}", app.local_addr());
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(async move { app.run().await.unwrap() });
+        Self {
+            base,
+            root_key,
+            client: reqwest::Client::new(),
+            db_path,
+            clock,
+            shutdown,
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server gracefully, waits until it has, and hands back the
+    /// directory holding its database.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        if let Some(s) = self.server.take() {
+            s.await.unwrap();
+        }
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._dir, placeholder)
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use orgd_core::clock::Clock;
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, key: Option<&str>, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Response {
+        self.send(Some(key), Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Response {
+        self.send(Some(key), Method::POST, path, Some(&body)).await
+    }
+
+    pub async fn patch(&self, key: &str, path: &str, body: Value) -> Response {
+        self.send(Some(key), Method::PATCH, path, Some(&body)).await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> Response {
+        self.send(Some(key), Method::DELETE, path, None).await
+    }
+
+    /// Creates org `id` under `parent` with the root key.
+    pub async fn org(&self, parent: &str, id: &str) -> Value {
+        let res = self
+            .post(&self.root_key, "/orgs", json!({"id": id, "name": format!("Org {id}"), "parent_id": parent}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "creating {id}");
+        res.json().await.unwrap()
+    }
+
+    /// Mints a key for `org` with the root key; returns `(secret, key id)`.
+    pub async fn key(&self, org: &str, permissions: &[&str]) -> (String, String) {
+        let res = self
+            .post(
+                &self.root_key,
+                &format!("/orgs/{org}/api_keys"),
+                json!({"name": "test key", "permissions": permissions}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        (body["secret"].as_str().unwrap().to_owned(), body["id"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn verify(&self, org: &str) -> Value {
+        let res = self.get(&self.root_key, &format!("/orgs/{org}/audit/verify")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Asserts an RFC 9457 problem body with the given status, and returns it.
+pub async fn problem(res: Response, status: StatusCode) -> Value {
+    assert_eq!(res.status(), status, "status of {}", res.url());
+    let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+    assert!(body["request_id"].is_string());
+    body
+}
+
+/// Every (method, path) of the running server's own route table.
+pub async fn routes(app: &TestApp) -> Vec<(Method, String)> {
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            out.push((m, path.clone()));
+        }
+    }
+    assert!(out.len() > 10, "the route table looks empty");
+    out
+}
+
+/// A valid body for each route that takes one. Every route of the table must
+/// be listed here, so a new route cannot escape the route-walking tests.
+pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
+    match (method.as_str(), path) {
+        ("POST", "/orgs") => Some(json!({"name": "probe"})),
+        ("PATCH", "/orgs/{org_id}") => Some(json!({"name": "probe"})),
+        ("POST", "/orgs/{org_id}/api_keys") => Some(json!({"name": "probe", "permissions": ["read"]})),
+        ("GET" | "DELETE", _) => None,
+        (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
+    }
+}

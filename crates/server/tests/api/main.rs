@@ -1,0 +1,12 @@
+//! HTTP integration tests: the real server on a random loopback port, a real
+//! SQLite file per test. One binary, so linking stays cheap.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod audit;
+mod conventions;
+mod crash;
+mod keys;
+mod orgs;
+mod security;
