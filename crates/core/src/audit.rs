@@ -128,7 +128,8 @@ impl Default for ChainVerifier {
 impl ChainVerifier {
     pub fn push(&mut self, e: &AuditEvent) {
         let expected_seq = self.events + 1;
-        let intact = e.seq == expected_seq && e.prev_hash == self.head && e.compute_hash() == e.hash;
+        let intact =
+            e.seq == expected_seq && e.prev_hash == self.head && e.compute_hash() == e.hash;
         if !intact && self.first_bad_seq.is_none() {
             self.first_bad_seq = Some(expected_seq.min(e.seq));
         }
@@ -160,9 +161,15 @@ mod tests {
                     seq,
                     timestamp: DateTime::<Utc>::default(),
                     org_id: "acme".into(),
-                    actor: Actor { key_id: Some("key_1".into()), user: None },
+                    actor: Actor {
+                        key_id: Some("key_1".into()),
+                        user: None,
+                    },
                     action: "org.update".into(),
-                    target: Target { kind: "org".into(), id: "acme".into() },
+                    target: Target {
+                        kind: "org".into(),
+                        id: "acme".into(),
+                    },
                     changes: json!({"before": {"name": seq - 1}, "after": {"name": seq}}),
                     request_id: None,
                     ip: None,
@@ -185,7 +192,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let v = json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "é"}], "c": null}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":null,"d":[1,{"y":"é","z":0}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"d":[1,{"y":"é","z":0}]},"b":1}"#
+        );
     }
 
     #[test]

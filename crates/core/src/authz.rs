@@ -138,6 +138,9 @@ mod tests {
     fn missing_permission_is_forbidden() {
         let k = key_of("a", &["read"]);
         assert!(k.require(Permission::Read).is_ok());
-        assert!(matches!(k.require(Permission::Write), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            k.require(Permission::Write),
+            Err(Error::Forbidden(_))
+        ));
     }
 }

@@ -13,11 +13,15 @@ pub fn validate(v: &Value) -> Result<(), String> {
     }
     let depth = depth(v);
     if depth > MAX_DEPTH {
-        return Err(format!("is nested {depth} levels deep; at most {MAX_DEPTH} are allowed"));
+        return Err(format!(
+            "is nested {depth} levels deep; at most {MAX_DEPTH} are allowed"
+        ));
     }
     let size = v.to_string().len();
     if size > MAX_BYTES {
-        return Err(format!("is {size} bytes serialized; at most {MAX_BYTES} are allowed"));
+        return Err(format!(
+            "is {size} bytes serialized; at most {MAX_BYTES} are allowed"
+        ));
     }
     Ok(())
 }
@@ -87,7 +91,10 @@ mod tests {
     #[test]
     fn merge_patch_follows_rfc_7396() {
         let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}, "arr": [1, 2]});
-        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null, "h": 1}, "arr": [3]}));
+        merge_patch(
+            &mut t,
+            &json!({"a": "z", "c": {"f": null, "h": 1}, "arr": [3]}),
+        );
         assert_eq!(t, json!({"a": "z", "c": {"d": "e", "h": 1}, "arr": [3]}));
         let mut t = json!({"a": 1});
         merge_patch(&mut t, &json!(["x"]));

@@ -30,7 +30,10 @@ impl OrgId {
     }
 
     pub fn generate() -> Self {
-        Self(format!("org_{}", ulid::Ulid::new().to_string().to_lowercase()))
+        Self(format!(
+            "org_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
     }
 
     /// For values read back from a store, which only ever holds parsed ids.
@@ -67,7 +70,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_ids() {
-        for bad in ["", "-a", ".a", "a/b", "a b", "é", &"x".repeat(65), &"x".repeat(5000)] {
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "a/b",
+            "a b",
+            "é",
+            &"x".repeat(65),
+            &"x".repeat(5000),
+        ] {
             assert!(OrgId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -80,7 +80,11 @@ impl Permissions {
                 None => unknown.push(n.to_owned()),
             }
         }
-        if unknown.is_empty() { Ok(set) } else { Err(unknown) }
+        if unknown.is_empty() {
+            Ok(set)
+        } else {
+            Err(unknown)
+        }
     }
 
     pub fn from_csv(s: &str) -> Result<Self, Vec<String>> {
@@ -159,7 +163,12 @@ impl KeyRecord {
             org_id: self.org_id.to_string(),
             name: self.name.clone(),
             user: self.user.clone(),
-            permissions: self.permissions.names().into_iter().map(str::to_owned).collect(),
+            permissions: self
+                .permissions
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             created_at: self.created_at,
             expires_at: self.expires_at,
             last_used_at: self.last_used_at,
@@ -197,7 +206,11 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(SECRET_PREFIX));
         assert_eq!(a.len(), SECRET_PREFIX.len() + SECRET_RANDOM_CHARS);
-        assert!(a[SECRET_PREFIX.len()..].bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert!(
+            a[SECRET_PREFIX.len()..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
         assert!(is_well_formed_secret(&a));
     }
 
@@ -222,6 +235,9 @@ mod tests {
         assert!(!Permissions::all().is_subset_of(rw));
         assert_eq!(rw.to_csv(), "read,write");
         assert_eq!(Permissions::from_csv("write,read"), Ok(rw));
-        assert_eq!(Permissions::parse_names(["read", "sudo"]), Err(vec!["sudo".to_owned()]));
+        assert_eq!(
+            Permissions::parse_names(["read", "sudo"]),
+            Err(vec!["sudo".to_owned()])
+        );
     }
 }

@@ -123,11 +123,26 @@ mod tests {
     #[test]
     fn upper_bound_excludes_siblings_sharing_a_prefix() {
         let bound = subtree_upper_bound("/root/a/");
-        for inside in ["/root/a/", "/root/a/b/", "/root/a/-x/", "/root/a/.x/", "/root/a/zzz/"] {
+        for inside in [
+            "/root/a/",
+            "/root/a/b/",
+            "/root/a/-x/",
+            "/root/a/.x/",
+            "/root/a/zzz/",
+        ] {
             assert!(inside >= "/root/a/" && inside < bound.as_str(), "{inside}");
         }
-        for outside in ["/root/a-b/", "/root/a.b/", "/root/ab/", "/root/a0/", "/root/b/"] {
-            assert!(!(outside >= "/root/a/" && outside < bound.as_str()), "{outside}");
+        for outside in [
+            "/root/a-b/",
+            "/root/a.b/",
+            "/root/ab/",
+            "/root/a0/",
+            "/root/b/",
+        ] {
+            assert!(
+                !(outside >= "/root/a/" && outside < bound.as_str()),
+                "{outside}"
+            );
         }
     }
 

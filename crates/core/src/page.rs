@@ -130,8 +130,14 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_forgeries() {
-        assert_eq!(decode_id_cursor(&encode_id_cursor("org_1")).ok(), Some("org_1".into()));
-        assert_eq!(decode_number_cursor(&encode_number_cursor(42)).ok(), Some(42));
+        assert_eq!(
+            decode_id_cursor(&encode_id_cursor("org_1")).ok(),
+            Some("org_1".into())
+        );
+        assert_eq!(
+            decode_number_cursor(&encode_number_cursor(42)).ok(),
+            Some(42)
+        );
         assert!(decode_number_cursor(&encode_id_cursor("org_1")).is_err());
         assert!(decode_id_cursor("!!!").is_err());
         assert!(decode_id_cursor(&URL_SAFE_NO_PAD.encode([0xff, 0xfe])).is_err());

@@ -78,7 +78,11 @@ pub trait OrgRepo {
     /// `old_path`, the subtree's root included, to lie under `new_path`.
     async fn move_subtree(&mut self, old_path: &str, new_path: &str) -> StoreResult<()>;
     /// Live orgs matching `q`, ordered by id.
-    async fn list_orgs(&mut self, q: &OrgQuery, page: &PageRequest<String>) -> StoreResult<Vec<OrgRecord>>;
+    async fn list_orgs(
+        &mut self,
+        q: &OrgQuery,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<OrgRecord>>;
     async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64>;
     /// The largest depth of a live org in the subtree rooted at `path`.
     async fn max_depth_in_subtree(&mut self, path: &str) -> StoreResult<i64>;
@@ -94,7 +98,11 @@ pub trait KeyRepo {
     /// The key with this digest, whatever its state, and its org.
     async fn key_by_digest(&mut self, digest: &str) -> StoreResult<Option<(KeyRecord, OrgRecord)>>;
     /// Keys of `org` that are not revoked, ordered by id.
-    async fn list_keys(&mut self, org: &OrgId, page: &PageRequest<String>) -> StoreResult<Vec<KeyRecord>>;
+    async fn list_keys(
+        &mut self,
+        org: &OrgId,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<KeyRecord>>;
     async fn revoke_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
 }
@@ -131,7 +139,12 @@ pub trait AuditRepo {
         page: &PageRequest<i64>,
     ) -> StoreResult<Vec<(i64, AuditEvent)>>;
     /// The org's events with `seq > after_seq`, oldest first, as stored.
-    async fn chain_events(&mut self, org: &OrgId, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+    async fn chain_events(
+        &mut self,
+        org: &OrgId,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEvent>>;
 }
 
 /// A response kept to replay a retried POST.
@@ -156,7 +169,11 @@ pub struct IdempotencyRecord {
 
 #[async_trait]
 pub trait IdempotencyRepo {
-    async fn idempotency(&mut self, key_id: &str, idempotency_key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    async fn idempotency(
+        &mut self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
     /// Claims `(key_id, idempotency_key)`; fails with [`StoreError::Conflict`]
     /// when a record for it exists.
     async fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()>;

@@ -52,9 +52,16 @@ impl Application {
             max_depth: config.max_depth,
         };
         let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
-        let chosen = config.bootstrap_key.as_ref().map(|s| s.expose_secret().to_owned());
+        let chosen = config
+            .bootstrap_key
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned());
         let generated = chosen.is_none();
-        if let Some(secret) = orgd.bootstrap(chosen).await.context("bootstrapping the database")? {
+        if let Some(secret) = orgd
+            .bootstrap(chosen)
+            .await
+            .context("bootstrapping the database")?
+        {
             if generated {
                 // Printed once, on stderr, never logged: the only copy there is.
                 eprintln!(
@@ -63,7 +70,10 @@ impl Application {
                     config.root_id
                 );
             } else {
-                eprintln!("orgd: created the root organization '{}'; its root key is ORGD_BOOTSTRAP_KEY", config.root_id);
+                eprintln!(
+                    "orgd: created the root organization '{}'; its root key is ORGD_BOOTSTRAP_KEY",
+                    config.root_id
+                );
             }
         }
         let listener = TcpListener::bind(config.listen)

@@ -13,7 +13,11 @@ use crate::app::{Application, open_store};
 use crate::config::{DatabaseArgs, ServeArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "orgd", version, about = "Self-hosted organization management service")]
+#[command(
+    name = "orgd",
+    version,
+    about = "Self-hosted organization management service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,10 @@ enum AuditCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("orgd: cannot start the async runtime: {e}");
@@ -111,10 +118,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             open_store(&db.database_url).await?.close().await;
             eprintln!("orgd: {} is up to date", db.database_url);
         }
-        Command::Keys(KeysCommand::Create { db, org, permissions, name, user, expires_at }) => {
+        Command::Keys(KeysCommand::Create {
+            db,
+            org,
+            permissions,
+            name,
+            user,
+            expires_at,
+        }) => {
             let orgd = operator_service(&db).await?;
             let created = orgd
-                .create_key_as_operator(&org, NewKey { name, user, permissions, expires_at })
+                .create_key_as_operator(
+                    &org,
+                    NewKey {
+                        name,
+                        user,
+                        permissions,
+                        expires_at,
+                    },
+                )
                 .await
                 .map_err(describe)?;
             let mut out = serde_json::to_value(&created.key)?;
@@ -123,7 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify { db, org }) => {
             let orgd = operator_service(&db).await?;
-            let v = orgd.verify_audit_as_operator(&org).await.map_err(describe)?;
+            let v = orgd
+                .verify_audit_as_operator(&org)
+                .await
+                .map_err(describe)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             if !v.valid {
                 return Ok(ExitCode::from(1));
@@ -141,9 +166,9 @@ async fn operator_service(db: &DatabaseArgs) -> anyhow::Result<Orgd> {
         max_depth: 16,
     };
     let orgd = Orgd::new(store, Arc::new(SystemClock), settings);
-    orgd.root_id()
-        .await
-        .map_err(|_| anyhow::anyhow!("the database has no root organization yet: run `orgd serve` once first"))?;
+    orgd.root_id().await.map_err(|_| {
+        anyhow::anyhow!("the database has no root organization yet: run `orgd serve` once first")
+    })?;
     Ok(orgd)
 }
 

@@ -55,7 +55,10 @@ impl fmt::Display for DatabaseUrl {
 impl std::str::FromStr for DatabaseUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        if s.starts_with("sqlite:")
+            || s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+        {
             Ok(Self(s.to_owned()))
         } else {
             Err("expected sqlite://PATH or postgres://…".into())
@@ -138,6 +141,9 @@ mod tests {
         assert!(!format!("{u:?}").contains("hunter2"));
         assert!(!u.to_string().contains("hunter2"));
         assert_eq!(u.redacted(), "postgres://orgd:***@db:5432/orgd");
-        assert_eq!(DatabaseUrl::new("sqlite://orgd.db").redacted(), "sqlite://orgd.db");
+        assert_eq!(
+            DatabaseUrl::new("sqlite://orgd.db").redacted(),
+            "sqlite://orgd.db"
+        );
     }
 }

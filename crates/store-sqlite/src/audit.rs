@@ -56,13 +56,20 @@ fn push_filter(b: &mut QueryBuilder<'_, Sqlite>, f: &AuditFilter) {
 #[async_trait]
 impl AuditRepo for SqliteTx {
     async fn audit_head(&mut self, org: &OrgId) -> StoreResult<Option<(i64, String)>> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1")
-            .bind(org.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get("seq").map_err(map_err)?, r.try_get("hash").map_err(map_err)?)))
-            .transpose()
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok((
+                r.try_get("seq").map_err(map_err)?,
+                r.try_get("hash").map_err(map_err)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn insert_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
@@ -105,7 +112,8 @@ impl AuditRepo for SqliteTx {
         if let Some(after) = page.after {
             b.push(" AND e.seq < ").push_bind(after);
         }
-        b.push(" ORDER BY e.seq DESC LIMIT ").push_bind(fetch_limit(page.limit));
+        b.push(" ORDER BY e.seq DESC LIMIT ")
+            .push_bind(fetch_limit(page.limit));
         b.build()
             .fetch_all(&mut *self.tx)
             .await
@@ -131,7 +139,8 @@ impl AuditRepo for SqliteTx {
         if let Some(after) = page.after {
             b.push(" AND e.gid < ").push_bind(after);
         }
-        b.push(" ORDER BY e.gid DESC LIMIT ").push_bind(fetch_limit(page.limit));
+        b.push(" ORDER BY e.gid DESC LIMIT ")
+            .push_bind(fetch_limit(page.limit));
         b.build()
             .fetch_all(&mut *self.tx)
             .await
@@ -141,7 +150,12 @@ impl AuditRepo for SqliteTx {
             .collect()
     }
 
-    async fn chain_events(&mut self, org: &OrgId, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+    async fn chain_events(
+        &mut self,
+        org: &OrgId,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEvent>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM audit_events e WHERE e.org_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"
         ))

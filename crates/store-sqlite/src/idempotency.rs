@@ -7,7 +7,11 @@ use crate::{SqliteTx, map_err, parse_ts, ts};
 
 #[async_trait]
 impl IdempotencyRepo for SqliteTx {
-    async fn idempotency(&mut self, key_id: &str, idempotency_key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+    async fn idempotency(
+        &mut self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
         let row = sqlx::query(
             "SELECT fingerprint, created_at, status, content_type, location, body FROM idempotency_keys \
              WHERE key_id = ? AND idempotency_key = ?",
@@ -25,7 +29,10 @@ impl IdempotencyRepo for SqliteTx {
                 status: u16::try_from(status).unwrap_or(500),
                 content_type: r.try_get("content_type").map_err(map_err)?,
                 location: r.try_get("location").map_err(map_err)?,
-                body: r.try_get::<Option<Vec<u8>>, _>("body").map_err(map_err)?.unwrap_or_default(),
+                body: r
+                    .try_get::<Option<Vec<u8>>, _>("body")
+                    .map_err(map_err)?
+                    .unwrap_or_default(),
             }),
         };
         Ok(Some(IdempotencyRecord {

@@ -58,15 +58,17 @@ impl KeyRepo for SqliteTx {
     }
 
     async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = ? AND k.id = ?"))
-            .bind(org.as_str())
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(key_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = ? AND k.id = ?"
+        ))
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(key_from_row)
+        .transpose()
     }
 
     async fn key_by_digest(&mut self, digest: &str) -> StoreResult<Option<(KeyRecord, OrgRecord)>> {
@@ -83,7 +85,11 @@ impl KeyRepo for SqliteTx {
         }
     }
 
-    async fn list_keys(&mut self, org: &OrgId, page: &PageRequest<String>) -> StoreResult<Vec<KeyRecord>> {
+    async fn list_keys(
+        &mut self,
+        org: &OrgId,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<KeyRecord>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = ? AND k.revoked_at IS NULL \
              AND k.id > ? ORDER BY k.id LIMIT ?"

@@ -78,13 +78,16 @@ impl SqliteStore {
             .map_err(map_err)?;
         Ok(Self { writer, readers })
     }
-
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
         Ok(Box::new(SqliteTx { tx }))
     }
 
@@ -94,7 +97,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(map_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -119,7 +125,9 @@ impl Tx for SqliteTx {
 fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
         // SQLITE_BUSY / SQLITE_LOCKED: another writer held the lock past the timeout.
         sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6" | "517")) => {
             StoreError::Unavailable(db.message().to_owned())
@@ -136,7 +144,8 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
-    orgd_core::time::parse(s).ok_or_else(|| StoreError::Other(format!("bad stored timestamp {s:?}")))
+    orgd_core::time::parse(s)
+        .ok_or_else(|| StoreError::Other(format!("bad stored timestamp {s:?}")))
 }
 
 fn parse_opt_ts(s: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {

@@ -49,13 +49,15 @@ impl OrgRepo for SqliteTx {
     }
 
     async fn root_org(&mut self) -> StoreResult<Option<OrgRecord>> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE parent_id IS NULL"))
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(org_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM orgs WHERE parent_id IS NULL"
+        ))
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(org_from_row)
+        .transpose()
     }
 
     async fn insert_org(&mut self, o: &OrgRecord) -> StoreResult<()> {
@@ -99,7 +101,8 @@ impl OrgRepo for SqliteTx {
     }
 
     async fn move_subtree(&mut self, old_path: &str, new_path: &str) -> StoreResult<()> {
-        let depth_delta = new_path.matches('/').count() as i64 - old_path.matches('/').count() as i64;
+        let depth_delta =
+            new_path.matches('/').count() as i64 - old_path.matches('/').count() as i64;
         sqlx::query(
             "UPDATE orgs SET path = ? || substr(path, ?), depth = depth + ? \
              WHERE path >= ? AND path < ?",
@@ -115,7 +118,11 @@ impl OrgRepo for SqliteTx {
         Ok(())
     }
 
-    async fn list_orgs(&mut self, q: &OrgQuery, page: &PageRequest<String>) -> StoreResult<Vec<OrgRecord>> {
+    async fn list_orgs(
+        &mut self,
+        q: &OrgQuery,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<OrgRecord>> {
         let mut b = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {COLUMNS} FROM orgs WHERE deleted_at IS NULL AND path >= "
         ));
@@ -137,7 +144,8 @@ impl OrgRepo for SqliteTx {
         if let Some(after) = &page.after {
             b.push(" AND id > ").push_bind(after.clone());
         }
-        b.push(" ORDER BY id LIMIT ").push_bind(fetch_limit(page.limit));
+        b.push(" ORDER BY id LIMIT ")
+            .push_bind(fetch_limit(page.limit));
         b.build()
             .fetch_all(&mut *self.tx)
             .await

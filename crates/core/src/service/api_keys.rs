@@ -55,7 +55,10 @@ impl Orgd {
         if !key.is_usable_at(now) || !org.is_live() {
             return Err(Error::Unauthenticated);
         }
-        if key.last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
+        {
             self.touch_key(&key, now).await;
         }
         Ok(Principal {
@@ -100,9 +103,13 @@ impl Orgd {
                 None
             }
         };
-        let permissions = match Permissions::parse_names(new.permissions.iter().map(String::as_str)) {
+        let permissions = match Permissions::parse_names(new.permissions.iter().map(String::as_str))
+        {
             Ok(p) if p.is_empty() => {
-                errors.push(FieldError::new("permissions", "must name at least one permission"));
+                errors.push(FieldError::new(
+                    "permissions",
+                    "must name at least one permission",
+                ));
                 None
             }
             Ok(p) => Some(p),
@@ -125,7 +132,10 @@ impl Orgd {
                 None
             }
             Some(None) => {
-                errors.push(FieldError::new("expires_at", "must be an RFC 3339 timestamp"));
+                errors.push(FieldError::new(
+                    "expires_at",
+                    "must be an RFC 3339 timestamp",
+                ));
                 None
             }
         };
@@ -166,8 +176,14 @@ impl Orgd {
         };
         c.tx.insert_key(&key).await?;
         let view = key.view();
-        c.record(&org.id, "api_key.create", Target::key(&key.id), Value::Null, json(&view))
-            .await?;
+        c.record(
+            &org.id,
+            "api_key.create",
+            Target::key(&key.id),
+            Value::Null,
+            json(&view),
+        )
+        .await?;
         c.commit().await?;
         Ok(CreatedKey { key: view, secret })
     }
@@ -176,10 +192,13 @@ impl Orgd {
     pub async fn create_key_as_operator(&self, org_id: &str, new: NewKey) -> Result<CreatedKey> {
         let root = {
             let mut tx = self.store.read().await?;
-            tx.root_org().await?.ok_or(Error::NotFound("root organization"))?
+            tx.root_org()
+                .await?
+                .ok_or(Error::NotFound("root organization"))?
         };
         let operator = Principal::operator(root.id);
-        self.create_key(&operator, &Origin::default(), org_id, new).await
+        self.create_key(&operator, &Origin::default(), org_id, new)
+            .await
     }
 
     pub async fn list_keys(
@@ -212,15 +231,20 @@ impl Orgd {
         let mut c = self.change(who, origin).await?;
         let org = who.reach(c.tx.lock_org(&org_id).await?)?;
         who.require(Permission::Admin)?;
-        let key = c
-            .tx
-            .key(&org.id, key_id)
-            .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or(Error::NotFound("API key"))?;
+        let key =
+            c.tx.key(&org.id, key_id)
+                .await?
+                .filter(|k| k.revoked_at.is_none())
+                .ok_or(Error::NotFound("API key"))?;
         c.tx.revoke_key(&org.id, &key.id, c.now).await?;
-        c.record(&org.id, "api_key.delete", Target::key(&key.id), json(&key.view()), Value::Null)
-            .await?;
+        c.record(
+            &org.id,
+            "api_key.delete",
+            Target::key(&key.id),
+            json(&key.view()),
+            Value::Null,
+        )
+        .await?;
         c.commit().await
     }
 
@@ -231,12 +255,19 @@ impl Orgd {
             Some(id) => tx.key(&who.org_id, id).await?.map(|k| k.view()),
             None => None,
         };
-        Ok(Me { key, org: org.view() })
+        Ok(Me {
+            key,
+            org: org.view(),
+        })
     }
 
     /// The id of the root org, once bootstrapped.
     pub async fn root_id(&self) -> Result<OrgId> {
         let mut tx = self.store.read().await?;
-        Ok(tx.root_org().await?.ok_or(Error::NotFound("root organization"))?.id)
+        Ok(tx
+            .root_org()
+            .await?
+            .ok_or(Error::NotFound("root organization"))?
+            .id)
     }
 }

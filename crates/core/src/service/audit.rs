@@ -62,7 +62,9 @@ impl Orgd {
     pub async fn verify_audit_as_operator(&self, org_id: &str) -> Result<Verification> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        tx.org(&org_id).await?.ok_or(Error::NotFound("organization"))?;
+        tx.org(&org_id)
+            .await?
+            .ok_or(Error::NotFound("organization"))?;
         verify_chain(tx.as_mut(), &org_id).await
     }
 }

@@ -2,9 +2,9 @@
 //! authorization rules of [`crate::authz`], makes its change, appends the audit
 //! events of that change and commits: one path for every mutation.
 
+mod api_keys;
 mod audit;
 mod idempotency;
-mod api_keys;
 mod orgs;
 
 use std::sync::Arc;
@@ -21,8 +21,8 @@ use crate::org::OrgRecord;
 use crate::store::{Store, StoreError, Tx};
 use crate::{Error, Result};
 
-pub use idempotency::{IdempotencyStart, IDEMPOTENCY_TTL};
 pub use api_keys::{CreatedKey, Me, NewKey};
+pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{NewOrg, OrgFilter, OrgPatch};
 
 #[derive(Debug, Clone)]
@@ -67,7 +67,11 @@ pub struct Orgd {
 
 impl Orgd {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self { store, clock, settings }
+        Self {
+            store,
+            clock,
+            settings,
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -118,8 +122,14 @@ impl Orgd {
             Err(StoreError::Conflict(_)) => return Ok(None),
             other => other?,
         }
-        c.record(&root.id, "org.create", Target::org(&root.id), Value::Null, json(&root.view()))
-            .await?;
+        c.record(
+            &root.id,
+            "org.create",
+            Target::org(&root.id),
+            Value::Null,
+            json(&root.view()),
+        )
+        .await?;
         let secret = secret.unwrap_or_else(keys::generate_secret);
         let key = KeyRecord {
             id: prefixed_ulid("key"),
@@ -135,8 +145,14 @@ impl Orgd {
             revoked_at: None,
         };
         c.tx.insert_key(&key).await?;
-        c.record(&root.id, "api_key.create", Target::key(&key.id), Value::Null, json(&key.view()))
-            .await?;
+        c.record(
+            &root.id,
+            "api_key.create",
+            Target::key(&key.id),
+            Value::Null,
+            json(&key.view()),
+        )
+        .await?;
         c.commit().await?;
         Ok(Some(secret))
     }
@@ -191,11 +207,17 @@ impl Change<'_> {
 
 impl Target {
     pub fn org(id: &OrgId) -> Self {
-        Self { kind: "org".into(), id: id.to_string() }
+        Self {
+            kind: "org".into(),
+            id: id.to_string(),
+        }
     }
 
     pub fn key(id: &str) -> Self {
-        Self { kind: "api_key".into(), id: id.to_owned() }
+        Self {
+            kind: "api_key".into(),
+            id: id.to_owned(),
+        }
     }
 }
 

@@ -39,7 +39,11 @@ pub struct OrgFilter {
 }
 
 fn validation(errors: Vec<FieldError>) -> Result<()> {
-    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
 }
 
 impl Orgd {
@@ -64,7 +68,9 @@ impl Orgd {
         let name = parse_name(&new.name)
             .map_err(|why| errors.push(FieldError::new("name", why)))
             .ok();
-        let custom = new.customizations.unwrap_or_else(|| Value::Object(Default::default()));
+        let custom = new
+            .customizations
+            .unwrap_or_else(|| Value::Object(Default::default()));
         if let Err(why) = customizations::validate(&custom) {
             errors.push(FieldError::new("customizations", why));
         }
@@ -88,7 +94,10 @@ impl Orgd {
         if parent.depth + 1 > self.settings.max_depth {
             return Err(Error::conflict(
                 ConflictKind::DepthExceeded,
-                format!("the tree may be at most {} levels deep", self.settings.max_depth),
+                format!(
+                    "the tree may be at most {} levels deep",
+                    self.settings.max_depth
+                ),
             ));
         }
         let id = id.unwrap_or_else(OrgId::generate);
@@ -112,8 +121,14 @@ impl Orgd {
             e => e.into(),
         })?;
         let view = org.view();
-        c.record(&org.id, "org.create", Target::org(&org.id), Value::Null, json(&view))
-            .await?;
+        c.record(
+            &org.id,
+            "org.create",
+            Target::org(&org.id),
+            Value::Null,
+            json(&view),
+        )
+        .await?;
         c.commit().await?;
         Ok(view)
     }
@@ -185,8 +200,14 @@ impl Orgd {
         }
         let (b, a) = changed_fields(&old, &new, &["name", "customizations"]);
         if !a.is_empty() {
-            c.record(&org.id, "org.update", Target::org(&org.id), b.into(), a.into())
-                .await?;
+            c.record(
+                &org.id,
+                "org.update",
+                Target::org(&org.id),
+                b.into(),
+                a.into(),
+            )
+            .await?;
         }
         c.commit().await?;
         Ok(org.view())
@@ -214,7 +235,10 @@ impl Orgd {
         if parent.depth + 1 + height > self.settings.max_depth {
             return Err(Error::conflict(
                 ConflictKind::DepthExceeded,
-                format!("the tree may be at most {} levels deep", self.settings.max_depth),
+                format!(
+                    "the tree may be at most {} levels deep",
+                    self.settings.max_depth
+                ),
             ));
         }
         let new_path = child_path(&parent.path, &org.id);
@@ -257,8 +281,14 @@ impl Orgd {
             o.updated_at = c.now;
             o.version += 1;
             c.tx.update_org(&o).await?;
-            c.record(&o.id, "org.delete", Target::org(&o.id), json(&before), Value::Null)
-                .await?;
+            c.record(
+                &o.id,
+                "org.delete",
+                Target::org(&o.id),
+                json(&before),
+                Value::Null,
+            )
+            .await?;
         }
         c.commit().await
     }
@@ -276,7 +306,12 @@ impl Orgd {
             None => None,
             Some(Ok(p)) => Some(p),
             // No org has such an id, so none has it as parent.
-            Some(Err(_)) => return Ok(Page { items: vec![], next: None }),
+            Some(Err(_)) => {
+                return Ok(Page {
+                    items: vec![],
+                    next: None,
+                });
+            }
         };
         let q = OrgQuery {
             subtree_of: own.path,
@@ -335,7 +370,10 @@ fn changed_fields(
     old: &Org,
     new: &Org,
     fields: &[&str],
-) -> (serde_json::Map<String, Value>, serde_json::Map<String, Value>) {
+) -> (
+    serde_json::Map<String, Value>,
+    serde_json::Map<String, Value>,
+) {
     let (old, new) = (json(old), json(new));
     let mut before = serde_json::Map::new();
     let mut after = serde_json::Map::new();

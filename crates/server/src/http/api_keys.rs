@@ -1,9 +1,9 @@
 //! `/orgs/{org_id}/api_keys`: minting, listing and revoking keys (`admin`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use orgd_core::keys::ApiKey;
 use orgd_core::service::NewKey;
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,10 @@ async fn list_keys(
     Path(org_id): Path<String>,
     AppQuery(q): AppQuery<PageParams>,
 ) -> ApiResult<Response> {
-    let keys = s.orgd.list_keys(&caller.principal, &org_id, id_page(&q)?).await?;
+    let keys = s
+        .orgd
+        .list_keys(&caller.principal, &org_id, id_page(&q)?)
+        .await?;
     Ok(page_response(&uri, keys))
 }
 
@@ -92,12 +95,18 @@ async fn create_key(
         permissions: body.permissions,
         expires_at: body.expires_at,
     };
-    let created = s.orgd.create_key(&caller.principal, &caller.origin, &org_id, new).await?;
+    let created = s
+        .orgd
+        .create_key(&caller.principal, &caller.origin, &org_id, new)
+        .await?;
     let location = format!("/orgs/{}/api_keys/{}", created.key.org_id, created.key.id);
     let mut res = (
         StatusCode::CREATED,
         [
-            (header::LOCATION, HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/"))),
+            (
+                header::LOCATION,
+                HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/")),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         Json(CreatedKeyBody {

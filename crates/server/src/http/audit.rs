@@ -1,9 +1,9 @@
 //! The audit trail: an org's own events, its descendants' events, verification.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use axum::Json;
 use orgd_core::audit::{AuditEvent, Verification};
 use orgd_core::ids::OrgId;
 use orgd_core::page::{PageRequest, decode_number_cursor, parse_limit};
@@ -40,16 +40,20 @@ pub struct AuditParams {
     org_id: Option<String>,
 }
 
-fn audit_query(q: AuditParams, p: &PageParams) -> orgd_core::Result<(AuditFilter, PageRequest<i64>)> {
+fn audit_query(
+    q: AuditParams,
+    p: &PageParams,
+) -> orgd_core::Result<(AuditFilter, PageRequest<i64>)> {
     let mut errors = Vec::new();
-    let mut time = |field: &str, raw: Option<String>| match raw.as_deref().map(orgd_core::time::parse) {
-        None => None,
-        Some(Some(t)) => Some(t),
-        Some(None) => {
-            errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
-            None
-        }
-    };
+    let mut time =
+        |field: &str, raw: Option<String>| match raw.as_deref().map(orgd_core::time::parse) {
+            None => None,
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
+                None
+            }
+        };
     let start = time("start", q.start);
     let end = time("end", q.end);
     let org_id = match q.org_id.as_deref().map(OrgId::parse) {
@@ -96,7 +100,10 @@ async fn org_audit(
     AppQuery(p): AppQuery<PageParams>,
 ) -> ApiResult<Response> {
     let (filter, page) = audit_query(q, &p)?;
-    let events = s.orgd.org_audit(&caller.principal, &org_id, filter, page).await?;
+    let events = s
+        .orgd
+        .org_audit(&caller.principal, &org_id, filter, page)
+        .await?;
     Ok(page_response(&uri, events))
 }
 
@@ -119,7 +126,10 @@ async fn children_audit(
     AppQuery(p): AppQuery<PageParams>,
 ) -> ApiResult<Response> {
     let (filter, page) = audit_query(q, &p)?;
-    let events = s.orgd.children_audit(&caller.principal, &org_id, filter, page).await?;
+    let events = s
+        .orgd
+        .children_audit(&caller.principal, &org_id, filter, page)
+        .await?;
     Ok(page_response(&uri, events))
 }
 

@@ -32,7 +32,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(Kind::PayloadTooLarge, format!("the body may be at most {BODY_LIMIT} bytes"))
+                Problem::new(
+                    Kind::PayloadTooLarge,
+                    format!("the body may be at most {BODY_LIMIT} bytes"),
+                )
             } else {
                 Problem::new(Kind::BadRequest, "the request body could not be read")
             }
@@ -42,11 +45,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Decodes `bytes`, collecting every field the target type does not know.
@@ -59,10 +71,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Result<T, _> = serde_ignored::deserialize(&mut de, |path| {
         // serde_ignored writes `?` for a pass through an `Option`; clients never see one.
         let path = path.to_string();
-        unknown.push(path.split('.').filter(|s| *s != "?").collect::<Vec<_>>().join("."));
+        unknown.push(
+            path.split('.')
+                .filter(|s| *s != "?")
+                .collect::<Vec<_>>()
+                .join("."),
+        );
     });
     let value = value.and_then(|v| de.end().map(|()| v)).map_err(|e| {
-        let kind = if e.is_data() { Kind::Validation } else { Kind::BadRequest };
+        let kind = if e.is_data() {
+            Kind::Validation
+        } else {
+            Kind::BadRequest
+        };
         let mut p = Problem::new(kind, format!("invalid JSON body: {e}"));
         if e.is_data() {
             p.errors.push(FieldError::new("body", e.to_string()));
@@ -88,9 +109,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q)
-            .map(AppQuery)
-            .map_err(|e| Problem::new(Kind::BadRequest, format!("invalid query string: {e}")).into())
+        serde_urlencoded::from_str(q).map(AppQuery).map_err(|e| {
+            Problem::new(Kind::BadRequest, format!("invalid query string: {e}")).into()
+        })
     }
 }
 
@@ -106,11 +127,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| orgd_core::Error::Internal("route is missing the authentication layer".into()).into())
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            orgd_core::Error::Internal("route is missing the authentication layer".into()).into()
+        })
     }
 }
 
@@ -133,7 +152,9 @@ mod tests {
 
     fn unknown_fields(json: &str) -> Vec<String> {
         match parse_json::<Body>(json.as_bytes()) {
-            Err(ApiError::Domain(orgd_core::Error::Validation(errs))) => errs.into_iter().map(|e| e.field).collect(),
+            Err(ApiError::Domain(orgd_core::Error::Validation(errs))) => {
+                errs.into_iter().map(|e| e.field).collect()
+            }
             _ => vec![],
         }
     }

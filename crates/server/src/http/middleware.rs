@@ -33,7 +33,8 @@ pub fn current_request_id() -> Option<String> {
 fn sane_request_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(REQUEST_ID)?.to_str().ok()?;
     let ok = (1..=128).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     ok.then(|| v.to_owned())
 }
 
@@ -41,7 +42,8 @@ fn sane_request_id(headers: &HeaderMap) -> Option<String> {
 /// error status (from routing or a body limit) into a problem body, and sets
 /// the headers every response carries.
 pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = sane_request_id(req.headers()).unwrap_or_else(|| ulid::Ulid::new().to_string().to_lowercase());
+    let id = sane_request_id(req.headers())
+        .unwrap_or_else(|| ulid::Ulid::new().to_string().to_lowercase());
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
@@ -52,13 +54,17 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
             let _entered = span.clone();
             let mut res = match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(res) => problemize(res),
-                Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry").into_response(),
+                Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry")
+                    .into_response(),
             };
             let h = res.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&id) {
                 h.insert(REQUEST_ID, v);
             }
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             tracing::debug!(parent: &span, status = res.status().as_u16(), "served");
             res
         })
@@ -87,12 +93,27 @@ fn problemize(res: Response) -> Response {
                 .and_then(|v| v.to_str().ok())
                 .map(|a| format!("; it allows {a}"))
                 .unwrap_or_default();
-            (Kind::MethodNotAllowed, format!("this route does not accept this method{allow}"))
+            (
+                Kind::MethodNotAllowed,
+                format!("this route does not accept this method{allow}"),
+            )
         }
-        StatusCode::PAYLOAD_TOO_LARGE => (Kind::PayloadTooLarge, format!("the body may be at most {BODY_LIMIT} bytes")),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Kind::UnsupportedMediaType, "the request body must be JSON".to_owned()),
-        s if s.is_server_error() => (Kind::Internal, "an internal error occurred; it has been logged".to_owned()),
-        _ => (Kind::BadRequest, "the request could not be processed".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            Kind::PayloadTooLarge,
+            format!("the body may be at most {BODY_LIMIT} bytes"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            Kind::UnsupportedMediaType,
+            "the request body must be JSON".to_owned(),
+        ),
+        s if s.is_server_error() => (
+            Kind::Internal,
+            "an internal error occurred; it has been logged".to_owned(),
+        ),
+        _ => (
+            Kind::BadRequest,
+            "the request could not be processed".to_owned(),
+        ),
     };
     let (mut parts, _) = res.into_parts();
     let problem = Problem::new(kind, detail).into_response();
@@ -108,7 +129,11 @@ fn problemize(res: Response) -> Response {
 /// The body of a caught panic: a 500 problem, never the panic message.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    Problem::new(Kind::Internal, "an internal error occurred; it has been logged").into_response()
+    Problem::new(
+        Kind::Internal,
+        "an internal error occurred; it has been logged",
+    )
+    .into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -158,15 +183,22 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         ))
         .into_response();
     };
-    let Some(key_id) = req.extensions().get::<Caller>().and_then(|c| c.principal.key_id.clone()) else {
+    let Some(key_id) = req
+        .extensions()
+        .get::<Caller>()
+        .and_then(|c| c.principal.key_id.clone())
+    else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
     let bytes = match to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
-            return Problem::new(Kind::PayloadTooLarge, format!("the body may be at most {BODY_LIMIT} bytes"))
-                .into_response();
+            return Problem::new(
+                Kind::PayloadTooLarge,
+                format!("the body may be at most {BODY_LIMIT} bytes"),
+            )
+            .into_response();
         }
     };
     let fingerprint = {
@@ -178,14 +210,24 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         h.update(&bytes);
         hex::encode(h.finalize())
     };
-    match state.orgd.idempotency_begin(&key_id, &idem_key, &fingerprint).await {
+    match state
+        .orgd
+        .idempotency_begin(&key_id, &idem_key, &fingerprint)
+        .await
+    {
         Err(e) => return ApiError::Domain(e).into_response(),
         Ok(IdempotencyStart::Replay(stored)) => return replay(stored),
         Ok(IdempotencyStart::Proceed) => {}
     }
-    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     if res.status().is_server_error() {
-        if let Err(e) = state.orgd.idempotency_finish(&key_id, &idem_key, None).await {
+        if let Err(e) = state
+            .orgd
+            .idempotency_finish(&key_id, &idem_key, None)
+            .await
+        {
             tracing::warn!(error = %e, "could not release an idempotency key");
         }
         return res;
@@ -211,7 +253,11 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             body.to_vec()
         },
     };
-    if let Err(e) = state.orgd.idempotency_finish(&key_id, &idem_key, Some(&stored)).await {
+    if let Err(e) = state
+        .orgd
+        .idempotency_finish(&key_id, &idem_key, Some(&stored))
+        .await
+    {
         tracing::warn!(error = %e, "could not store a response for idempotent replay");
     }
     Response::from_parts(parts, Body::from(body))
@@ -236,7 +282,10 @@ fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut res = (status, stored.body).into_response();
     let h = res.headers_mut();
-    for (name, value) in [(header::CONTENT_TYPE, stored.content_type), (header::LOCATION, stored.location)] {
+    for (name, value) in [
+        (header::CONTENT_TYPE, stored.content_type),
+        (header::LOCATION, stored.location),
+    ] {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
             h.insert(name, v);
         }

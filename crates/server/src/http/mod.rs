@@ -80,8 +80,14 @@ pub fn openapi_json() -> String {
 
 pub fn router(state: AppState) -> Router {
     let protected = api_routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::idempotency,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)
         .merge(health::routes())
@@ -98,7 +104,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { problem::Problem::new(problem::Kind::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::envelope))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::envelope,
+        ))
         .with_state(state)
 }
 
@@ -154,7 +163,10 @@ pub fn none_match(headers: &HeaderMap, version: i64) -> bool {
     headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|s| s.split(',').any(|t| t.trim() == "*" || parse_etag(t.trim()) == Some(version)))
+        .is_some_and(|s| {
+            s.split(',')
+                .any(|t| t.trim() == "*" || parse_etag(t.trim()) == Some(version))
+        })
 }
 
 /// A versioned resource with its ETag, or 304 when the client has it already.
@@ -177,7 +189,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::IF_MATCH, HeaderValue::from_static("\"x\""));
         assert_eq!(if_match(&h), Some(IfMatch::Never));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"1\", \"2\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"1\", \"2\""),
+        );
         assert!(none_match(&h, 2));
         assert!(!none_match(&h, 3));
     }

@@ -1,9 +1,9 @@
 //! `/orgs` and `/orgs/{org_id}`: the organization tree.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use orgd_core::org::Org;
 use orgd_core::page::{PageRequest, decode_id_cursor, parse_limit};
 use orgd_core::service::{NewOrg, OrgFilter, OrgPatch};
@@ -66,11 +66,18 @@ async fn create_org(
         parent_id: body.parent_id,
         customizations: body.customizations,
     };
-    let org = s.orgd.create_org(&caller.principal, &caller.origin, new).await?;
-    let location = HeaderValue::from_str(&format!("/orgs/{}", org.id)).unwrap_or(HeaderValue::from_static("/orgs"));
+    let org = s
+        .orgd
+        .create_org(&caller.principal, &caller.origin, new)
+        .await?;
+    let location = HeaderValue::from_str(&format!("/orgs/{}", org.id))
+        .unwrap_or(HeaderValue::from_static("/orgs"));
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location), (header::ETAG, etag(org.version))],
+        [
+            (header::LOCATION, location),
+            (header::ETAG, etag(org.version)),
+        ],
         Json(org),
     )
         .into_response())
@@ -167,7 +174,13 @@ async fn update_org(
     };
     let org = s
         .orgd
-        .update_org(&caller.principal, &caller.origin, &org_id, patch, if_match(&headers))
+        .update_org(
+            &caller.principal,
+            &caller.origin,
+            &org_id,
+            patch,
+            if_match(&headers),
+        )
         .await?;
     Ok(([(header::ETAG, etag(org.version))], Json(org)).into_response())
 }
@@ -206,7 +219,13 @@ async fn delete_org(
 ) -> ApiResult<Json<Message>> {
     let cascade = parse_bool("cascade", q.cascade.as_deref())?;
     s.orgd
-        .delete_org(&caller.principal, &caller.origin, &org_id, cascade, if_match(&headers))
+        .delete_org(
+            &caller.principal,
+            &caller.origin,
+            &org_id,
+            cascade,
+            if_match(&headers),
+        )
         .await?;
     Ok(Json(Message {
         message: "Organization deleted successfully".into(),
@@ -252,6 +271,9 @@ async fn list_children(
         Some(_) => return Err(orgd_core::Error::invalid("depth", "must be 1 or all").into()),
     };
     let page = id_page(&p)?;
-    let orgs = s.orgd.list_children(&caller.principal, &org_id, whole, page).await?;
+    let orgs = s
+        .orgd
+        .list_children(&caller.principal, &org_id, whole, page)
+        .await?;
     Ok(page_response(&uri, orgs))
 }

@@ -36,24 +36,76 @@ impl Kind {
     fn info(self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Kind::BadRequest => (S::BAD_REQUEST, "bad-request", "The request could not be read"),
-            Kind::Validation => (S::BAD_REQUEST, "validation-failed", "The request has invalid fields"),
-            Kind::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "A valid API key is required"),
+            Kind::BadRequest => (
+                S::BAD_REQUEST,
+                "bad-request",
+                "The request could not be read",
+            ),
+            Kind::Validation => (
+                S::BAD_REQUEST,
+                "validation-failed",
+                "The request has invalid fields",
+            ),
+            Kind::Unauthorized => (
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "A valid API key is required",
+            ),
             Kind::Forbidden => (S::FORBIDDEN, "forbidden", "This API key may not do this"),
             Kind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
-            Kind::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
-            Kind::HasChildren => (S::CONFLICT, "has-children", "The organization has child organizations"),
+            Kind::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            Kind::HasChildren => (
+                S::CONFLICT,
+                "has-children",
+                "The organization has child organizations",
+            ),
             Kind::DuplicateId => (S::CONFLICT, "duplicate-id", "The id is already taken"),
             Kind::MoveCycle => (S::CONFLICT, "move-cycle", "The move would create a cycle"),
             Kind::DepthExceeded => (S::CONFLICT, "depth-exceeded", "The tree would be too deep"),
-            Kind::IdempotencyReuse => (S::CONFLICT, "idempotency-key-reuse", "Idempotency-Key reused with another request"),
-            Kind::IdempotencyInProgress => (S::CONFLICT, "idempotency-key-in-progress", "A request with this Idempotency-Key is in progress"),
-            Kind::PreconditionFailed => (S::PRECONDITION_FAILED, "precondition-failed", "The resource has changed"),
-            Kind::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large"),
-            Kind::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "The request body must be JSON"),
-            Kind::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable"),
-            Kind::Timeout => (S::SERVICE_UNAVAILABLE, "timeout", "The request took too long"),
-            Kind::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+            Kind::IdempotencyReuse => (
+                S::CONFLICT,
+                "idempotency-key-reuse",
+                "Idempotency-Key reused with another request",
+            ),
+            Kind::IdempotencyInProgress => (
+                S::CONFLICT,
+                "idempotency-key-in-progress",
+                "A request with this Idempotency-Key is in progress",
+            ),
+            Kind::PreconditionFailed => (
+                S::PRECONDITION_FAILED,
+                "precondition-failed",
+                "The resource has changed",
+            ),
+            Kind::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The request body is too large",
+            ),
+            Kind::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The request body must be JSON",
+            ),
+            Kind::Unavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service is temporarily unavailable",
+            ),
+            Kind::Timeout => (
+                S::SERVICE_UNAVAILABLE,
+                "timeout",
+                "The request took too long",
+            ),
+            Kind::Internal => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
         }
     }
 
@@ -117,7 +169,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), errors: Vec::new() }
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn body(&self) -> ProblemBody {
@@ -140,7 +196,10 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         match self.kind {
             Kind::Unauthorized => {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -181,7 +240,10 @@ impl IntoResponse for ApiError {
             ApiError::Domain(e) => e,
         };
         let problem = match e {
-            Error::Unauthenticated => Problem::new(Kind::Unauthorized, "missing, malformed, unknown, expired or revoked API key"),
+            Error::Unauthenticated => Problem::new(
+                Kind::Unauthorized,
+                "missing, malformed, unknown, expired or revoked API key",
+            ),
             Error::NotFound(what) => Problem::new(Kind::NotFound, format!("{what} not found")),
             Error::Forbidden(why) => Problem::new(Kind::Forbidden, why),
             Error::Validation(errors) => Problem {
@@ -210,11 +272,17 @@ impl IntoResponse for ApiError {
             ),
             Error::Unavailable(why) => {
                 tracing::warn!(cause = %why, "database unavailable");
-                Problem::new(Kind::Unavailable, "the database is unavailable; retry shortly")
+                Problem::new(
+                    Kind::Unavailable,
+                    "the database is unavailable; retry shortly",
+                )
             }
             Error::Internal(why) => {
                 tracing::error!(cause = %why, "internal error");
-                Problem::new(Kind::Internal, "an internal error occurred; it has been logged")
+                Problem::new(
+                    Kind::Internal,
+                    "an internal error occurred; it has been logged",
+                )
             }
         };
         problem.into_response()

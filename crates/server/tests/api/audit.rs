@@ -11,20 +11,44 @@ async fn children_audit_of_a_grandparent_shows_a_deleted_grandchilds_history() {
     app.org("root", "parent").await;
     app.org("parent", "child").await;
     app.org("child", "grandchild").await;
-    app.patch(&app.root_key, "/orgs/grandchild", json!({"name": "Renamed"})).await;
-    assert_eq!(app.delete(&app.root_key, "/orgs/grandchild").await.status(), StatusCode::OK);
+    app.patch(
+        &app.root_key,
+        "/orgs/grandchild",
+        json!({"name": "Renamed"}),
+    )
+    .await;
+    assert_eq!(
+        app.delete(&app.root_key, "/orgs/grandchild").await.status(),
+        StatusCode::OK
+    );
 
-    let res = app.get(&app.root_key, "/orgs/parent/children_audit?org_id=grandchild").await;
+    let res = app
+        .get(
+            &app.root_key,
+            "/orgs/parent/children_audit?org_id=grandchild",
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let events: Vec<Value> = res.json().await.unwrap();
-    let actions: Vec<_> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<_> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["org.delete", "org.update", "org.create"]);
-    assert_eq!(events[1]["changes"], json!({"before": {"name": "Org grandchild"}, "after": {"name": "Renamed"}}));
+    assert_eq!(
+        events[1]["changes"],
+        json!({"before": {"name": "Org grandchild"}, "after": {"name": "Renamed"}})
+    );
     let seqs: Vec<_> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, vec![3, 2, 1]);
 
     // Strict descendants only: parent's own events are not in its children_audit.
-    let all: Vec<Value> = app.get(&app.root_key, "/orgs/parent/children_audit").await.json().await.unwrap();
+    let all: Vec<Value> = app
+        .get(&app.root_key, "/orgs/parent/children_audit")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(all.iter().all(|e| e["org_id"] != "parent"));
     assert_eq!(all.len(), 4);
 }
@@ -34,33 +58,53 @@ async fn children_audit_filters_by_action_key_and_time() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     let (writer, writer_id) = app.key("root", &["read", "write"]).await;
-    app.patch(&writer, "/orgs/a", json!({"name": "by writer"})).await;
+    app.patch(&writer, "/orgs/a", json!({"name": "by writer"}))
+        .await;
 
     let by_key: Vec<Value> = app
-        .get(&app.root_key, &format!("/orgs/root/children_audit?key_id={writer_id}"))
+        .get(
+            &app.root_key,
+            &format!("/orgs/root/children_audit?key_id={writer_id}"),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(by_key.len(), 1);
     assert_eq!(by_key[0]["actor"]["key_id"], writer_id);
-    let creates: Vec<Value> = app.get(&app.root_key, "/orgs/root/children_audit?action=org.create").await.json().await.unwrap();
+    let creates: Vec<Value> = app
+        .get(&app.root_key, "/orgs/root/children_audit?action=org.create")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(creates.len(), 1);
     let future: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/children_audit?start=2999-01-01T00:00:00Z")
+        .get(
+            &app.root_key,
+            "/orgs/root/children_audit?start=2999-01-01T00:00:00Z",
+        )
         .await
         .json()
         .await
         .unwrap();
     assert!(future.is_empty());
     let past: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/children_audit?end=2000-01-01T00:00:00Z")
+        .get(
+            &app.root_key,
+            "/orgs/root/children_audit?end=2000-01-01T00:00:00Z",
+        )
         .await
         .json()
         .await
         .unwrap();
     assert!(past.is_empty());
-    problem(app.get(&app.root_key, "/orgs/root/children_audit?start=yesterday").await, StatusCode::BAD_REQUEST).await;
+    problem(
+        app.get(&app.root_key, "/orgs/root/children_audit?start=yesterday")
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -68,16 +112,25 @@ async fn every_event_links_to_the_previous_one() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     for i in 0..5 {
-        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")})).await;
+        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
+            .await;
     }
-    let events: Vec<Value> = app.get(&app.root_key, "/orgs/a/audit").await.json().await.unwrap();
+    let events: Vec<Value> = app
+        .get(&app.root_key, "/orgs/a/audit")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(events.len(), 6);
     assert_eq!(events[5]["prev_hash"], "0".repeat(64));
     for pair in events.windows(2) {
         assert_eq!(pair[0]["prev_hash"], pair[1]["hash"]);
     }
     let v = app.verify("a").await;
-    assert_eq!(v, json!({"valid": true, "events": 6, "head": events[0]["hash"], "first_bad_seq": null}));
+    assert_eq!(
+        v,
+        json!({"valid": true, "events": 6, "head": events[0]["hash"], "first_bad_seq": null})
+    );
 }
 
 #[tokio::test]
@@ -85,15 +138,21 @@ async fn editing_a_stored_audit_row_breaks_verification_at_that_seq() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     for i in 0..4 {
-        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")})).await;
+        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
+            .await;
     }
     assert_eq!(app.verify("a").await["valid"], true);
 
     // What someone with the database file could do: drop the guard trigger
     // and quietly rewrite what an event says.
     let url = format!("sqlite://{}", app.db_path.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_events_append_only").execute(&mut conn).await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_events_append_only")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let edited = sqlx::query(
         "UPDATE audit_events SET changes = '{\"after\":{\"name\":\"forged\"},\"before\":{\"name\":\"n0\"}}' \
          WHERE org_id = 'a' AND seq = 3",
@@ -115,8 +174,12 @@ async fn the_audit_trail_refuses_updates_through_sql() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     let url = format!("sqlite://{}", app.db_path.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    let res = sqlx::query("UPDATE audit_events SET action = 'x'").execute(&mut conn).await;
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let res = sqlx::query("UPDATE audit_events SET action = 'x'")
+        .execute(&mut conn)
+        .await;
     assert!(res.is_err());
 }
 
@@ -124,11 +187,22 @@ async fn the_audit_trail_refuses_updates_through_sql() {
 async fn key_changes_are_audited_without_secrets() {
     let app = TestApp::spawn().await;
     let (secret, id) = app.key("root", &["read"]).await;
-    app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}")).await;
-    let events: Vec<Value> = app.get(&app.root_key, "/orgs/root/audit?action=api_key.delete").await.json().await.unwrap();
+    app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
+        .await;
+    let events: Vec<Value> = app
+        .get(&app.root_key, "/orgs/root/audit?action=api_key.delete")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["target"], json!({"type": "api_key", "id": id}));
-    let all = app.get(&app.root_key, "/orgs/root/audit").await.text().await.unwrap();
+    let all = app
+        .get(&app.root_key, "/orgs/root/audit")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!all.contains(&secret));
     assert!(!all.contains("digest"));
 }
@@ -138,12 +212,19 @@ async fn audit_pages_walk_newest_first() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     for i in 0..9 {
-        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")})).await;
+        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
+            .await;
     }
     let res = app.get(&app.root_key, "/orgs/a/audit?limit=4").await;
     let link = res.headers()["link"].to_str().unwrap().to_owned();
     let first: Vec<Value> = res.json().await.unwrap();
-    assert_eq!(first.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>(), vec![10, 9, 8, 7]);
+    assert_eq!(
+        first
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![10, 9, 8, 7]
+    );
     let next = &link[1..link.find('>').unwrap()];
     let second: Vec<Value> = app.get(&app.root_key, next).await.json().await.unwrap();
     assert_eq!(second[0]["seq"], 6);

@@ -6,7 +6,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem};
 
-async fn raw(app: &TestApp, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     app.client
         .request(method, app.url(path))
         .bearer_auth(&app.root_key)
@@ -21,21 +27,59 @@ async fn raw(app: &TestApp, method: Method, path: &str, content_type: &str, body
 async fn malformed_bodies_get_4xx_problems_never_500() {
     let app = TestApp::spawn().await;
     let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
-        ("application/json", b"{\"name\": ".to_vec(), StatusCode::BAD_REQUEST),
+        (
+            "application/json",
+            b"{\"name\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
         ("application/json", b"".to_vec(), StatusCode::BAD_REQUEST),
-        ("application/json", b"[1, 2]".to_vec(), StatusCode::BAD_REQUEST),
-        ("application/json", b"{\"name\": \"\xff\xfe\"}".to_vec(), StatusCode::BAD_REQUEST),
-        ("application/json", vec![0xc3, 0x28, 0xa0, 0xa1], StatusCode::BAD_REQUEST),
-        ("application/json", b"{\"name\": 5}".to_vec(), StatusCode::BAD_REQUEST),
-        ("application/json", format!("{{\"name\": \"x\", \"id\": \"{}\"}}", "i".repeat(5000)).into_bytes(), StatusCode::BAD_REQUEST),
-        ("text/plain", b"{\"name\": \"x\"}".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("application/json", vec![b' '; 2 * 1024 * 1024], StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            "application/json",
+            b"[1, 2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json",
+            b"{\"name\": \"\xff\xfe\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json",
+            vec![0xc3, 0x28, 0xa0, 0xa1],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json",
+            b"{\"name\": 5}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json",
+            format!("{{\"name\": \"x\", \"id\": \"{}\"}}", "i".repeat(5000)).into_bytes(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "text/plain",
+            b"{\"name\": \"x\"}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "application/json",
+            vec![b' '; 2 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
     ];
     for (ct, body, status) in cases {
         let res = raw(&app, Method::POST, "/orgs", ct, body).await;
         problem(res, status).await;
     }
-    let res = app.client.post(app.url("/orgs")).bearer_auth(&app.root_key).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/orgs"))
+        .bearer_auth(&app.root_key)
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     // The server is still healthy and nothing was created.
     let orgs: Vec<Value> = app.get(&app.root_key, "/orgs").await.json().await.unwrap();
@@ -46,42 +90,101 @@ async fn malformed_bodies_get_4xx_problems_never_500() {
 async fn bad_paths_and_queries_get_4xx_problems() {
     let app = TestApp::spawn().await;
     let long = "x".repeat(5000);
-    problem(app.get(&app.root_key, &format!("/orgs/{long}")).await, StatusCode::NOT_FOUND).await;
-    problem(app.get(&app.root_key, &format!("/orgs/{long}/children")).await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&app.root_key, &format!("/orgs/{long}")).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.get(&app.root_key, &format!("/orgs/{long}/children"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // Not UTF-8 once percent-decoded.
-    problem(app.get(&app.root_key, "/orgs/%FF%FE").await, StatusCode::BAD_REQUEST).await;
-    for q in ["limit=-1", "limit=0", "limit=1001", "limit=99999999999999999999999", "limit=abc"] {
-        problem(app.get(&app.root_key, &format!("/orgs?{q}")).await, StatusCode::BAD_REQUEST).await;
-        problem(app.get(&app.root_key, &format!("/orgs/root/audit?{q}")).await, StatusCode::BAD_REQUEST).await;
+    problem(
+        app.get(&app.root_key, "/orgs/%FF%FE").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    for q in [
+        "limit=-1",
+        "limit=0",
+        "limit=1001",
+        "limit=99999999999999999999999",
+        "limit=abc",
+    ] {
+        problem(
+            app.get(&app.root_key, &format!("/orgs?{q}")).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        problem(
+            app.get(&app.root_key, &format!("/orgs/root/audit?{q}"))
+                .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     // Garbage, oversized, and cursors of another list (`n:1` is an audit
     // cursor, `i:acme` an org-list cursor).
-    let garbage = ["forged".to_owned(), "aTphY21l%00".to_owned(), "A".repeat(2000)];
+    let garbage = [
+        "forged".to_owned(),
+        "aTphY21l%00".to_owned(),
+        "A".repeat(2000),
+    ];
     for (list, foreign) in [("/orgs", "bjox"), ("/orgs/root/children_audit", "aTphY21l")] {
         for cursor in garbage.iter().map(String::as_str).chain([foreign]) {
-            let p = problem(app.get(&app.root_key, &format!("{list}?cursor={cursor}")).await, StatusCode::BAD_REQUEST).await;
+            let p = problem(
+                app.get(&app.root_key, &format!("{list}?cursor={cursor}"))
+                    .await,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
             assert_eq!(p["errors"][0]["field"], "cursor");
         }
     }
-    problem(app.get(&app.root_key, "/no/such/route").await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&app.root_key, "/no/such/route").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_method_gets_405_with_allow() {
     let app = TestApp::spawn().await;
-    let res = app.send(Some(&app.root_key), Method::PUT, "/orgs/root", None).await;
+    let res = app
+        .send(Some(&app.root_key), Method::PUT, "/orgs/root", None)
+        .await;
     let allow = res.headers()["allow"].to_str().unwrap().to_owned();
-    assert!(allow.contains("GET") && allow.contains("PATCH") && allow.contains("DELETE"), "{allow}");
+    assert!(
+        allow.contains("GET") && allow.contains("PATCH") && allow.contains("DELETE"),
+        "{allow}"
+    );
     problem(res, StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_sane_ones_are_kept() {
     let app = TestApp::spawn().await;
-    let res = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123");
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
-    let res = app.client.get(app.url("/orgs/nope")).bearer_auth(&app.root_key).header("x-request-id", "bad id\t!").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/orgs/nope"))
+        .bearer_auth(&app.root_key)
+        .header("x-request-id", "bad id\t!")
+        .send()
+        .await
+        .unwrap();
     let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(id, "bad id\t!");
     let p = problem(res, StatusCode::NOT_FOUND).await;
@@ -108,10 +211,19 @@ async fn an_idempotency_key_replays_the_first_response() {
     assert_eq!(again.headers()["location"], location);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
-    let orgs: Vec<Value> = app.get(&app.root_key, "/orgs?parent_id=root").await.json().await.unwrap();
+    let orgs: Vec<Value> = app
+        .get(&app.root_key, "/orgs?parent_id=root")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(orgs.len(), 1, "the retry created nothing");
 
-    let p = problem(send(json!({"name": "Other"})).await.unwrap(), StatusCode::CONFLICT).await;
+    let p = problem(
+        send(json!({"name": "Other"})).await.unwrap(),
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(p["type"], "/problems/idempotency-key-reuse");
 }
 
@@ -140,7 +252,15 @@ async fn health_endpoints_need_no_key() {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
     }
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 }
 
@@ -151,7 +271,12 @@ async fn graceful_shutdown_finishes_and_the_data_stays() {
     let db = app.db_path.clone();
     let _dir = app.stop().await;
     let url = format!("sqlite://{}", db.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs").fetch_one(&mut conn).await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(n, 2);
 }

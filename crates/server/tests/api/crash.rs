@@ -23,7 +23,11 @@ async fn start(db: &Path, key: &str) -> (Child, String) {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("orgd exited before listening");
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("orgd exited before listening");
         if let Some(addr) = line.strip_prefix("orgd: listening on ") {
             break addr.to_owned();
         }
@@ -41,7 +45,13 @@ async fn acknowledged_writes_survive_sigkill() {
     let client = reqwest::Client::new();
 
     let (mut child, base) = start(&db, &key).await;
-    let res = client.post(format!("{base}/orgs")).bearer_auth(&key).json(&json!({"id": "hot", "name": "hot"})).send().await.unwrap();
+    let res = client
+        .post(format!("{base}/orgs"))
+        .bearer_auth(&key)
+        .json(&json!({"id": "hot", "name": "hot"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let created = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -53,7 +63,12 @@ async fn acknowledged_writes_survive_sigkill() {
             tokio::spawn(async move {
                 for i in 0.. {
                     let id = format!("w{w}-{i}");
-                    let Ok(res) = client.post(format!("{base}/orgs")).bearer_auth(&key).json(&json!({"id": id, "name": id})).send().await
+                    let Ok(res) = client
+                        .post(format!("{base}/orgs"))
+                        .bearer_auth(&key)
+                        .json(&json!({"id": id, "name": id}))
+                        .send()
+                        .await
                     else {
                         break;
                     };
@@ -92,15 +107,43 @@ async fn acknowledged_writes_survive_sigkill() {
 
     let (_child, base) = start(&db, &key).await;
     for id in &created {
-        let res = client.get(format!("{base}/orgs/{id}")).bearer_auth(&key).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "acknowledged org {id} was lost");
+        let res = client
+            .get(format!("{base}/orgs/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "acknowledged org {id} was lost"
+        );
     }
-    let hot: Value = client.get(format!("{base}/orgs/hot")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
-    assert!(hot["version"].as_u64().unwrap() > u64::from(patched), "acknowledged renames were lost");
+    let hot: Value = client
+        .get(format!("{base}/orgs/hot"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        hot["version"].as_u64().unwrap() > u64::from(patched),
+        "acknowledged renames were lost"
+    );
     let mut orgs = vec!["root".to_owned(), "hot".to_owned()];
     orgs.extend(created);
     for id in orgs {
-        let v: Value = client.get(format!("{base}/orgs/{id}/audit/verify")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        let v: Value = client
+            .get(format!("{base}/orgs/{id}/audit/verify"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["valid"], true, "chain of {id} broken: {v}");
     }
 }

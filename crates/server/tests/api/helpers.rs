@@ -35,7 +35,9 @@ impl TestApp {
             bootstrap_key: Some(root_key.clone().into()),
         };
         let clock = Arc::new(OffsetClock::default());
-        let app = orgd::Application::build_with_clock(config, clock.clone()).await.unwrap();
+        let app = orgd::Application::build_with_clock(config, clock.clone())
+            .await
+            .unwrap();
         let base = format!("http://{}", app.local_addr());
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(async move { app.run().await.unwrap() });
@@ -71,7 +73,13 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn send(&self, key: Option<&str>, method: Method, path: &str, body: Option<&Value>) -> Response {
+    pub async fn send(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -101,7 +109,11 @@ impl TestApp {
     /// Creates org `id` under `parent` with the root key.
     pub async fn org(&self, parent: &str, id: &str) -> Value {
         let res = self
-            .post(&self.root_key, "/orgs", json!({"id": id, "name": format!("Org {id}"), "parent_id": parent}))
+            .post(
+                &self.root_key,
+                "/orgs",
+                json!({"id": id, "name": format!("Org {id}"), "parent_id": parent}),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "creating {id}");
         res.json().await.unwrap()
@@ -118,11 +130,16 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let body: Value = res.json().await.unwrap();
-        (body["secret"].as_str().unwrap().to_owned(), body["id"].as_str().unwrap().to_owned())
+        (
+            body["secret"].as_str().unwrap().to_owned(),
+            body["id"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub async fn verify(&self, org: &str) -> Value {
-        let res = self.get(&self.root_key, &format!("/orgs/{org}/audit/verify")).await;
+        let res = self
+            .get(&self.root_key, &format!("/orgs/{org}/audit/verify"))
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.unwrap()
     }
@@ -137,7 +154,13 @@ impl Drop for TestApp {
 /// Asserts an RFC 9457 problem body with the given status, and returns it.
 pub async fn problem(res: Response, status: StatusCode) -> Value {
     assert_eq!(res.status(), status, "status of {}", res.url());
-    let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(ct, "application/problem+json");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], status.as_u16());
@@ -148,7 +171,15 @@ pub async fn problem(res: Response, status: StatusCode) -> Value {
 
 /// Every (method, path) of the running server's own route table.
 pub async fn routes(app: &TestApp) -> Vec<(Method, String)> {
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -166,7 +197,9 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
     match (method.as_str(), path) {
         ("POST", "/orgs") => Some(json!({"name": "probe"})),
         ("PATCH", "/orgs/{org_id}") => Some(json!({"name": "probe"})),
-        ("POST", "/orgs/{org_id}/api_keys") => Some(json!({"name": "probe", "permissions": ["read"]})),
+        ("POST", "/orgs/{org_id}/api_keys") => {
+            Some(json!({"name": "probe", "permissions": ["read"]}))
+        }
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
     }

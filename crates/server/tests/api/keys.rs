@@ -25,7 +25,12 @@ async fn a_new_key_shows_its_secret_once_and_never_a_digest() {
     assert_eq!(created["user"], "john.doe@example.com");
     assert!(secret.starts_with(created["prefix"].as_str().unwrap()));
 
-    let listed = app.get(&app.root_key, "/orgs/a/api_keys").await.text().await.unwrap();
+    let listed = app
+        .get(&app.root_key, "/orgs/a/api_keys")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!listed.contains(secret));
     assert!(!listed.contains("digest"));
     let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
@@ -46,9 +51,20 @@ async fn key_fields_are_validated() {
         .post(&app.root_key, "/orgs/root/api_keys", json!({"name": "", "permissions": ["read", "sudo"], "expires_at": "2001-01-01T00:00:00Z"}))
         .await;
     let p = problem(res, StatusCode::BAD_REQUEST).await;
-    let fields: Vec<_> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<_> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, vec!["name", "permissions", "expires_at"]);
-    let res = app.post(&app.root_key, "/orgs/root/api_keys", json!({"name": "x", "permissions": []})).await;
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/root/api_keys",
+            json!({"name": "x", "permissions": []}),
+        )
+        .await;
     problem(res, StatusCode::BAD_REQUEST).await;
 }
 
@@ -56,7 +72,22 @@ async fn key_fields_are_validated() {
 async fn revoking_an_unknown_or_revoked_key_is_not_found() {
     let app = TestApp::spawn().await;
     let (_, id) = app.key("root", &["read"]).await;
-    assert_eq!(app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}")).await.status(), StatusCode::OK);
-    problem(app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}")).await, StatusCode::NOT_FOUND).await;
-    problem(app.delete(&app.root_key, "/orgs/root/api_keys/key_nope").await, StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    problem(
+        app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.delete(&app.root_key, "/orgs/root/api_keys/key_nope")
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, problem, routes, sample_body};
 
 fn fill(path: &str, org: &str, key_id: &str) -> String {
-    path.replace("{org_id}", org).replace("{orgId}", org).replace("{key_id}", key_id)
+    path.replace("{org_id}", org)
+        .replace("{orgId}", org)
+        .replace("{key_id}", key_id)
 }
 
 #[tokio::test]
@@ -17,7 +19,12 @@ async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
     app.org("b", "b-child").await;
     let (a_key, _) = app.key("a", &["read", "write", "delete", "admin"]).await;
     let (_, b_key_id) = app.key("b", &["read"]).await;
-    let before: Value = app.get(&app.root_key, "/orgs/b").await.json().await.unwrap();
+    let before: Value = app
+        .get(&app.root_key, "/orgs/b")
+        .await
+        .json()
+        .await
+        .unwrap();
 
     let mut checked = 0;
     for (method, path) in routes(&app).await {
@@ -26,16 +33,35 @@ async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
         }
         for target in ["b", "b-child", "root", "does-not-exist"] {
             let body = sample_body(&method, &path);
-            let res = app.send(Some(&a_key), method.clone(), &fill(&path, target, &b_key_id), body.as_ref()).await;
+            let res = app
+                .send(
+                    Some(&a_key),
+                    method.clone(),
+                    &fill(&path, target, &b_key_id),
+                    body.as_ref(),
+                )
+                .await;
             let p = problem(res, StatusCode::NOT_FOUND).await;
-            assert_eq!(p["type"], "/problems/not-found", "{method} {path} on {target}");
+            assert_eq!(
+                p["type"], "/problems/not-found",
+                "{method} {path} on {target}"
+            );
             checked += 1;
         }
     }
     assert!(checked >= 40, "only {checked} cases");
-    let after: Value = app.get(&app.root_key, "/orgs/b").await.json().await.unwrap();
+    let after: Value = app
+        .get(&app.root_key, "/orgs/b")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(before, after, "a refused request changed the org");
-    assert_eq!(app.verify("b").await["events"], 2, "a refused request wrote an audit event");
+    assert_eq!(
+        app.verify("b").await["events"],
+        2,
+        "a refused request wrote an audit event"
+    );
 }
 
 #[tokio::test]
@@ -55,12 +81,23 @@ async fn read_only_key_gets_403_on_every_write() {
             }
             b
         });
-        let res = app.send(Some(&ro), method.clone(), &fill(&path, "a", &a_key_id), body.as_ref()).await;
+        let res = app
+            .send(
+                Some(&ro),
+                method.clone(),
+                &fill(&path, "a", &a_key_id),
+                body.as_ref(),
+            )
+            .await;
         problem(res, StatusCode::FORBIDDEN).await;
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} write routes");
-    assert_eq!(app.verify("a").await["events"], 2, "a refused write was audited as a change");
+    assert_eq!(
+        app.verify("a").await["events"],
+        2,
+        "a refused write was audited as a change"
+    );
 }
 
 #[tokio::test]
@@ -69,13 +106,24 @@ async fn every_route_but_health_and_docs_requires_a_key() {
     for (method, path) in routes(&app).await {
         let url = fill(&path, "root", "key_x");
         if matches!(path.as_str(), "/healthz" | "/readyz") {
-            assert_eq!(app.send(None, method, &url, None).await.status(), StatusCode::OK);
+            assert_eq!(
+                app.send(None, method, &url, None).await.status(),
+                StatusCode::OK
+            );
             continue;
         }
         let body = sample_body(&method, &path);
-        for key in [None, Some("not a key"), Some("orgd_0000000000000000000000000000000000000000000")] {
+        for key in [
+            None,
+            Some("not a key"),
+            Some("orgd_0000000000000000000000000000000000000000000"),
+        ] {
             let res = app.send(key, method.clone(), &url, body.as_ref()).await;
-            assert_eq!(res.headers()["www-authenticate"], "Bearer", "{method} {path}");
+            assert_eq!(
+                res.headers()["www-authenticate"],
+                "Bearer",
+                "{method} {path}"
+            );
             problem(res, StatusCode::UNAUTHORIZED).await;
         }
     }
@@ -86,13 +134,19 @@ async fn revoked_and_expired_keys_get_401_at_once() {
     let app = TestApp::spawn().await;
     let (secret, id) = app.key("root", &["read"]).await;
     assert_eq!(app.get(&secret, "/me").await.status(), StatusCode::OK);
-    let res = app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}")).await;
+    let res = app
+        .delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     problem(app.get(&secret, "/me").await, StatusCode::UNAUTHORIZED).await;
 
     let expires = orgd_core::time::format(app.clock_now() + chrono::Duration::hours(1));
     let res = app
-        .post(&app.root_key, "/orgs/root/api_keys", json!({"name": "temp", "permissions": ["read"], "expires_at": expires}))
+        .post(
+            &app.root_key,
+            "/orgs/root/api_keys",
+            json!({"name": "temp", "permissions": ["read"], "expires_at": expires}),
+        )
         .await;
     let temp: Value = res.json().await.unwrap();
     let temp = temp["secret"].as_str().unwrap();
@@ -107,7 +161,10 @@ async fn a_deleted_orgs_keys_stop_working_at_once() {
     app.org("root", "a").await;
     let (secret, _) = app.key("a", &["read"]).await;
     assert_eq!(app.get(&secret, "/orgs/a").await.status(), StatusCode::OK);
-    assert_eq!(app.delete(&app.root_key, "/orgs/a").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.delete(&app.root_key, "/orgs/a").await.status(),
+        StatusCode::OK
+    );
     problem(app.get(&secret, "/me").await, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -119,19 +176,41 @@ async fn a_key_cannot_mint_wider_permissions_or_keys_above_its_org() {
     let (admin_rw, _) = app.key("a", &["read", "write", "admin"]).await;
 
     let res = app
-        .post(&admin_rw, "/orgs/a1/api_keys", json!({"name": "x", "permissions": ["read", "delete"]}))
+        .post(
+            &admin_rw,
+            "/orgs/a1/api_keys",
+            json!({"name": "x", "permissions": ["read", "delete"]}),
+        )
         .await;
     let p = problem(res, StatusCode::FORBIDDEN).await;
     assert!(p["detail"].as_str().unwrap().contains("delete"));
 
-    let res = app.post(&admin_rw, "/orgs/root/api_keys", json!({"name": "x", "permissions": ["read"]})).await;
+    let res = app
+        .post(
+            &admin_rw,
+            "/orgs/root/api_keys",
+            json!({"name": "x", "permissions": ["read"]}),
+        )
+        .await;
     problem(res, StatusCode::NOT_FOUND).await;
 
-    let res = app.post(&admin_rw, "/orgs/a1/api_keys", json!({"name": "x", "permissions": ["read", "write"]})).await;
+    let res = app
+        .post(
+            &admin_rw,
+            "/orgs/a1/api_keys",
+            json!({"name": "x", "permissions": ["read", "write"]}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let (no_admin, _) = app.key("a", &["read", "write"]).await;
-    let res = app.post(&no_admin, "/orgs/a1/api_keys", json!({"name": "x", "permissions": ["read"]})).await;
+    let res = app
+        .post(
+            &no_admin,
+            "/orgs/a1/api_keys",
+            json!({"name": "x", "permissions": ["read"]}),
+        )
+        .await;
     problem(res, StatusCode::FORBIDDEN).await;
 }
 
@@ -145,8 +224,21 @@ async fn governance_needs_a_strict_ancestor() {
 
     // An org cannot delete or move itself...
     problem(app.delete(&a_all, "/orgs/a").await, StatusCode::FORBIDDEN).await;
-    problem(app.patch(&a_all, "/orgs/a", json!({"parent_id": "b"})).await, StatusCode::FORBIDDEN).await;
+    problem(
+        app.patch(&a_all, "/orgs/a", json!({"parent_id": "b"}))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     // ...but may rename itself, and govern its descendants.
-    assert_eq!(app.patch(&a_all, "/orgs/a", json!({"name": "A"})).await.status(), StatusCode::OK);
-    assert_eq!(app.delete(&a_all, "/orgs/a1").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.patch(&a_all, "/orgs/a", json!({"name": "A"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete(&a_all, "/orgs/a1").await.status(),
+        StatusCode::OK
+    );
 }
