@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use orgd_core::service::{IdempotencyStart, Origin};
 use orgd_core::store::StoredResponse;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::AppState;
 use super::extract::{BODY_LIMIT, Caller};
@@ -49,9 +50,8 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     }
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let timeout = state.request_timeout;
-    CURRENT_REQUEST_ID
-        .scope(id.clone(), async move {
-            let _entered = span.clone();
+    let started = std::time::Instant::now();
+    let work = async move {
             let mut res = match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(res) => problemize(res),
                 Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry")

@@ -1,4 +1,5 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use orgd_core::clock::OffsetClock;
 use orgd_core::ids::OrgId;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
@@ -203,4 +206,52 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
     }
+}
+
+/// Starts the real `orgd serve` binary on a free port. Returns the process,
+/// its base URL and the stderr lines it printed before listening.
+pub async fn start_binary(db: &Path, bootstrap_key: Option<&str>) -> (Child, String, Vec<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgd"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ORGD_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("ORGD_LOG", "warn")
+        .env_remove("ORGD_BOOTSTRAP_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(k) = bootstrap_key {
+        cmd.env("ORGD_BOOTSTRAP_KEY", k);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("orgd exited before listening");
+        if let Some(addr) = line.strip_prefix("orgd: listening on ") {
+            break addr.to_owned();
+        }
+        printed.push(line);
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{addr}"), printed)
+}
+
+/// Runs an `orgd` subcommand to completion: `(exit code, stdout, stderr)`.
+pub async fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orgd"))
+        .args(args)
+        .env_remove("ORGD_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
