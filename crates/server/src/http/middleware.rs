@@ -51,23 +51,30 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let timeout = state.request_timeout;
     let started = std::time::Instant::now();
+    let scoped_id = id.clone();
     let work = async move {
-            let mut res = match tokio::time::timeout(timeout, next.run(req)).await {
-                Ok(res) => problemize(res),
-                Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry")
-                    .into_response(),
-            };
-            let h = res.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                h.insert(REQUEST_ID, v);
-            }
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            tracing::debug!(parent: &span, status = res.status().as_u16(), "served");
-            res
-        })
+        let mut res = match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(res) => problemize(res),
+            Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry")
+                .into_response(),
+        };
+        let h = res.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            h.insert(REQUEST_ID, v);
+        }
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        tracing::info!(
+            status = res.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "served"
+        );
+        res
+    };
+    CURRENT_REQUEST_ID
+        .scope(scoped_id, work.instrument(span))
         .await
 }
 
