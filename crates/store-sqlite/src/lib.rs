@@ -53,6 +53,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database and runs pending migrations.
     pub async fn open(opts: &SqliteOptions) -> StoreResult<Self> {
+        // Readers and the writer are separate connections; an in-memory
+        // database would give each its own, empty, database.
+        if opts.url.contains(":memory:") || opts.url.contains("mode=memory") {
+            return Err(StoreError::Other(
+                "in-memory SQLite is not supported: use a file (sqlite://PATH)".into(),
+            ));
+        }
         let base = SqliteConnectOptions::from_str(&opts.url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
