@@ -98,6 +98,8 @@ mod tests {
             updated_at: DateTime::<Utc>::default(),
             version: 1,
             customizations: serde_json::json!({}),
+            configs: Default::default(),
+            tags: vec![],
             deleted_at: None,
         }
     }

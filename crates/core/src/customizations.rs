@@ -47,6 +47,38 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Deep merge for effective customizations: objects merge key by key, and
+/// any other value in `over` (arrays, scalars, `null`) replaces what `base`
+/// had — the nearer organization's value wins.
+pub fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => deep_merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+/// The body of `PUT …/customizations`: the object itself, or the seed's
+/// wording, an object whose only key is `customizations` holding the object.
+pub fn unwrap_put_body(body: Value) -> Value {
+    match body {
+        Value::Object(mut m)
+            if m.len() == 1 && m.get("customizations").is_some_and(Value::is_object) =>
+        {
+            m.remove("customizations").unwrap_or_default()
+        }
+        other => other,
+    }
+}
+
 /// Nesting depth: `{}` is 1, `{"a": {}}` is 2. Iterative, so no input can
 /// overflow the stack.
 fn depth(v: &Value) -> usize {
@@ -102,6 +134,36 @@ mod tests {
         let mut t = json!({"a": [1]});
         merge_patch(&mut t, &json!({"a": {"b": null, "c": 1}}));
         assert_eq!(t, json!({"a": {"c": 1}}));
+    }
+
+    #[test]
+    fn deep_merge_lets_the_nearest_value_win() {
+        let mut base =
+            json!({"theme": {"color": "blue", "font": "serif"}, "logo": "a.png", "flags": [1]});
+        deep_merge(
+            &mut base,
+            &json!({"theme": {"color": "red"}, "flags": [2], "extra": null}),
+        );
+        assert_eq!(
+            base,
+            json!({"theme": {"color": "red", "font": "serif"}, "logo": "a.png", "flags": [2], "extra": null})
+        );
+    }
+
+    #[test]
+    fn the_seeds_wrapped_put_body_is_unwrapped() {
+        assert_eq!(
+            unwrap_put_body(json!({"customizations": {"a": 1}})),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            unwrap_put_body(json!({"customizations": 1})),
+            json!({"customizations": 1})
+        );
+        assert_eq!(
+            unwrap_put_body(json!({"customizations": {}, "b": 2})),
+            json!({"customizations": {}, "b": 2})
+        );
     }
 
     #[test]

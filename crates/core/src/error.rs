@@ -26,6 +26,9 @@ impl FieldError {
 pub enum ConflictKind {
     HasChildren,
     DuplicateId,
+    /// A name that must be unique within its org (a tag's, an item's) is taken.
+    DuplicateName,
+    TooManyTags,
     MoveCycle,
     DepthExceeded,
     IdempotencyReuse,

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod authz;
 pub mod clock;
+pub mod configs;
 pub mod customizations;
 pub mod error;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod org;
 pub mod page;
 pub mod service;
 pub mod store;
+pub mod tags;
 pub mod time;
 
 pub use error::{Error, FieldError, Result};

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::configs::Configs;
 use crate::ids::OrgId;
+use crate::tags::Tag;
 
 /// An organization as stored, tombstones included.
 ///
@@ -22,6 +24,11 @@ pub struct OrgRecord {
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     pub customizations: Value,
+    /// The limits set on this org (not inherited ones).
+    pub configs: Configs,
+    /// Loaded with the org, ordered by name; written through
+    /// [`crate::store::TagRepo`], never by `insert_org`/`update_org`.
+    pub tags: Vec<Tag>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
@@ -48,7 +55,17 @@ impl OrgRecord {
             updated_at: self.updated_at,
             version: self.version,
             customizations: self.customizations.clone(),
+            tags: self.tags.iter().map(|t| t.name.clone()).collect(),
         }
+    }
+
+    /// The ids on the path from the root down to this org, both included.
+    pub fn lineage(&self) -> Vec<OrgId> {
+        self.path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| OrgId::from_trusted(s.to_owned()))
+            .collect()
     }
 }
 
@@ -65,6 +82,8 @@ pub struct Org {
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     pub customizations: Value,
+    /// Names of the org's tags.
+    pub tags: Vec<String>,
 }
 
 /// The path of `id` placed under a parent whose path is `parent_path`.

@@ -14,6 +14,7 @@ use crate::ids::OrgId;
 use crate::keys::KeyRecord;
 use crate::org::OrgRecord;
 use crate::page::PageRequest;
+use crate::tags::Tag;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,7 +47,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// A unit of work. Dropped without [`Tx::commit`], it rolls back.
 #[async_trait]
-pub trait Tx: OrgRepo + KeyRepo + AuditRepo + IdempotencyRepo + Send {
+pub trait Tx: OrgRepo + TagRepo + KeyRepo + AuditRepo + IdempotencyRepo + Send {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 
@@ -59,6 +60,8 @@ pub struct OrgQuery {
     pub include_root: bool,
     pub parent_id: Option<OrgId>,
     pub name_prefix: Option<String>,
+    /// Only orgs carrying every one of these tag names.
+    pub tags: Vec<String>,
 }
 
 #[async_trait]
@@ -88,6 +91,16 @@ pub trait OrgRepo {
     async fn max_depth_in_subtree(&mut self, path: &str) -> StoreResult<i64>;
     /// Every live org in the subtree rooted at `path`, deepest first.
     async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>>;
+    /// The orgs with these ids (tombstones included), in no particular order.
+    async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>>;
+}
+
+#[async_trait]
+pub trait TagRepo {
+    /// Fails with [`StoreError::Conflict`] when the org has a tag of that name.
+    async fn insert_tag(&mut self, org: &OrgId, tag: &Tag) -> StoreResult<()>;
+    /// Returns the removed tag, if the org had it.
+    async fn delete_tag(&mut self, org: &OrgId, tag_id: &str) -> StoreResult<Option<Tag>>;
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ mod audit;
 mod idempotency;
 mod keys;
 mod orgs;
+mod tags;
 
 use std::str::FromStr;
 use std::time::Duration;

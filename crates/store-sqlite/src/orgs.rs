@@ -2,14 +2,55 @@ use async_trait::async_trait;
 use orgd_core::ids::OrgId;
 use orgd_core::org::{OrgRecord, subtree_upper_bound};
 use orgd_core::page::PageRequest;
-use orgd_core::store::{OrgQuery, OrgRepo, StoreResult};
+use orgd_core::store::{OrgQuery, OrgRepo, StoreError, StoreResult};
+use orgd_core::tags::Tag;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::{SqliteTx, fetch_limit, map_err, parse_json, parse_opt_ts, parse_ts, ts};
 
-const COLUMNS: &str =
-    "id, name, parent_id, path, depth, created_at, updated_at, version, customizations, deleted_at";
+impl SqliteTx {
+    /// Loads the tags of `orgs` in one query.
+    async fn with_tags(&mut self, mut orgs: Vec<OrgRecord>) -> StoreResult<Vec<OrgRecord>> {
+        if orgs.is_empty() {
+            return Ok(orgs);
+        }
+        let mut b = QueryBuilder::<Sqlite>::new(
+            "SELECT org_id, id, name, created_at FROM org_tags WHERE org_id IN (",
+        );
+        let mut ids = b.separated(", ");
+        for o in &orgs {
+            ids.push_bind(o.id.to_string());
+        }
+        b.push(") ORDER BY name");
+        for r in b.build().fetch_all(&mut *self.tx).await.map_err(map_err)? {
+            let org_id: String = r.try_get("org_id").map_err(map_err)?;
+            let tag = Tag {
+                id: r.try_get("id").map_err(map_err)?,
+                name: r.try_get("name").map_err(map_err)?,
+                created_at: parse_ts(r.try_get("created_at").map_err(map_err)?)?,
+            };
+            if let Some(o) = orgs.iter_mut().find(|o| o.id.as_str() == org_id) {
+                o.tags.push(tag);
+            }
+        }
+        Ok(orgs)
+    }
+
+    async fn one_with_tags(&mut self, org: Option<OrgRecord>) -> StoreResult<Option<OrgRecord>> {
+        match org {
+            None => Ok(None),
+            Some(o) => Ok(self.with_tags(vec![o]).await?.pop()),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, parent_id, path, depth, created_at, updated_at, version, \
+     customizations, configs, deleted_at";
+
+fn configs_json(c: &orgd_core::configs::Configs) -> String {
+    serde_json::to_string(c).unwrap_or_else(|_| "{}".into())
+}
 
 pub(crate) fn org_from_row(r: &SqliteRow) -> StoreResult<OrgRecord> {
     Ok(OrgRecord {
@@ -25,6 +66,9 @@ pub(crate) fn org_from_row(r: &SqliteRow) -> StoreResult<OrgRecord> {
         updated_at: parse_ts(r.try_get("updated_at").map_err(map_err)?)?,
         version: r.try_get("version").map_err(map_err)?,
         customizations: parse_json(r.try_get("customizations").map_err(map_err)?)?,
+        configs: serde_json::from_str(r.try_get("configs").map_err(map_err)?)
+            .map_err(|e| StoreError::Other(format!("bad stored configs: {e}")))?,
+        tags: Vec::new(),
         deleted_at: parse_opt_ts(r.try_get("deleted_at").map_err(map_err)?)?,
     })
 }
@@ -32,14 +76,15 @@ pub(crate) fn org_from_row(r: &SqliteRow) -> StoreResult<OrgRecord> {
 #[async_trait]
 impl OrgRepo for SqliteTx {
     async fn org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = ?"))
+        let org = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = ?"))
             .bind(id.as_str())
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(map_err)?
             .as_ref()
             .map(org_from_row)
-            .transpose()
+            .transpose()?;
+        self.one_with_tags(org).await
     }
 
     async fn lock_org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>> {
@@ -62,7 +107,7 @@ impl OrgRepo for SqliteTx {
 
     async fn insert_org(&mut self, o: &OrgRecord) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO orgs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO orgs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(o.id.as_str())
         .bind(&o.name)
@@ -73,6 +118,7 @@ impl OrgRepo for SqliteTx {
         .bind(ts(o.updated_at))
         .bind(o.version)
         .bind(o.customizations.to_string())
+        .bind(configs_json(&o.configs))
         .bind(o.deleted_at.map(ts))
         .execute(&mut *self.tx)
         .await
@@ -83,7 +129,7 @@ impl OrgRepo for SqliteTx {
     async fn update_org(&mut self, o: &OrgRecord) -> StoreResult<()> {
         sqlx::query(
             "UPDATE orgs SET name = ?, parent_id = ?, path = ?, depth = ?, updated_at = ?, \
-             version = ?, customizations = ?, deleted_at = ? WHERE id = ?",
+             version = ?, customizations = ?, configs = ?, deleted_at = ? WHERE id = ?",
         )
         .bind(&o.name)
         .bind(o.parent_id.as_ref().map(OrgId::as_str))
@@ -92,6 +138,7 @@ impl OrgRepo for SqliteTx {
         .bind(ts(o.updated_at))
         .bind(o.version)
         .bind(o.customizations.to_string())
+        .bind(configs_json(&o.configs))
         .bind(o.deleted_at.map(ts))
         .bind(o.id.as_str())
         .execute(&mut *self.tx)
@@ -141,18 +188,25 @@ impl OrgRepo for SqliteTx {
                 .push(") = ")
                 .push_bind(prefix.clone());
         }
+        for tag in &q.tags {
+            b.push(" AND EXISTS (SELECT 1 FROM org_tags t WHERE t.org_id = orgs.id AND t.name = ")
+                .push_bind(tag.clone())
+                .push(")");
+        }
         if let Some(after) = &page.after {
             b.push(" AND id > ").push_bind(after.clone());
         }
         b.push(" ORDER BY id LIMIT ")
             .push_bind(fetch_limit(page.limit));
-        b.build()
+        let orgs = b
+            .build()
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_err)?
             .iter()
             .map(org_from_row)
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.with_tags(orgs).await
     }
 
     async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64> {
@@ -176,7 +230,7 @@ impl OrgRepo for SqliteTx {
     }
 
     async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>> {
-        sqlx::query(&format!(
+        let orgs = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM orgs WHERE deleted_at IS NULL AND path >= ? AND path < ? \
              ORDER BY depth DESC, id"
         ))
@@ -187,6 +241,29 @@ impl OrgRepo for SqliteTx {
         .map_err(map_err)?
         .iter()
         .map(org_from_row)
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+        self.with_tags(orgs).await
+    }
+
+    async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM orgs WHERE id IN ("));
+        let mut list = b.separated(", ");
+        for id in ids {
+            list.push_bind(id.to_string());
+        }
+        b.push(")");
+        let orgs = b
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(org_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.with_tags(orgs).await
     }
 }

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod idempotency;
 mod orgs;
+mod settings;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::{Error, Result};
 pub use api_keys::{CreatedKey, Me, NewKey};
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{NewOrg, OrgFilter, OrgPatch};
+pub use settings::{ConfigsChange, EffectiveConfig, EffectiveCustomizations, Versioned};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -115,6 +117,8 @@ impl Orgd {
             updated_at: c.now,
             version: 1,
             customizations: Value::Object(Default::default()),
+            configs: Default::default(),
+            tags: vec![],
             deleted_at: None,
         };
         match c.tx.insert_org(&root).await {
@@ -216,6 +220,13 @@ impl Target {
     pub fn key(id: &str) -> Self {
         Self {
             kind: "api_key".into(),
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn tag(id: &str) -> Self {
+        Self {
+            kind: "tag".into(),
             id: id.to_owned(),
         }
     }

@@ -5,13 +5,15 @@ use serde_json::Value;
 use super::{Change, IfMatch, Orgd, Origin, json, path_org_id};
 use crate::audit::Target;
 use crate::authz::Principal;
+use crate::configs::{self, Configs};
 use crate::customizations;
 use crate::error::ConflictKind;
-use crate::ids::OrgId;
+use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::Permission;
 use crate::org::{Org, OrgRecord, child_path, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::store::OrgQuery;
+use crate::tags::Tag;
 use crate::{Error, FieldError, Result};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +23,10 @@ pub struct NewOrg {
     /// Defaults to the caller's org.
     pub parent_id: Option<String>,
     pub customizations: Option<Value>,
+    /// Tag names to put on the new org.
+    pub tags: Vec<String>,
+    /// Configs (limits) of the new org, as in `PUT …/configs`.
+    pub configs: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +42,8 @@ pub struct OrgPatch {
 pub struct OrgFilter {
     pub parent_id: Option<String>,
     pub name_prefix: Option<String>,
+    /// Every one of these tag names.
+    pub tags: Vec<String>,
 }
 
 fn validation(errors: Vec<FieldError>) -> Result<()> {
@@ -80,6 +88,22 @@ impl Orgd {
                 .map_err(|why| errors.push(FieldError::new("parent_id", why)))
                 .ok(),
         };
+        let tag_names = parse_tag_names(&new.tags, &mut errors);
+        let configs = match new.configs.as_ref().map(|c| configs::parse_body(c, false)) {
+            None => Configs::new(),
+            Some(Ok(changes)) => {
+                let mut c = Configs::new();
+                configs::apply(&mut c, changes);
+                c
+            }
+            Some(Err(errs)) => {
+                errors.extend(
+                    errs.into_iter()
+                        .map(|e| FieldError::new(format!("configs.{}", e.field), e.message)),
+                );
+                Configs::new()
+            }
+        };
         validation(errors)?;
         let (Some(name), Some(parent_id)) = (name, parent_id) else {
             return Err(Error::Internal("validated fields missing".into()));
@@ -114,19 +138,35 @@ impl Orgd {
             updated_at: c.now,
             version: 1,
             customizations: custom,
+            configs,
+            tags: tag_names
+                .into_iter()
+                .map(|name| Tag {
+                    id: prefixed_ulid("tag"),
+                    name,
+                    created_at: c.now,
+                })
+                .collect(),
             deleted_at: None,
         };
         c.tx.insert_org(&org).await.map_err(|e| match e {
             crate::store::StoreError::Conflict(_) => taken(&org.id),
             e => e.into(),
         })?;
+        for tag in &org.tags {
+            c.tx.insert_tag(&org.id, tag).await?;
+        }
         let view = org.view();
+        let mut after = json(&view);
+        if !org.configs.is_empty() {
+            after["configs"] = json(&org.configs);
+        }
         c.record(
             &org.id,
             "org.create",
             Target::org(&org.id),
             Value::Null,
-            json(&view),
+            after,
         )
         .await?;
         c.commit().await?;
@@ -318,6 +358,7 @@ impl Orgd {
             include_root: true,
             parent_id,
             name_prefix: filter.name_prefix,
+            tags: filter.tags,
         };
         self.query_orgs(tx.as_mut(), &q, page).await
     }
@@ -338,6 +379,7 @@ impl Orgd {
             include_root: false,
             parent_id: (!whole_subtree).then_some(org.id),
             name_prefix: None,
+            tags: vec![],
         };
         self.query_orgs(tx.as_mut(), &q, page).await
     }
@@ -356,6 +398,28 @@ impl Orgd {
             next: page.next,
         })
     }
+}
+
+/// Validates tag names given at creation: each well-formed, no repeats, at
+/// most [`crate::tags::MAX_PER_ORG`].
+fn parse_tag_names(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, n) in raw.iter().enumerate() {
+        match crate::tags::parse_name(n) {
+            Ok(n) if names.contains(&n) => {
+                errors.push(FieldError::new(format!("tags[{i}]"), "repeats a tag name"))
+            }
+            Ok(n) => names.push(n),
+            Err(why) => errors.push(FieldError::new(format!("tags[{i}]"), why)),
+        }
+    }
+    if raw.len() > crate::tags::MAX_PER_ORG {
+        errors.push(FieldError::new(
+            "tags",
+            format!("at most {} tags per organization", crate::tags::MAX_PER_ORG),
+        ));
+    }
+    names
 }
 
 fn taken(id: &OrgId) -> Error {

@@ -3,12 +3,15 @@
 
 mod api_keys;
 mod audit;
+mod configs;
+mod customizations;
 pub mod extract;
 mod health;
 mod me;
 pub mod middleware;
 mod orgs;
 pub mod problem;
+mod tags;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +65,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(orgs::routes())
         .merge(api_keys::routes())
         .merge(audit::routes())
+        .merge(configs::routes())
+        .merge(customizations::routes())
+        .merge(tags::routes())
         .merge(me::routes())
 }
 

@@ -42,6 +42,12 @@ pub struct CreateOrgBody {
     parent_id: Option<String>,
     /// Free-form JSON object (at most 64 KiB, 32 levels).
     customizations: Option<Value>,
+    /// Tag names to put on the new org.
+    #[schema(example = json!(["confidential"]))]
+    tags: Option<Vec<String>>,
+    /// Configs (limits) of the new org.
+    #[schema(value_type = Option<Object>, example = json!({"applications.limit": 5}))]
+    configs: Option<Value>,
 }
 
 /// Create an organization under a parent the key reaches (`write`).
@@ -65,6 +71,8 @@ async fn create_org(
         name: body.name,
         parent_id: body.parent_id,
         customizations: body.customizations,
+        tags: body.tags.unwrap_or_default(),
+        configs: body.configs,
     };
     let org = s
         .orgd
@@ -95,7 +103,11 @@ pub struct ListOrgsParams {
 /// List the live organizations the key reaches, ordered by id.
 #[utoipa::path(
     get, path = "/orgs", tag = "organizations",
-    params(ListOrgsParams, PageParams),
+    params(
+        ListOrgsParams,
+        ("tag" = Option<Vec<String>>, Query, explode, description = "Only orgs with this tag; repeat it to require several"),
+        PageParams,
+    ),
     responses(
         (status = 200, body = Vec<Org>, headers(("Link" = String, description = "rel=\"next\" when there is a next page"))),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
@@ -109,9 +121,18 @@ async fn list_orgs(
     AppQuery(p): AppQuery<PageParams>,
 ) -> ApiResult<Response> {
     let page = id_page(&p)?;
+    // Repeated `tag=` parameters: read from the raw query, which the struct
+    // form cannot hold.
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let filter = OrgFilter {
         parent_id: q.parent_id,
         name_prefix: q.name_prefix,
+        tags: pairs
+            .into_iter()
+            .filter(|(k, _)| k == "tag")
+            .map(|(_, v)| v)
+            .collect(),
     };
     let orgs = s.orgd.list_orgs(&caller.principal, filter, page).await?;
     Ok(page_response(&uri, orgs))

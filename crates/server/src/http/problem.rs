@@ -19,6 +19,8 @@ pub enum Kind {
     MethodNotAllowed,
     HasChildren,
     DuplicateId,
+    DuplicateName,
+    TooManyTags,
     MoveCycle,
     DepthExceeded,
     IdempotencyReuse,
@@ -64,6 +66,12 @@ impl Kind {
                 "The organization has child organizations",
             ),
             Kind::DuplicateId => (S::CONFLICT, "duplicate-id", "The id is already taken"),
+            Kind::DuplicateName => (S::CONFLICT, "duplicate-name", "The name is already taken"),
+            Kind::TooManyTags => (
+                S::CONFLICT,
+                "too-many-tags",
+                "The organization has too many tags",
+            ),
             Kind::MoveCycle => (S::CONFLICT, "move-cycle", "The move would create a cycle"),
             Kind::DepthExceeded => (S::CONFLICT, "depth-exceeded", "The tree would be too deep"),
             Kind::IdempotencyReuse => (
@@ -114,7 +122,7 @@ impl Kind {
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 20] = [
         Kind::BadRequest,
         Kind::Validation,
         Kind::Unauthorized,
@@ -123,6 +131,8 @@ impl Kind {
         Kind::MethodNotAllowed,
         Kind::HasChildren,
         Kind::DuplicateId,
+        Kind::DuplicateName,
+        Kind::TooManyTags,
         Kind::MoveCycle,
         Kind::DepthExceeded,
         Kind::IdempotencyReuse,
@@ -259,6 +269,8 @@ impl IntoResponse for ApiError {
                 match kind {
                     ConflictKind::HasChildren => Kind::HasChildren,
                     ConflictKind::DuplicateId => Kind::DuplicateId,
+                    ConflictKind::DuplicateName => Kind::DuplicateName,
+                    ConflictKind::TooManyTags => Kind::TooManyTags,
                     ConflictKind::MoveCycle => Kind::MoveCycle,
                     ConflictKind::DepthExceeded => Kind::DepthExceeded,
                     ConflictKind::IdempotencyReuse => Kind::IdempotencyReuse,

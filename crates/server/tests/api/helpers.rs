@@ -101,6 +101,10 @@ impl TestApp {
         self.send(Some(key), Method::POST, path, Some(&body)).await
     }
 
+    pub async fn put(&self, key: &str, path: &str, body: Value) -> Response {
+        self.send(Some(key), Method::PUT, path, Some(&body)).await
+    }
+
     pub async fn patch(&self, key: &str, path: &str, body: Value) -> Response {
         self.send(Some(key), Method::PATCH, path, Some(&body)).await
     }
@@ -203,6 +207,12 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
         ("POST", "/orgs/{org_id}/api_keys") => {
             Some(json!({"name": "probe", "permissions": ["read"]}))
         }
+        (
+            "PUT" | "PATCH",
+            "/orgs/{org_id}/configs" | "/passportsvc/api/v1/organizations/{orgId}/configs",
+        ) => Some(json!({"applications.limit": 5})),
+        ("PUT", "/orgs/{org_id}/customizations") => Some(json!({"theme": "dark"})),
+        ("POST", "/orgs/{org_id}/tags") => Some(json!({"name": "probe"})),
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
     }

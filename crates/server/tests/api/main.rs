@@ -6,8 +6,11 @@ mod helpers;
 
 mod audit;
 mod cli;
+mod configs;
 mod conventions;
 mod crash;
+mod customizations;
 mod keys;
 mod orgs;
 mod security;
+mod tags;

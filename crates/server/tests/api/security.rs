@@ -9,6 +9,7 @@ fn fill(path: &str, org: &str, key_id: &str) -> String {
     path.replace("{org_id}", org)
         .replace("{orgId}", org)
         .replace("{key_id}", key_id)
+        .replace("{tag_id}", "tag_probe")
 }
 
 #[tokio::test]

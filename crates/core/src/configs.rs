@@ -1,0 +1,206 @@
+//! Organization configs: the limits, keyed as the seed names them
+//! (`applications.limit`, …). Adding a key is one entry in [`REGISTRY`].
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::FieldError;
+
+/// One known configuration key, as `GET …/organizations/configs` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConfigSpec {
+    #[cfg_attr(feature = "openapi", schema(example = "applications.limit"))]
+    pub key: &'static str,
+    #[serde(rename = "displayText")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "Max number of applications allowed")
+    )]
+    pub display_text: &'static str,
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(example = "integer"))]
+    pub kind: &'static str,
+    pub minimum: i64,
+    pub maximum: i64,
+}
+
+const MAX_LIMIT: i64 = 1_000_000_000;
+
+const fn limit(key: &'static str, display_text: &'static str) -> ConfigSpec {
+    ConfigSpec {
+        key,
+        display_text,
+        kind: "integer",
+        minimum: 0,
+        maximum: MAX_LIMIT,
+    }
+}
+
+pub const REGISTRY: &[ConfigSpec] = &[
+    limit("applications.limit", "Max number of applications allowed"),
+    limit("workspaces.limit", "Max number of workspaces allowed"),
+    limit("usergroups.limit", "Max number of usergroups allowed"),
+    limit(
+        "children.limit",
+        "Max number of live direct child organizations allowed",
+    ),
+    limit(
+        "api_keys.limit",
+        "Max number of live API keys of the organization allowed",
+    ),
+];
+
+pub fn spec(key: &str) -> Option<&'static ConfigSpec> {
+    REGISTRY.iter().find(|s| s.key == key)
+}
+
+/// The configs set on one org: key → value.
+pub type Configs = BTreeMap<String, i64>;
+
+/// Reads one value: a JSON integer or a string of ASCII digits (the seed shows
+/// both), within the key's bounds.
+fn parse_value(spec: &ConfigSpec, v: &Value) -> Result<i64, String> {
+    let range = || {
+        format!(
+            "must be an integer from {} to {}",
+            spec.minimum, spec.maximum
+        )
+    };
+    let n = match v {
+        Value::Number(n) => n.as_i64().ok_or_else(range)?,
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse::<i64>().map_err(|_| range())?
+        }
+        Value::String(_) => return Err(format!("{}, or a string of digits", range())),
+        _ => return Err(range()),
+    };
+    if (spec.minimum..=spec.maximum).contains(&n) {
+        Ok(n)
+    } else {
+        Err(range())
+    }
+}
+
+/// A parsed configs request body. For PATCH, `None` removes the key.
+pub type ConfigChanges = BTreeMap<String, Option<i64>>;
+
+/// Parses a configs body. Every unknown key and every bad value is reported
+/// at once. `allow_null` is PATCH's "remove this key".
+pub fn parse_body(body: &Value, allow_null: bool) -> Result<ConfigChanges, Vec<FieldError>> {
+    let Value::Object(map) = body else {
+        return Err(vec![FieldError::new(
+            "body",
+            "must be a JSON object of configuration keys",
+        )]);
+    };
+    let mut out = ConfigChanges::new();
+    let mut errors = Vec::new();
+    for (key, v) in map {
+        match spec(key) {
+            None => errors.push(FieldError::new(key.clone(), "unknown configuration key")),
+            Some(_) if v.is_null() && allow_null => {
+                out.insert(key.clone(), None);
+            }
+            Some(s) => match parse_value(s, v) {
+                Ok(n) => {
+                    out.insert(key.clone(), Some(n));
+                }
+                Err(why) => errors.push(FieldError::new(key.clone(), why)),
+            },
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Applies parsed changes to a set of configs.
+pub fn apply(configs: &mut Configs, changes: ConfigChanges) {
+    for (k, v) in changes {
+        match v {
+            Some(n) => configs.insert(k, n),
+            None => configs.remove(&k),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_values_parse_as_integers_or_digit_strings() {
+        let c = parse_body(
+            &json!({"applications.limit": "5", "workspaces.limit": 3}),
+            false,
+        )
+        .unwrap_or_default();
+        assert_eq!(c.get("applications.limit"), Some(&Some(5)));
+        assert_eq!(c.get("workspaces.limit"), Some(&Some(3)));
+    }
+
+    #[test]
+    fn the_seeds_typo_example_names_both_unknown_keys() {
+        let errs = parse_body(
+            &json!({"applications.limit": 1, "workspaces1.limit": 2, "usergrouos.limit": 30}),
+            false,
+        )
+        .err()
+        .unwrap_or_default();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["usergrouos.limit", "workspaces1.limit"]);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for v in [
+            json!(-1),
+            json!(1.5),
+            json!("x"),
+            json!(true),
+            json!([]),
+            json!({}),
+            json!(1_000_000_000_000i64),
+            json!("1e3"),
+            json!(""),
+            json!(" 1"),
+            json!(null),
+        ] {
+            assert!(
+                parse_body(&json!({"applications.limit": v}), false).is_err(),
+                "{v}"
+            );
+        }
+        assert!(parse_body(&json!({"applications.limit": 1_000_000_000}), false).is_ok());
+        assert!(parse_body(&json!({"applications.limit": 0}), false).is_ok());
+        assert!(parse_body(&json!([1]), false).is_err());
+    }
+
+    #[test]
+    fn patch_null_removes() {
+        let mut c = Configs::from([
+            ("applications.limit".into(), 5),
+            ("workspaces.limit".into(), 2),
+        ]);
+        let changes = parse_body(
+            &json!({"applications.limit": null, "usergroups.limit": "7"}),
+            true,
+        )
+        .unwrap_or_default();
+        apply(&mut c, changes);
+        assert_eq!(
+            c,
+            Configs::from([
+                ("workspaces.limit".into(), 2),
+                ("usergroups.limit".into(), 7)
+            ])
+        );
+    }
+}
