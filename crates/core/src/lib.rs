@@ -4,10 +4,12 @@
 //! Nothing here knows about HTTP or SQL. The HTTP layer calls [`service::Orgd`];
 //! the stores implement [`store::Store`].
 
+pub mod access;
 pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod configs;
+pub mod consumption;
 pub mod customizations;
 pub mod error;
 pub mod ids;

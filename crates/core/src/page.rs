@@ -20,6 +20,8 @@ pub enum CursorKind {
     ById,
     /// Rows ordered by a number, descending (audit `seq`, global event order).
     ByNumberDesc,
+    /// Rows ordered by `(timestamp, position)`, descending (the access log).
+    ByTimeDesc,
 }
 
 impl CursorKind {
@@ -27,6 +29,7 @@ impl CursorKind {
         match self {
             Self::ById => "i",
             Self::ByNumberDesc => "n",
+            Self::ByTimeDesc => "t",
         }
     }
 }
@@ -68,6 +71,24 @@ pub fn parse_limit(raw: Option<&str>) -> Result<usize> {
 
 pub fn encode_id_cursor(id: &str) -> String {
     encode(CursorKind::ById, id)
+}
+
+/// A cursor of a list ordered by `(timestamp, position)`, newest first.
+pub fn encode_time_cursor(t: chrono::DateTime<chrono::Utc>, n: i64) -> String {
+    encode(
+        CursorKind::ByTimeDesc,
+        &format!("{}|{n}", crate::time::format(t)),
+    )
+}
+
+pub fn decode_time_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, i64)> {
+    let bad = || Error::invalid("cursor", "is not a cursor this list issued");
+    let key = decode(CursorKind::ByTimeDesc, raw)?;
+    let (t, n) = key.split_once('|').ok_or_else(bad)?;
+    Ok((
+        crate::time::parse(t).ok_or_else(bad)?,
+        n.parse().map_err(|_| bad())?,
+    ))
 }
 
 pub fn encode_number_cursor(n: i64) -> String {

@@ -9,7 +9,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::access::{AccessEntry, AccessFilter};
 use crate::audit::AuditEvent;
+use crate::consumption::{MetricValue, Month};
 use crate::ids::OrgId;
 use crate::keys::KeyRecord;
 use crate::org::OrgRecord;
@@ -47,7 +49,9 @@ pub trait Store: Send + Sync + 'static {
 
 /// A unit of work. Dropped without [`Tx::commit`], it rolls back.
 #[async_trait]
-pub trait Tx: OrgRepo + TagRepo + KeyRepo + AuditRepo + IdempotencyRepo + Send {
+pub trait Tx:
+    OrgRepo + TagRepo + KeyRepo + AuditRepo + IdempotencyRepo + AccessLogRepo + ConsumptionRepo + Send
+{
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 
@@ -200,4 +204,71 @@ pub trait IdempotencyRepo {
     async fn delete_idempotency(&mut self, key_id: &str, idempotency_key: &str) -> StoreResult<()>;
     /// Removes records created before `before`; returns how many.
     async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait AccessLogRepo {
+    /// Stores the entries whose org exists (tombstones included); entries
+    /// naming no org are dropped. Returns how many were stored.
+    async fn insert_access_entries(&mut self, entries: &[AccessEntry]) -> StoreResult<u64>;
+    /// The org's entries, newest first; the page key is `(timestamp, position)`.
+    async fn access_entries(
+        &mut self,
+        org: &OrgId,
+        filter: &AccessFilter,
+        page: &PageRequest<(DateTime<Utc>, i64)>,
+    ) -> StoreResult<Vec<(i64, AccessEntry)>>;
+    /// Removes up to `max_rows` entries older than `before`; returns how many.
+    async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64>;
+}
+
+/// An amount to add to one counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterDelta {
+    pub org_id: String,
+    pub month: Month,
+    pub metric: String,
+    pub amount: i64,
+}
+
+/// One org's value of one metric in a month, with the org's place in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRow {
+    pub org_id: OrgId,
+    pub path: String,
+    pub metric: String,
+    pub value: MetricValue,
+}
+
+#[async_trait]
+pub trait ConsumptionRepo {
+    /// Adds to the counters of orgs that exist; deltas naming no org are dropped.
+    async fn add_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()>;
+    /// Remembers a usage event's idempotency key; `false` when the org had it already.
+    async fn claim_usage_key(
+        &mut self,
+        org: &OrgId,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Forgets usage keys claimed before `before`; returns how many.
+    async fn prune_usage_keys(&mut self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Sets a gauge's current value in `month`; the month's peak keeps the maximum.
+    async fn set_gauge(
+        &mut self,
+        org: &OrgId,
+        month: Month,
+        gauge: &str,
+        current: i64,
+    ) -> StoreResult<()>;
+    /// Counters and gauges in `month` of the org at `path`, and with
+    /// `subtree` of every org beneath it (tombstones included). A gauge not
+    /// set during the month carries the last value set before it, as both
+    /// `current` and `peak`.
+    async fn month_metrics(
+        &mut self,
+        path: &str,
+        subtree: bool,
+        month: Month,
+    ) -> StoreResult<Vec<MetricRow>>;
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState};
-use crate::jobs;
+use crate::{ingest, jobs};
 
 /// Opens the store the URL names and brings its schema up to date.
 pub async fn open_store(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
@@ -35,6 +35,10 @@ pub struct Application {
     orgd: Arc<Orgd>,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
+    writer: tokio::task::JoinHandle<()>,
+    traffic: crate::ingest::TrafficWriter,
+    writer_stop: CancellationToken,
+    access_log_retention: chrono::Duration,
 }
 
 impl Application {
@@ -79,9 +83,14 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let writer_stop = CancellationToken::new();
+        let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone());
         let router = http::router(AppState {
             orgd: orgd.clone(),
             request_timeout: config.request_timeout,
+            traffic: traffic.clone(),
+            access_log: config.access_log,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         });
         Ok(Self {
             listener,
@@ -89,7 +98,23 @@ impl Application {
             orgd,
             store,
             shutdown: CancellationToken::new(),
+            writer,
+            writer_stop,
+            traffic,
+            access_log_retention: config.access_log_retention,
         })
+    }
+
+    /// The domain service this application serves (for tests and tools
+    /// that run beside the server).
+    pub fn service(&self) -> Arc<Orgd> {
+        self.orgd.clone()
+    }
+
+    /// The traffic writer, whose `flush` waits until every queued access
+    /// entry and counter is stored.
+    pub fn traffic(&self) -> crate::ingest::TrafficWriter {
+        self.traffic.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -105,7 +130,11 @@ impl Application {
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
-        let jobs = jobs::spawn(self.orgd.clone(), self.shutdown.clone());
+        let jobs = jobs::spawn(
+            self.orgd.clone(),
+            self.shutdown.clone(),
+            self.access_log_retention,
+        );
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -113,7 +142,11 @@ impl Application {
             .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP")?;
+        // Every in-flight request has finished: drain the traffic queue,
+        // then close the store.
         self.shutdown.cancel();
+        self.writer_stop.cancel();
+        let _ = self.writer.await;
         let _ = jobs.await;
         self.store.close().await;
         Ok(())

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use ipnet::IpNet;
 use orgd_core::ids::OrgId;
 use secrecy::SecretString;
 
@@ -93,6 +94,29 @@ pub struct ServeArgs {
     /// Prefer the environment variable: command lines are visible to others.
     #[arg(long, env = "ORGD_BOOTSTRAP_KEY", hide_env_values = true, value_parser = parse_bootstrap_key)]
     pub bootstrap_key: Option<SecretString>,
+    /// Record every request naming an org in that org's access log.
+    #[arg(long, env = "ORGD_ACCESS_LOG", value_enum, default_value_t = Switch::On)]
+    pub access_log: Switch,
+    /// Days access log entries are kept; older ones are pruned in the background.
+    #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub access_log_retention_days: u32,
+    /// Proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` is
+    /// believed. From any other peer, the socket address is the client's.
+    #[arg(long, env = "ORGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR"))
 }
 
 fn parse_org_id(s: &str) -> Result<OrgId, String> {
@@ -116,6 +140,9 @@ pub struct Config {
     pub max_depth: i64,
     pub request_timeout: Duration,
     pub bootstrap_key: Option<SecretString>,
+    pub access_log: bool,
+    pub access_log_retention: chrono::Duration,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl From<ServeArgs> for Config {
@@ -127,6 +154,9 @@ impl From<ServeArgs> for Config {
             max_depth: a.max_depth,
             request_timeout: Duration::from_secs(a.request_timeout_secs),
             bootstrap_key: a.bootstrap_key,
+            access_log: a.access_log == Switch::On,
+            access_log_retention: chrono::Duration::days(i64::from(a.access_log_retention_days)),
+            trusted_proxies: a.trusted_proxies,
         }
     }
 }

@@ -13,6 +13,7 @@ mod idempotency;
 mod keys;
 mod orgs;
 mod tags;
+mod traffic;
 
 use std::str::FromStr;
 use std::time::Duration;

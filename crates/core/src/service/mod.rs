@@ -7,6 +7,7 @@ mod audit;
 mod idempotency;
 mod orgs;
 mod settings;
+mod traffic;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use api_keys::{CreatedKey, Me, NewKey};
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{NewOrg, OrgFilter, OrgPatch};
 pub use settings::{ConfigsChange, EffectiveConfig, EffectiveCustomizations, Versioned};
+pub use traffic::{ChildConsumption, ConsumptionReport, UsageReceipt};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -156,6 +156,7 @@ impl Orgd {
         for tag in &org.tags {
             c.tx.insert_tag(&org.id, tag).await?;
         }
+        self.record_children(&mut c, &parent.id).await?;
         let view = org.view();
         let mut after = json(&view);
         if !org.configs.is_empty() {
@@ -229,6 +230,9 @@ impl Orgd {
         org.updated_at = c.now;
         c.tx.update_org(&org).await?;
         if old.parent_id != new.parent_id {
+            for parent in [&before.parent_id, &org.parent_id].into_iter().flatten() {
+                self.record_children(&mut c, parent).await?;
+            }
             c.record(
                 &org.id,
                 "org.move",
@@ -315,7 +319,10 @@ impl Orgd {
         } else {
             vec![org]
         };
+        let mut affected = std::collections::BTreeSet::new();
         for mut o in doomed {
+            affected.extend(o.parent_id.clone());
+            affected.insert(o.id.clone());
             let before = o.view();
             o.deleted_at = Some(c.now);
             o.updated_at = c.now;
@@ -329,6 +336,9 @@ impl Orgd {
                 Value::Null,
             )
             .await?;
+        }
+        for org in &affected {
+            self.record_children(&mut c, org).await?;
         }
         c.commit().await
     }

@@ -1,6 +1,8 @@
 //! The layers every request passes through.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -39,6 +41,33 @@ fn sane_request_id(headers: &HeaderMap) -> Option<String> {
     ok.then(|| v.to_owned())
 }
 
+/// The client's address: the socket peer, or, when the peer is a trusted
+/// proxy, the nearest untrusted address in `X-Forwarded-For` (read from the
+/// right, since each proxy appends what it saw).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
 /// Outermost layer: gives the request an id, bounds its time, turns any bare
 /// error status (from routing or a body limit) into a problem body, and sets
 /// the headers every response carries.
@@ -47,6 +76,13 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         .unwrap_or_else(|| ulid::Ulid::new().to_string().to_lowercase());
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID, v);
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = peer.map(|p| client_ip(p, req.headers(), &state.trusted_proxies)) {
+        req.extensions_mut().insert(ClientIp(ip));
     }
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let timeout = state.request_timeout;
@@ -160,13 +196,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     let origin = Origin {
         request_id: current_request_id(),
-        ip: req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+        ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
     };
-    req.extensions_mut().insert(Caller { principal, origin });
-    next.run(req).await
+    let caller = Caller { principal, origin };
+    req.extensions_mut().insert(caller.clone());
+    let mut res = next.run(req).await;
+    // For the access log, which sits outside this layer.
+    res.extensions_mut().insert(caller);
+    res
 }
 
 /// `Idempotency-Key` on POST: the first response is kept for 24 h and
@@ -302,4 +339,30 @@ fn replay(stored: StoredResponse) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_str(xff).unwrap_or(HeaderValue::from_static("")),
+        );
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let outsider: IpAddr = "203.0.113.9".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let trusted = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::from(proxy))];
+        let h = headers("198.51.100.1, 10.0.0.7");
+        assert_eq!(client_ip(outsider, &h, &trusted), outsider);
+        assert_eq!(client_ip(proxy, &h, &trusted).to_string(), "198.51.100.1");
+        assert_eq!(client_ip(proxy, &h, &[]), proxy);
+        assert_eq!(client_ip(proxy, &headers("garbage"), &trusted), proxy);
+    }
 }

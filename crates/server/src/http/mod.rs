@@ -1,9 +1,12 @@
 //! The HTTP API. Routes and the OpenAPI document come from one declaration
 //! (`utoipa_axum::routes!`), so no route exists without its description.
 
+mod access;
+mod access_log;
 mod api_keys;
 mod audit;
 mod configs;
+mod consumption;
 mod customizations;
 pub mod extract;
 mod health;
@@ -31,6 +34,10 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct AppState {
     pub orgd: Arc<Orgd>,
     pub request_timeout: Duration,
+    pub traffic: crate::ingest::TrafficWriter,
+    /// Whether requests are recorded in the access log.
+    pub access_log: bool,
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 #[derive(OpenApi)]
@@ -66,6 +73,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(api_keys::routes())
         .merge(audit::routes())
         .merge(configs::routes())
+        .merge(access_log::routes())
+        .merge(consumption::routes())
         .merge(customizations::routes())
         .merge(tags::routes())
         .merge(me::routes())
@@ -110,6 +119,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { problem::Problem::new(problem::Kind::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::envelope,

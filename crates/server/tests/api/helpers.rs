@@ -19,30 +19,51 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db_path: PathBuf,
     pub clock: Arc<OffsetClock>,
+    pub service: Arc<orgd_core::service::Orgd>,
+    traffic: orgd::ingest::TrafficWriter,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with the test configuration changed by `tweak`.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("orgd.db");
         let root_key = orgd_core::keys::generate_secret();
-        let config = Config {
+        Self::start(dir, root_key, tweak).await
+    }
+
+    async fn start(
+        dir: tempfile::TempDir,
+        root_key: String,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let db_path = dir.path().join("orgd.db");
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: DatabaseUrl::new(format!("sqlite://{}", db_path.display())),
             root_id: OrgId::parse("root").unwrap(),
             max_depth: 16,
             request_timeout: Duration::from_secs(30),
             bootstrap_key: Some(root_key.clone().into()),
+            access_log: true,
+            access_log_retention: chrono::Duration::days(90),
+            trusted_proxies: vec![],
         };
+        tweak(&mut config);
         let clock = Arc::new(OffsetClock::default());
         let app = orgd::Application::build_with_clock(config, clock.clone())
             .await
             .unwrap();
         let base = format!("http://{}", app.local_addr());
         let shutdown = app.shutdown_token();
+        let service = app.service();
+        let traffic = app.traffic();
         let server = tokio::spawn(async move { app.run().await.unwrap() });
         Self {
             base,
@@ -50,9 +71,11 @@ impl TestApp {
             client: reqwest::Client::new(),
             db_path,
             clock,
+            service,
+            traffic,
             shutdown,
             server: Some(server),
-            _dir: dir,
+            dir: Some(dir),
         }
     }
 
@@ -63,8 +86,19 @@ impl TestApp {
         if let Some(s) = self.server.take() {
             s.await.unwrap();
         }
-        let placeholder = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self._dir, placeholder)
+        self.dir.take().unwrap()
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    pub async fn restart(self) -> Self {
+        let key = self.root_key.clone();
+        let dir = self.stop().await;
+        Self::start(dir, key, |_| {}).await
+    }
+
+    /// Waits until every access entry and request count so far is stored.
+    pub async fn flush(&self) {
+        self.traffic.flush().await;
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -213,6 +247,10 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
         ) => Some(json!({"applications.limit": 5})),
         ("PUT", "/orgs/{org_id}/customizations") => Some(json!({"theme": "dark"})),
         ("POST", "/orgs/{org_id}/tags") => Some(json!({"name": "probe"})),
+        ("POST", "/orgs/{org_id}/access_log") => {
+            Some(json!([{"user": "probe", "action": "LOGIN", "status": "SUCCESS"}]))
+        }
+        ("POST", "/orgs/{org_id}/usage") => Some(json!([{"metric": "probe", "quantity": 1}])),
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
     }

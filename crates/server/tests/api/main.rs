@@ -4,9 +4,11 @@
 
 mod helpers;
 
+mod access_log;
 mod audit;
 mod cli;
 mod configs;
+mod consumption;
 mod conventions;
 mod crash;
 mod customizations;

@@ -1,0 +1,261 @@
+//! The access log and consumption: reading them, ingesting external events
+//! and usage, and storing the API's own traffic (batched by the server).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Duration;
+
+use super::{Change, Orgd, path_org_id};
+use crate::access::{AccessEntry, AccessFilter, ExternalEvent, parse_external};
+use crate::authz::Principal;
+use crate::consumption::{self, Metrics, Month, UsageEvent, parse_usage, with_all_gauges};
+use crate::ids::OrgId;
+use crate::keys::Permission;
+use crate::page::{Page, PageRequest, paginate};
+use crate::store::CounterDelta;
+use crate::{Error, Result};
+
+/// What `POST …/usage` did with the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageReceipt {
+    /// Events counted now.
+    pub accepted: usize,
+    /// Events whose idempotency key was seen before, not counted again.
+    pub duplicates: usize,
+}
+
+/// One direct child's share of a subtree's consumption.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChildConsumption {
+    pub org_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub subtree: Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsumptionReport {
+    pub org_id: String,
+    #[cfg_attr(feature = "openapi", schema(example = "2024-05"))]
+    pub month: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({"api_requests": 1200, "children": {"current": 3, "peak": 4}})))]
+    pub metrics: Metrics,
+    /// With `include_children`: sums over the org and all its descendants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub subtree: Option<Metrics>,
+    /// With `include_children`: each direct child's subtree sums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<ChildConsumption>>,
+}
+
+impl Orgd {
+    pub async fn access_log(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        filter: AccessFilter,
+        page: PageRequest<(chrono::DateTime<chrono::Utc>, i64)>,
+    ) -> Result<Page<AccessEntry>> {
+        let org_id = path_org_id(org_id)?;
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Read)?;
+        let limit = page.limit;
+        let rows = tx.access_entries(&org.id, &filter, &page).await?;
+        let page = paginate(rows, limit, |(gid, e)| {
+            crate::page::encode_time_cursor(e.timestamp, *gid)
+        });
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, e)| e).collect(),
+            next: page.next,
+        })
+    }
+
+    /// `POST …/access_log`: the platform's own events (sign-ins and the like),
+    /// stored before the call is answered.
+    pub async fn ingest_access_events(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        events: Vec<ExternalEvent>,
+    ) -> Result<usize> {
+        let org_id = path_org_id(org_id)?;
+        let entries =
+            parse_external(org_id.as_str(), events, self.now()).map_err(Error::Validation)?;
+        let mut tx = self.store.begin().await?;
+        who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Write)?;
+        let n = tx.insert_access_entries(&entries).await?;
+        tx.commit().await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Stores a batch of the API's own traffic: access entries and
+    /// `api_requests` increments. Entries of orgs that do not exist are dropped.
+    pub async fn write_traffic(
+        &self,
+        entries: &[AccessEntry],
+        counters: &[CounterDelta],
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        if !entries.is_empty() {
+            tx.insert_access_entries(entries).await?;
+        }
+        if !counters.is_empty() {
+            tx.add_counters(counters).await?;
+        }
+        Ok(tx.commit().await?)
+    }
+
+    /// `POST …/usage`: counted before the call is answered. Events carrying an
+    /// idempotency key the org has seen are skipped.
+    pub async fn ingest_usage(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        events: Vec<UsageEvent>,
+    ) -> Result<UsageReceipt> {
+        let org_id = path_org_id(org_id)?;
+        let now = self.now();
+        let usage = parse_usage(events, now).map_err(Error::Validation)?;
+        let mut tx = self.store.begin().await?;
+        let org = who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Write)?;
+        let mut sums: HashMap<(Month, String), i64> = HashMap::new();
+        let mut duplicates = 0;
+        for u in &usage {
+            if let Some(key) = &u.idempotency_key
+                && !tx.claim_usage_key(&org.id, key, now).await?
+            {
+                duplicates += 1;
+                continue;
+            }
+            let sum = sums.entry((u.month, u.metric.clone())).or_default();
+            *sum = sum.saturating_add(u.quantity);
+        }
+        let deltas: Vec<CounterDelta> = sums
+            .into_iter()
+            .map(|((month, metric), amount)| CounterDelta {
+                org_id: org.id.to_string(),
+                month,
+                metric,
+                amount,
+            })
+            .collect();
+        tx.add_counters(&deltas).await?;
+        tx.commit().await?;
+        Ok(UsageReceipt {
+            accepted: usage.len() - duplicates,
+            duplicates,
+        })
+    }
+
+    pub async fn consumption(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        month: Option<&str>,
+        include_children: bool,
+    ) -> Result<ConsumptionReport> {
+        let org_id = path_org_id(org_id)?;
+        let month = match month {
+            None => Month::of(self.now()),
+            Some(m) => Month::parse(m).ok_or_else(|| Error::invalid("month", "must be YYYY-MM"))?,
+        };
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Read)?;
+        let rows = tx.month_metrics(&org.path, include_children, month).await?;
+
+        let mut own = Metrics::new();
+        let mut subtree = Metrics::new();
+        let mut by_child: BTreeMap<String, Metrics> = BTreeMap::new();
+        for r in rows {
+            let one = Metrics::from([(r.metric, r.value)]);
+            if r.org_id == org.id {
+                consumption::add_metrics(&mut own, &one);
+            } else if let Some(child) = r.path[org.path.len()..].split('/').next() {
+                consumption::add_metrics(by_child.entry(child.to_owned()).or_default(), &one);
+            }
+            consumption::add_metrics(&mut subtree, &one);
+        }
+        let children = if include_children {
+            let live = tx
+                .list_orgs(
+                    &crate::store::OrgQuery {
+                        subtree_of: org.path.clone(),
+                        include_root: false,
+                        parent_id: Some(org.id.clone()),
+                        ..Default::default()
+                    },
+                    &PageRequest::first(crate::page::MAX_LIMIT * 10),
+                )
+                .await?;
+            for c in live {
+                by_child.entry(c.id.to_string()).or_default();
+            }
+            Some(
+                by_child
+                    .into_iter()
+                    .map(|(org_id, m)| ChildConsumption {
+                        org_id,
+                        subtree: with_all_gauges(m),
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(ConsumptionReport {
+            org_id: org.id.to_string(),
+            month: month.to_string(),
+            metrics: with_all_gauges(own),
+            subtree: include_children.then(|| with_all_gauges(subtree)),
+            children,
+        })
+    }
+
+    /// Records the current value of a gauge of `org` in this month's consumption.
+    pub(super) async fn record_gauge(
+        &self,
+        c: &mut Change<'_>,
+        org: &OrgId,
+        gauge: &str,
+        current: i64,
+    ) -> Result<()> {
+        Ok(c.tx
+            .set_gauge(org, Month::of(c.now), gauge, current)
+            .await?)
+    }
+
+    /// Re-counts `org`'s live children into its `children` gauge.
+    pub(super) async fn record_children(&self, c: &mut Change<'_>, org: &OrgId) -> Result<()> {
+        let n = c.tx.count_live_children(org).await?;
+        self.record_gauge(c, org, "children", n).await
+    }
+
+    /// Background pruning: access entries past retention, usage keys past 40 days.
+    pub async fn prune_traffic(&self, access_retention: Duration) -> Result<(u64, u64)> {
+        let now = self.now();
+        let mut removed = 0;
+        loop {
+            // Small transactions, so the single writer is never held long.
+            let mut tx = self.store.begin().await?;
+            let n = tx.prune_access_log(now - access_retention, 5000).await?;
+            tx.commit().await?;
+            removed += n;
+            if n < 5000 {
+                break;
+            }
+        }
+        let mut tx = self.store.begin().await?;
+        let keys = tx
+            .prune_usage_keys(now - consumption::USAGE_KEY_RETENTION)
+            .await?;
+        tx.commit().await?;
+        Ok((removed, keys))
+    }
+}

@@ -1,0 +1,140 @@
+//! The one batching writer for the API's own traffic: access log entries and
+//! `api_requests` counters. Requests hand their record to a bounded queue and
+//! go on; the writer drains whatever has queued up, at least every 100 ms,
+//! into one multi-row transaction. A full queue makes requests wait (nothing
+//! is dropped); shutdown drains the queue before the store closes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orgd_core::access::AccessEntry;
+use orgd_core::consumption::{API_REQUESTS, Month};
+use orgd_core::service::Orgd;
+use orgd_core::store::CounterDelta;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Records queued at most; beyond that, requests wait for the writer.
+const QUEUE: usize = 65_536;
+/// Records written per transaction at most.
+const BATCH: usize = 4096;
+/// Upper bound on the pause between a failed write and its retry.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What one request leaves behind.
+#[derive(Debug)]
+pub struct Traffic {
+    /// `None` when the access log is off.
+    pub entry: Option<AccessEntry>,
+    /// The org whose `api_requests` this request counts toward, and when.
+    pub count: Option<(String, Month)>,
+}
+
+// Nearly every item is a record; boxing it would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Record(Traffic),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct TrafficWriter {
+    tx: mpsc::Sender<Item>,
+}
+
+impl TrafficWriter {
+    /// Queues a record, waiting while the queue is full.
+    pub async fn record(&self, t: Traffic) {
+        if self.tx.send(Item::Record(t)).await.is_err() {
+            tracing::warn!("traffic record arrived after shutdown; not stored");
+        }
+    }
+
+    /// Waits until every record queued before this call is stored.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Item::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Starts the writer. It stops once `stop` is cancelled and every queued
+/// record is written.
+pub fn spawn(orgd: Arc<Orgd>, stop: CancellationToken) -> (TrafficWriter, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Item>(QUEUE);
+    let handle = tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(BATCH);
+        let mut closing = false;
+        loop {
+            let n = tokio::select! {
+                n = rx.recv_many(&mut buf, BATCH) => n,
+                _ = stop.cancelled(), if !closing => {
+                    // No new records; drain what is queued.
+                    rx.close();
+                    closing = true;
+                    continue;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            let mut records = Vec::with_capacity(buf.len());
+            let mut waiting = Vec::new();
+            for item in buf.drain(..) {
+                match item {
+                    Item::Record(t) => records.push(t),
+                    Item::Flush(done) => waiting.push(done),
+                }
+            }
+            write(&orgd, &records, closing).await;
+            for done in waiting {
+                let _ = done.send(());
+            }
+        }
+    });
+    (TrafficWriter { tx }, handle)
+}
+
+async fn write(orgd: &Orgd, batch: &[Traffic], closing: bool) {
+    if batch.is_empty() {
+        return;
+    }
+    let entries: Vec<AccessEntry> = batch.iter().filter_map(|t| t.entry.clone()).collect();
+    let mut counts: HashMap<(&str, Month), i64> = HashMap::new();
+    for (org, month) in batch.iter().filter_map(|t| t.count.as_ref()) {
+        *counts.entry((org.as_str(), *month)).or_default() += 1;
+    }
+    let counters: Vec<CounterDelta> = counts
+        .into_iter()
+        .map(|((org, month), amount)| CounterDelta {
+            org_id: org.to_owned(),
+            month,
+            metric: API_REQUESTS.to_owned(),
+            amount,
+        })
+        .collect();
+    let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        match orgd.write_traffic(&entries, &counters).await {
+            Ok(()) => return,
+            Err(e) => {
+                attempts += 1;
+                // While serving, keep the batch (and, through the full queue,
+                // the requests) waiting for the database. At shutdown, give up
+                // after a few tries rather than hang the exit.
+                if closing && attempts >= 5 {
+                    tracing::error!(error = %e, records = batch.len(), "traffic batch lost at shutdown");
+                    return;
+                }
+                tracing::warn!(error = %e, attempts, "writing a traffic batch failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The access log: API traffic, external events, filters, durability.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, problem, start_binary};
+
+#[tokio::test]
+async fn the_seeds_access_log_example_is_ingested_and_read_back() {
+    let app = TestApp::spawn().await;
+    app.org("root", "org-123").await;
+    let seed = json!([{
+        "timestamp": "2023-11-01T12:00:00Z",
+        "user": "john.doe@example.com",
+        "action": "LOGIN",
+        "status": "SUCCESS"
+    }]);
+    let res = app
+        .post(&app.root_key, "/orgs/org-123/access_log", seed)
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"accepted": 1}));
+
+    let log: Vec<Value> = app
+        .get(&app.root_key, "/orgs/org-123/access_log?action=LOGIN")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    let e = &log[0];
+    assert_eq!(e["timestamp"], "2023-11-01T12:00:00.000Z");
+    assert_eq!(e["user"], "john.doe@example.com");
+    assert_eq!(e["action"], "LOGIN");
+    assert_eq!(e["status"], "SUCCESS");
+    assert_eq!(e["source"], "external");
+    assert_eq!(e["org_id"], "org-123");
+}
+
+#[tokio::test]
+async fn external_events_are_validated_all_at_once() {
+    let app = TestApp::spawn().await;
+    let bad = json!([
+        {"user": "a", "action": "LOGIN", "status": "SUCCESS"},
+        {"user": "b", "action": "LOGIN", "status": "MAYBE", "timestamp": "noon"}
+    ]);
+    let p = problem(
+        app.post(&app.root_key, "/orgs/root/access_log", bad).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let fields: Vec<_> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["[1].timestamp", "[1].status"]);
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"action": "LOGIN", "status": "SUCCESS"}))
+        .collect();
+    problem(
+        app.post(&app.root_key, "/orgs/root/access_log", json!(many))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        app.post(&app.root_key, "/orgs/root/access_log", json!([]))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let log: Vec<Value> = app
+        .get(&app.root_key, "/orgs/root/access_log?action=LOGIN")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(log.is_empty(), "a refused batch stores nothing");
+}
+
+#[tokio::test]
+async fn api_requests_are_logged_with_what_orgd_knows() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let (key, key_id) = app.key("a", &["read", "write"]).await;
+    let res = app
+        .client
+        .patch(app.url("/orgs/a/configs"))
+        .bearer_auth(&key)
+        .header("user-agent", "billing/1.0")
+        .header("x-request-id", "req-42")
+        .json(&json!({"applications.limit": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.get(&key, "/orgs/a").await;
+    app.flush().await;
+
+    let log: Vec<Value> = app
+        .get(
+            &app.root_key,
+            "/orgs/a/access_log?user=&action=configs.patch",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(log.is_empty(), "no user is named ''");
+    let log: Vec<Value> = app
+        .get(&app.root_key, "/orgs/a/access_log?action=configs.patch")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    let e = &log[0];
+    assert_eq!(e["status"], "FAILURE");
+    assert_eq!(e["http_status"], 403);
+    assert_eq!(e["method"], "PATCH");
+    assert_eq!(e["path"], "/orgs/a/configs");
+    assert_eq!(e["key_id"], key_id);
+    assert_eq!(e["request_id"], "req-42");
+    assert_eq!(e["user_agent"], "billing/1.0");
+    assert_eq!(e["ip"], "127.0.0.1");
+    assert_eq!(e["source"], "api");
+    assert!(e["latency_ms"].is_i64());
+
+    let ok: Vec<Value> = app
+        .get(
+            &app.root_key,
+            "/orgs/a/access_log?status=SUCCESS&action=org.get",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok.len(), 1);
+    problem(
+        app.get(&app.root_key, "/orgs/a/access_log?status=fine")
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_probe_is_logged_under_the_probed_org() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    app.org("root", "b").await;
+    let (b_key, _) = app.key("b", &["read"]).await;
+    let bad = "orgd_0000000000000000000000000000000000000000000";
+    problem(app.get(bad, "/orgs/a").await, StatusCode::UNAUTHORIZED).await;
+    problem(
+        app.get(&b_key, "/orgs/a/configs").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.get(bad, "/orgs/nowhere").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    app.flush().await;
+
+    let log: Vec<Value> = app
+        .get(&app.root_key, "/orgs/a/access_log?status=FAILURE")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1]["http_status"], 401);
+    assert_eq!(log[1]["user"], Value::Null);
+    assert_eq!(log[1]["key_id"], Value::Null);
+    assert_eq!(log[1]["action"], "org.get");
+    assert_eq!(log[0]["http_status"], 404);
+    assert_eq!(log[0]["action"], "configs.get");
+}
+
+#[tokio::test]
+async fn the_log_pages_newest_first() {
+    let app = TestApp::spawn().await;
+    let events: Vec<Value> = (0..7)
+        .map(|i| json!({"timestamp": format!("2024-01-0{}T00:00:00Z", i + 1), "action": "LOGIN", "status": "SUCCESS", "user": format!("u{i}")}))
+        .collect();
+    app.post(&app.root_key, "/orgs/root/access_log", json!(events))
+        .await;
+    let mut users = Vec::new();
+    let mut next = Some("/orgs/root/access_log?action=LOGIN&limit=3".to_owned());
+    while let Some(path) = next.take() {
+        let res = app.get(&app.root_key, &path).await;
+        next = res.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[1..l.find('>').unwrap()].to_owned()
+        });
+        let page: Vec<Value> = res.json().await.unwrap();
+        users.extend(page.iter().map(|e| e["user"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(users, vec!["u6", "u5", "u4", "u3", "u2", "u1", "u0"]);
+    let window: Vec<Value> = app
+        .get(&app.root_key, "/orgs/root/access_log?action=LOGIN&start=2024-01-02T00:00:00Z&end=2024-01-04T00:00:00Z")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 2);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_used_only_behind_a_trusted_proxy() {
+    for (trusted, expected) in [(true, "198.51.100.7"), (false, "127.0.0.1")] {
+        let app = TestApp::spawn_with(|c| {
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            }
+        })
+        .await;
+        app.client
+            .get(app.url("/orgs/root"))
+            .bearer_auth(&app.root_key)
+            .header("x-forwarded-for", "198.51.100.7")
+            .send()
+            .await
+            .unwrap();
+        app.flush().await;
+        let log: Vec<Value> = app
+            .get(&app.root_key, "/orgs/root/access_log?action=org.get")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(log[0]["ip"], expected);
+    }
+}
+
+#[tokio::test]
+async fn turning_the_log_off_keeps_counting_requests() {
+    let app = TestApp::spawn_with(|c| c.access_log = false).await;
+    for _ in 0..3 {
+        app.get(&app.root_key, "/orgs/root").await;
+    }
+    app.flush().await;
+    let log: Vec<Value> = app
+        .get(&app.root_key, "/orgs/root/access_log")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(log.is_empty());
+    app.flush().await;
+    let c: Value = app
+        .get(&app.root_key, "/orgs/root/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["metrics"]["api_requests"], 4);
+}
+
+#[tokio::test]
+async fn old_entries_are_pruned_after_the_retention() {
+    let app = TestApp::spawn().await;
+    app.post(
+        &app.root_key,
+        "/orgs/root/access_log",
+        json!([{"action": "LOGIN", "status": "SUCCESS"}]),
+    )
+    .await;
+    app.flush().await;
+    let (removed, _) = app
+        .service
+        .prune_traffic(chrono::Duration::days(90))
+        .await
+        .unwrap();
+    assert_eq!(removed, 0);
+    app.clock.advance(chrono::Duration::days(91));
+    let (removed, _) = app
+        .service
+        .prune_traffic(chrono::Duration::days(90))
+        .await
+        .unwrap();
+    assert_eq!(
+        removed, 2,
+        "the external event and the API request that posted it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_right_after_ten_thousand_requests_keeps_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("orgd.db");
+    let key = orgd_core::keys::generate_secret();
+    let (mut child, base, _) = start_binary(&db, Some(&key)).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}/orgs"))
+        .bearer_auth(&key)
+        .json(&json!({"id": "acme", "name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            tokio::spawn(async move {
+                for _ in 0..625 {
+                    let res = client
+                        .get(format!("{base}/orgs/acme"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), StatusCode::OK);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(child.wait().await.unwrap().success());
+
+    let url = format!("sqlite://{}", db.display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let entries: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM access_log WHERE org_id = 'acme' AND action = 'org.get'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(entries, 10_000);
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT value FROM consumption_counters WHERE org_id = 'acme' AND metric = 'api_requests'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(counted, 10_000);
+}

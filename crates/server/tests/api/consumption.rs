@@ -1,0 +1,284 @@
+//! Monthly consumption: usage ingestion, counters, gauges, subtree sums.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, problem};
+
+#[tokio::test]
+async fn usage_with_one_idempotency_key_counts_once_even_across_a_restart() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let batch = json!([
+        {"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"},
+        {"metric": "storage.gb_hours", "quantity": 5}
+    ]);
+    let res = app
+        .post(&app.root_key, "/orgs/a/usage", batch.clone())
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"accepted": 2, "duplicates": 0})
+    );
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/a/usage",
+            json!([{"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"}]),
+        )
+        .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"accepted": 0, "duplicates": 1})
+    );
+
+    let app = app.restart().await;
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/a/usage",
+            json!([{"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"}]),
+        )
+        .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"accepted": 0, "duplicates": 1})
+    );
+    let c: Value = app
+        .get(&app.root_key, "/orgs/a/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["metrics"]["storage.gb_hours"], 15);
+    // Another org may use the same key.
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/root/usage",
+            json!([{"metric": "storage.gb_hours", "quantity": 1, "idempotency_key": "evt-1"}]),
+        )
+        .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"accepted": 1, "duplicates": 0})
+    );
+}
+
+#[tokio::test]
+async fn usage_events_are_validated() {
+    let app = TestApp::spawn().await;
+    let now = app.clock_now();
+    let old = orgd_core::time::format(now - chrono::Duration::days(36));
+    let bad = json!([
+        {"metric": "Bad-Metric", "quantity": 1},
+        {"metric": "ok", "quantity": -1},
+    ]);
+    problem(
+        app.post(&app.root_key, "/orgs/root/usage", bad).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let bad = json!([{"metric": "ok", "quantity": 1, "timestamp": old}, {"metric": "api_requests", "quantity": 1}]);
+    let p = problem(
+        app.post(&app.root_key, "/orgs/root/usage", bad).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let fields: Vec<_> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["[0].timestamp", "[1].metric"]);
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"metric": "x", "quantity": 1}))
+        .collect();
+    problem(
+        app.post(&app.root_key, "/orgs/root/usage", json!(many))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        app.get(&app.root_key, "/orgs/root/consumption?month=2024-13")
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        app.get(&app.root_key, "/orgs/root/consumption?include_children=yes")
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn usage_lands_in_the_month_of_its_timestamp() {
+    let app = TestApp::spawn().await;
+    let now = app.clock_now();
+    let earlier = now - chrono::Duration::days(33);
+    let month = orgd_core::consumption::Month::of(earlier).to_string();
+    let at = orgd_core::time::format(earlier);
+    app.post(
+        &app.root_key,
+        "/orgs/root/usage",
+        json!([{"metric": "seats", "quantity": 3, "timestamp": at}]),
+    )
+    .await;
+    let c: Value = app
+        .get(
+            &app.root_key,
+            &format!("/orgs/root/consumption?month={month}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["month"], month);
+    assert_eq!(c["metrics"]["seats"], 3);
+}
+
+#[tokio::test]
+async fn a_three_level_subtree_sums_up() {
+    let app = TestApp::spawn().await;
+    app.org("root", "reseller").await;
+    app.org("reseller", "customer-1").await;
+    app.org("reseller", "customer-2").await;
+    app.org("customer-1", "team").await;
+    for (org, n) in [
+        ("reseller", 1),
+        ("customer-1", 10),
+        ("customer-2", 100),
+        ("team", 1000),
+    ] {
+        let res = app
+            .post(
+                &app.root_key,
+                &format!("/orgs/{org}/usage"),
+                json!([{"metric": "seats", "quantity": n}]),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    app.delete(&app.root_key, "/orgs/customer-2").await;
+
+    let c: Value = app
+        .get(
+            &app.root_key,
+            "/orgs/reseller/consumption?include_children=true",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["org_id"], "reseller");
+    assert_eq!(c["metrics"]["seats"], 1);
+    assert_eq!(
+        c["subtree"]["seats"], 1111,
+        "deleted orgs' consumption stays in the sums"
+    );
+    let children = c["children"].as_array().unwrap();
+    let by_id = |id: &str| children.iter().find(|c| c["org_id"] == id).unwrap()["subtree"].clone();
+    assert_eq!(by_id("customer-1")["seats"], 1010);
+    assert_eq!(by_id("customer-2")["seats"], 100);
+    assert_eq!(children.len(), 2);
+    assert_eq!(c["metrics"]["children"], json!({"current": 1, "peak": 2}));
+    let plain: Value = app
+        .get(&app.root_key, "/orgs/reseller/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(plain.get("subtree").is_none() && plain.get("children").is_none());
+}
+
+#[tokio::test]
+async fn api_requests_count_authenticated_requests_that_reach_the_org() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    app.org("root", "b").await;
+    let (a_key, _) = app.key("a", &["read"]).await;
+    let (b_key, _) = app.key("b", &["read"]).await;
+    for _ in 0..3 {
+        app.get(&a_key, "/orgs/a").await;
+    }
+    problem(
+        app.patch(&a_key, "/orgs/a", json!({"name": "x"})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(app.get(&b_key, "/orgs/a").await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(
+            "orgd_0000000000000000000000000000000000000000000",
+            "/orgs/a",
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    app.flush().await;
+    let c: Value = app
+        .get(&app.root_key, "/orgs/a/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        c["metrics"]["api_requests"], 5,
+        "minting a's key, three reads and the refused write; not the sibling's or the bad key's"
+    );
+    assert_eq!(
+        c["metrics"]["applications"],
+        json!({"current": 0, "peak": 0})
+    );
+}
+
+#[tokio::test]
+async fn the_children_gauge_follows_creates_moves_and_deletes() {
+    let app = TestApp::spawn().await;
+    app.org("root", "p").await;
+    app.org("root", "q").await;
+    for i in 0..3 {
+        app.org("p", &format!("c{i}")).await;
+    }
+    app.patch(&app.root_key, "/orgs/c0", json!({"parent_id": "q"}))
+        .await;
+    app.delete(&app.root_key, "/orgs/c1").await;
+    let p: Value = app
+        .get(&app.root_key, "/orgs/p/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["metrics"]["children"], json!({"current": 1, "peak": 3}));
+    let q: Value = app
+        .get(&app.root_key, "/orgs/q/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["metrics"]["children"], json!({"current": 1, "peak": 1}));
+
+    // Next month: the gauge carries over, its peak starting from the carried value.
+    app.clock.advance(chrono::Duration::days(32));
+    let p: Value = app
+        .get(&app.root_key, "/orgs/p/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["metrics"]["children"], json!({"current": 1, "peak": 1}));
+    app.delete(&app.root_key, "/orgs/c2").await;
+    let p: Value = app
+        .get(&app.root_key, "/orgs/p/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["metrics"]["children"], json!({"current": 0, "peak": 1}));
+}
