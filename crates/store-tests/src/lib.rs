@@ -1,1 +1,105 @@
+//! One behavioural suite for every orgd store implementation.
+//!
+//! Each `pub async fn` here takes a fresh, empty, migrated store, builds its
+//! data through the store traits only (no SQL) and panics when the store
+//! misbehaves. [`store_suite!`] turns the whole list into `#[tokio::test]`s in
+//! a store crate's integration tests:
+//!
+//! ```ignore
+//! async fn fresh() -> (MyStore, Guard) { /* a new empty database */ }
+//!
+//! orgd_store_tests::store_suite!(fresh());
+//! ```
+//!
+//! The suite's expectations go slightly beyond the trait docs where stores
+//! must agree with each other: ids and paths compare bytewise, name prefixes
+//! match case-sensitively and literally (no `LIKE` wildcards), and timestamps
+//! keep exactly millisecond precision.
 
+// A test-support crate: panicking on a failed expectation is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+pub mod fixtures;
+pub mod idempotency;
+pub mod keys;
+pub mod orgs;
+pub mod tx;
+
+/// Expands to one `#[tokio::test]` per behaviour of the suite.
+///
+/// `$make` is an expression evaluated afresh in every test whose value is a
+/// future resolving to `(store, guard)`: `store` implements
+/// [`orgd_core::store::Store`] and is new, empty and migrated; `guard` is
+/// whatever keeps it alive (a temporary directory, a throwaway database) and
+/// is dropped after the store is closed. For example `fresh()` for an
+/// `async fn fresh()`, or an `async { ... }` block.
+///
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) among
+/// its dev-dependencies.
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@tests $make;
+            orgs::inserted_org_reads_back_with_every_field,
+            orgs::root_org_finds_the_parentless_org,
+            orgs::inserting_an_existing_id_conflicts,
+            orgs::inserting_the_id_of_a_tombstoned_org_conflicts,
+            orgs::update_org_writes_every_field,
+            orgs::listing_a_subtree_excludes_siblings_sharing_an_id_prefix,
+            orgs::listing_includes_the_subtree_root_only_when_asked,
+            orgs::listing_filters_by_parent,
+            orgs::listing_filters_by_name_prefix,
+            orgs::listing_skips_tombstoned_orgs,
+            orgs::listing_orders_by_id_bytewise,
+            orgs::listing_pages_by_id_and_returns_at_most_limit_plus_one,
+            orgs::moving_a_subtree_rewrites_paths_and_depths_inside_it_only,
+            orgs::moving_a_subtree_up_reduces_depths,
+            orgs::count_live_children_counts_direct_live_children_only,
+            orgs::max_depth_in_subtree_ignores_tombstones_and_siblings,
+            orgs::live_subtree_lists_live_orgs_deepest_first,
+            keys::inserted_key_reads_back_by_id_and_by_digest,
+            keys::key_by_digest_finds_revoked_keys_of_tombstoned_orgs,
+            keys::inserting_a_duplicate_digest_or_id_conflicts,
+            keys::listing_keys_skips_revoked_ones_and_pages_by_id,
+            keys::revoke_key_sets_revoked_at,
+            keys::touch_key_sets_last_used_at,
+            audit::inserted_events_read_back_and_the_newest_is_the_head,
+            audit::inserting_a_duplicate_seq_conflicts,
+            audit::org_events_are_newest_first_and_page_by_seq,
+            audit::org_events_filter_by_action_and_key,
+            audit::org_events_filter_by_time_start_inclusive_end_exclusive,
+            audit::subtree_events_cover_strict_descendants_only_newest_first,
+            audit::subtree_events_page_by_their_global_order,
+            audit::subtree_events_apply_the_filters,
+            audit::chain_events_are_oldest_first_after_a_seq,
+            idempotency::claimed_idempotency_key_reads_back_without_a_response,
+            idempotency::claiming_a_claimed_idempotency_key_conflicts,
+            idempotency::completing_an_idempotency_key_stores_the_response,
+            idempotency::deleting_an_idempotency_key_frees_it,
+            idempotency::pruning_removes_only_older_idempotency_records,
+            tx::ping_answers_on_an_open_store,
+            tx::writes_of_a_dropped_transaction_are_not_visible,
+            tx::committed_writes_are_visible_to_readers,
+            tx::a_read_transaction_keeps_its_snapshot,
+            tx::lock_org_serialises_read_modify_write,
+        );
+    };
+    (@tests $make:expr; $($module:ident :: $name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, guard) = $make.await;
+                $crate::$module::$name(&store).await;
+                $crate::__close(&store).await;
+                drop(guard);
+            }
+        )+
+    };
+}
+
+/// Closes a store after a test, before its guard goes.
+#[doc(hidden)]
+pub async fn __close(store: &dyn orgd_core::store::Store) {
+    store.close().await;
+}

@@ -1,0 +1,568 @@
+//! Orgs: round trips, uniqueness, listing, moving and subtree queries.
+
+use orgd_core::org::OrgRecord;
+use orgd_core::page::PageRequest;
+use orgd_core::store::{OrgQuery, Store};
+use serde_json::json;
+
+use crate::fixtures::{
+    Tree, assert_conflict, at, at_ms, child_org, oid, org_ids, read_org, root_org, t0, tombstone,
+};
+
+/// A tree whose org `a` has siblings sharing its id as a prefix (`ab`, `a-b`,
+/// `a.b`, `a0`), each with a child, so a subtree scan that forgets the
+/// trailing `/` would see them.
+///
+/// ```text
+/// r ─ a ─ a1 ─ a2
+///   │   └ z
+///   ├ ab ─ ab1
+///   ├ a-b ─ x
+///   ├ a.b ─ y
+///   └ a0 ─ w
+/// ```
+fn prefix_tree() -> Tree {
+    Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("a1", "a2")
+        .add("a", "z")
+        .add("r", "ab")
+        .add("ab", "ab1")
+        .add("r", "a-b")
+        .add("a-b", "x")
+        .add("r", "a.b")
+        .add("a.b", "y")
+        .add("r", "a0")
+        .add("a0", "w")
+}
+
+/// Lists every matching org in one page.
+async fn list_all(store: &dyn Store, q: &OrgQuery) -> Vec<String> {
+    let mut tx = store.read().await.expect("read");
+    let rows = tx
+        .list_orgs(q, &PageRequest::first(1000))
+        .await
+        .expect("list_orgs");
+    org_ids(&rows).into_iter().map(str::to_owned).collect()
+}
+
+fn subtree(path: &str, include_root: bool) -> OrgQuery {
+    OrgQuery {
+        subtree_of: path.to_owned(),
+        include_root,
+        ..OrgQuery::default()
+    }
+}
+
+pub async fn inserted_org_reads_back_with_every_field(store: &dyn Store) {
+    let mut root = root_org("root");
+    root.name = "Acme Holding — Ünïcode ✓".to_owned();
+    root.created_at = t0();
+    root.updated_at = at_ms(1_001);
+    root.version = 7;
+    root.customizations = json!({
+        "theme": {"color": "#ff0000", "dark": true},
+        "limits": [1, 2.5, -3, null],
+        "label": "é \"quoted\" \\ slash",
+        "big": 9_007_199_254_740_993_i64,
+    });
+    root.configs = [("applications.limit", 5), ("children.limit", 1_000_000_000)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let child = child_org(&root, "org-123");
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_org(&root).await.expect("insert root");
+    tx.insert_org(&child).await.expect("insert child");
+    assert_eq!(tx.org(&root.id).await.expect("org"), Some(root.clone()));
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.read().await.expect("read");
+    assert_eq!(tx.org(&root.id).await.expect("org"), Some(root.clone()));
+    assert_eq!(tx.org(&child.id).await.expect("org"), Some(child.clone()));
+    assert_eq!(tx.org(&oid("nobody")).await.expect("org"), None);
+    drop(tx);
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.lock_org(&child.id).await.expect("lock_org"), Some(child));
+    assert_eq!(tx.lock_org(&oid("nobody")).await.expect("lock_org"), None);
+}
+
+pub async fn root_org_finds_the_parentless_org(store: &dyn Store) {
+    let mut tx = store.read().await.expect("read");
+    assert_eq!(tx.root_org().await.expect("root_org"), None);
+    drop(tx);
+
+    let tree = Tree::new("r").add("r", "a").add("a", "b");
+    tree.insert(store).await;
+
+    let mut tx = store.read().await.expect("read");
+    assert_eq!(
+        tx.root_org().await.expect("root_org"),
+        Some(tree.org("r").clone())
+    );
+}
+
+pub async fn inserting_an_existing_id_conflicts(store: &dyn Store) {
+    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    tree.insert(store).await;
+
+    // Each failing insert in its own transaction: on some databases an error
+    // aborts the rest of the transaction.
+    let mut same_id = child_org(tree.org("b"), "a");
+    same_id.name = "Impostor".to_owned();
+    let mut tx = store.begin().await.expect("begin");
+    assert_conflict(tx.insert_org(&same_id).await, "insert an existing id");
+    drop(tx);
+
+    assert_eq!(read_org(store, "a").await.as_ref(), Some(tree.org("a")));
+}
+
+pub async fn inserting_the_id_of_a_tombstoned_org_conflicts(store: &dyn Store) {
+    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    tree.insert(store).await;
+    let dead = tombstone(store, "a", at(5)).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_conflict(
+        tx.insert_org(&child_org(tree.org("b"), "a")).await,
+        "insert the id of a tombstone",
+    );
+    drop(tx);
+
+    assert_eq!(read_org(store, "a").await, Some(dead));
+}
+
+pub async fn update_org_writes_every_field(store: &dyn Store) {
+    let tree = Tree::new("r").add("r", "a").add("r", "b").add("r", "c");
+    tree.insert(store).await;
+
+    // Everything but the id and the creation time changes.
+    let mut moved = tree.org("a").clone();
+    moved.name = "Renamed — é".to_owned();
+    moved.parent_id = Some(oid("b"));
+    moved.path = tree.path("b") + "a/";
+    moved.depth = 3;
+    moved.updated_at = at_ms(2_345);
+    moved.version = 2;
+    moved.customizations = json!({"plan": "gold", "seats": 12, "tags": ["x", "y"]});
+    moved.configs.insert("workspaces.limit".to_owned(), 0);
+    moved.deleted_at = Some(at_ms(2_345));
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_org(&moved).await.expect("update_org");
+    tx.commit().await.expect("commit");
+    assert_eq!(read_org(store, "a").await, Some(moved.clone()));
+
+    // And back: optional fields can be cleared again.
+    let mut restored = moved.clone();
+    restored.deleted_at = None;
+    restored.customizations = json!({});
+    restored.configs.clear();
+    restored.version = 3;
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_org(&restored).await.expect("update_org");
+    tx.commit().await.expect("commit");
+    assert_eq!(read_org(store, "a").await, Some(restored));
+
+    for other in ["r", "b", "c"] {
+        assert_eq!(read_org(store, other).await.as_ref(), Some(tree.org(other)));
+    }
+}
+
+pub async fn listing_a_subtree_excludes_siblings_sharing_an_id_prefix(store: &dyn Store) {
+    let tree = prefix_tree();
+    tree.insert(store).await;
+
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("a"), true)).await,
+        ["a", "a1", "a2", "z"]
+    );
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("ab"), true)).await,
+        ["ab", "ab1"]
+    );
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("a1"), true)).await,
+        ["a1", "a2"]
+    );
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("r"), true)).await.len(),
+        tree.orgs().len()
+    );
+}
+
+pub async fn listing_includes_the_subtree_root_only_when_asked(store: &dyn Store) {
+    let tree = prefix_tree();
+    tree.insert(store).await;
+
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("a"), false)).await,
+        ["a1", "a2", "z"]
+    );
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("a2"), false)).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("a2"), true)).await,
+        ["a2"]
+    );
+}
+
+pub async fn listing_filters_by_parent(store: &dyn Store) {
+    let tree = prefix_tree();
+    tree.insert(store).await;
+
+    let children_of = |subtree_of: &str, parent: &str| OrgQuery {
+        subtree_of: subtree_of.to_owned(),
+        include_root: true,
+        parent_id: Some(oid(parent)),
+        ..OrgQuery::default()
+    };
+    assert_eq!(
+        list_all(store, &children_of(&tree.path("r"), "a")).await,
+        ["a1", "z"]
+    );
+    assert_eq!(
+        list_all(store, &children_of(&tree.path("a"), "a")).await,
+        ["a1", "z"]
+    );
+    assert_eq!(
+        list_all(store, &children_of(&tree.path("r"), "r")).await,
+        ["a", "a-b", "a.b", "a0", "ab"]
+    );
+    // A parent outside the subtree has no children inside it.
+    assert_eq!(
+        list_all(store, &children_of(&tree.path("a"), "ab")).await,
+        Vec::<String>::new()
+    );
+}
+
+pub async fn listing_filters_by_name_prefix(store: &dyn Store) {
+    let tree = Tree::new("r")
+        .add_named("r", "o1", "Acme")
+        .add_named("r", "o2", "Acorn")
+        .add_named("r", "o3", "acme lower")
+        .add_named("r", "o4", "été")
+        .add_named("r", "o5", "étoile")
+        .add_named("r", "o6", "Éclair")
+        .add_named("r", "o7", "e-mail")
+        .add_named("r", "o8", "50% off")
+        .add_named("r", "o9", "500 club")
+        .add_named("r", "o10", "a_b")
+        .add_named("r", "o11", "axb");
+    tree.insert(store).await;
+
+    let named = |prefix: &str| OrgQuery {
+        subtree_of: tree.path("r"),
+        include_root: true,
+        name_prefix: Some(prefix.to_owned()),
+        ..OrgQuery::default()
+    };
+    assert_eq!(list_all(store, &named("Ac")).await, ["o1", "o2"]);
+    assert_eq!(list_all(store, &named("Acme")).await, ["o1"]);
+    assert_eq!(list_all(store, &named("é")).await, ["o4", "o5"]);
+    assert_eq!(list_all(store, &named("ét")).await, ["o4", "o5"]);
+    assert_eq!(list_all(store, &named("éto")).await, ["o5"]);
+    assert_eq!(list_all(store, &named("É")).await, ["o6"]);
+    // Wildcard characters of LIKE patterns match only themselves.
+    assert_eq!(list_all(store, &named("50%")).await, ["o8"]);
+    assert_eq!(list_all(store, &named("a_")).await, ["o10"]);
+    assert_eq!(
+        list_all(store, &named("Acme Holding")).await,
+        Vec::<String>::new()
+    );
+}
+
+pub async fn listing_skips_tombstoned_orgs(store: &dyn Store) {
+    let tree = Tree::new("r").add("r", "a").add("r", "b").add("a", "a1");
+    tree.insert(store).await;
+    tombstone(store, "a1", at(1)).await;
+    tombstone(store, "b", at(2)).await;
+
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("r"), true)).await,
+        ["a", "r"]
+    );
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("a"), false)).await,
+        Vec::<String>::new()
+    );
+    // A tombstoned subtree root lists nothing of itself.
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("b"), true)).await,
+        Vec::<String>::new()
+    );
+}
+
+pub async fn listing_orders_by_id_bytewise(store: &dyn Store) {
+    // Inserted out of order; digits < upper case < lower case in byte order.
+    let tree = Tree::new("r")
+        .add("r", "m")
+        .add("r", "B")
+        .add("r", "a")
+        .add("r", "0z")
+        .add("r", "Z9")
+        .add("r", "a-1")
+        .add("r", "a.1")
+        .add("r", "a_1")
+        .add("r", "b");
+    tree.insert(store).await;
+
+    assert_eq!(
+        list_all(store, &subtree(&tree.path("r"), false)).await,
+        ["0z", "B", "Z9", "a", "a-1", "a.1", "a_1", "b", "m"]
+    );
+}
+
+pub async fn listing_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn Store) {
+    let mut tree = Tree::new("r");
+    for id in ["k", "c", "h", "a", "f", "d", "j", "b", "i", "e", "g"] {
+        tree = tree.add("r", id);
+    }
+    tree.insert(store).await;
+    let q = subtree(&tree.path("r"), false);
+
+    let mut tx = store.read().await.expect("read");
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    let mut pages = 0;
+    loop {
+        let rows = tx.list_orgs(&q, &page).await.expect("list_orgs");
+        assert!(
+            rows.len() <= 4,
+            "at most limit + 1 rows, got {}",
+            rows.len()
+        );
+        pages += 1;
+        let more = rows.len() > 3;
+        seen.extend(rows.into_iter().take(3).map(|o| o.id.to_string()));
+        if !more {
+            break;
+        }
+        page.after = seen.last().cloned();
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(
+        seen,
+        ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]
+    );
+
+    // A full first page: limit + 1 rows, the extra one being the next page's first.
+    let rows = tx
+        .list_orgs(&q, &PageRequest::first(3))
+        .await
+        .expect("list_orgs");
+    assert_eq!(org_ids(&rows), ["a", "b", "c", "d"]);
+    // Exactly `limit` rows left: no extra row.
+    let rows = tx
+        .list_orgs(
+            &q,
+            &PageRequest {
+                limit: 3,
+                after: Some("h".to_owned()),
+            },
+        )
+        .await
+        .expect("list_orgs");
+    assert_eq!(org_ids(&rows), ["i", "j", "k"]);
+    // A key that is not an id still works as a position.
+    let rows = tx
+        .list_orgs(
+            &q,
+            &PageRequest {
+                limit: 2,
+                after: Some("cz".to_owned()),
+            },
+        )
+        .await
+        .expect("list_orgs");
+    assert_eq!(org_ids(&rows), ["d", "e", "f"]);
+}
+
+pub async fn moving_a_subtree_rewrites_paths_and_depths_inside_it_only(store: &dyn Store) {
+    // r ─ a ─ a1 ─ a2          move a under b1:  r ─ b ─ b1 ─ a ─ a1 ─ a2
+    //   │      └ dead (†)                                        └ dead (†)
+    //   ├ ab ─ ab1
+    //   └ b ─ b1
+    let tree = Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("a1", "a2")
+        .add("a1", "dead")
+        .add("r", "ab")
+        .add("ab", "ab1")
+        .add("r", "b")
+        .add("b", "b1");
+    tree.insert(store).await;
+    let dead = tombstone(store, "dead", at(1)).await;
+
+    let old_path = tree.path("a");
+    let new_path = tree.path("b1") + "a/";
+    let mut tx = store.begin().await.expect("begin");
+    tx.move_subtree(&old_path, &new_path)
+        .await
+        .expect("move_subtree");
+    tx.commit().await.expect("commit");
+
+    let moved = |mut org: OrgRecord, depth: i64| {
+        org.path = org.path.replacen(&old_path, &new_path, 1);
+        org.depth = depth;
+        org
+    };
+    assert_eq!(
+        read_org(store, "a").await,
+        Some(moved(tree.org("a").clone(), 4))
+    );
+    assert_eq!(
+        read_org(store, "a1").await,
+        Some(moved(tree.org("a1").clone(), 5))
+    );
+    assert_eq!(
+        read_org(store, "a2").await,
+        Some(moved(tree.org("a2").clone(), 6))
+    );
+    assert_eq!(read_org(store, "dead").await, Some(moved(dead, 6)));
+    assert_eq!(
+        read_org(store, "a2").await.map(|o| o.path),
+        Some("/r/b/b1/a/a1/a2/".to_owned())
+    );
+    for untouched in ["r", "ab", "ab1", "b", "b1"] {
+        assert_eq!(
+            read_org(store, untouched).await.as_ref(),
+            Some(tree.org(untouched)),
+            "{untouched}"
+        );
+    }
+}
+
+pub async fn moving_a_subtree_up_reduces_depths(store: &dyn Store) {
+    let tree = Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("a1", "a2")
+        .add("a2", "a3")
+        .add("r", "a2x");
+    tree.insert(store).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.move_subtree(&tree.path("a2"), "/r/a2/")
+        .await
+        .expect("move_subtree");
+    tx.commit().await.expect("commit");
+
+    let a2 = read_org(store, "a2").await.expect("a2");
+    let a3 = read_org(store, "a3").await.expect("a3");
+    assert_eq!((a2.path.as_str(), a2.depth), ("/r/a2/", 2));
+    assert_eq!((a3.path.as_str(), a3.depth), ("/r/a2/a3/", 3));
+    for untouched in ["r", "a", "a1", "a2x"] {
+        assert_eq!(
+            read_org(store, untouched).await.as_ref(),
+            Some(tree.org(untouched)),
+            "{untouched}"
+        );
+    }
+}
+
+pub async fn count_live_children_counts_direct_live_children_only(store: &dyn Store) {
+    let tree = Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("a", "a2")
+        .add("a", "a3")
+        .add("a1", "a11")
+        .add("r", "ab")
+        .add("ab", "ab1");
+    tree.insert(store).await;
+    tombstone(store, "a3", at(1)).await;
+
+    let mut tx = store.read().await.expect("read");
+    for (id, expected) in [
+        ("r", 2),
+        ("a", 2),
+        ("a1", 1),
+        ("a11", 0),
+        ("ab", 1),
+        ("a3", 0),
+    ] {
+        assert_eq!(
+            tx.count_live_children(&oid(id)).await.expect("count"),
+            expected,
+            "{id}"
+        );
+    }
+}
+
+pub async fn max_depth_in_subtree_ignores_tombstones_and_siblings(store: &dyn Store) {
+    // depths:  r 1 ─ a 2 ─ a1 3 ─ a2 4 (†)
+    //              └ ab 2 ─ ab1 3 ─ ab2 4 ─ ab3 5
+    let tree = Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("a1", "a2")
+        .add("r", "ab")
+        .add("ab", "ab1")
+        .add("ab1", "ab2")
+        .add("ab2", "ab3");
+    tree.insert(store).await;
+    tombstone(store, "a2", at(1)).await;
+
+    let mut tx = store.read().await.expect("read");
+    for (id, expected) in [
+        ("r", 5),
+        ("a", 3),
+        ("a1", 3),
+        ("ab", 5),
+        ("ab2", 5),
+        ("ab3", 5),
+    ] {
+        assert_eq!(
+            tx.max_depth_in_subtree(&tree.path(id))
+                .await
+                .expect("max_depth"),
+            expected,
+            "{id}"
+        );
+    }
+}
+
+pub async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
+    let tree = Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("a1", "a2")
+        .add("a", "b1")
+        .add("b1", "b2")
+        .add("a1", "dead")
+        .add("r", "ab")
+        .add("ab", "ab1");
+    tree.insert(store).await;
+    tombstone(store, "dead", at(1)).await;
+
+    let mut tx = store.read().await.expect("read");
+    let rows = tx
+        .live_subtree(&tree.path("a"))
+        .await
+        .expect("live_subtree");
+    let depths: Vec<i64> = rows.iter().map(|o| o.depth).collect();
+    assert!(
+        depths.windows(2).all(|w| w[0] >= w[1]),
+        "deepest first: {depths:?}"
+    );
+    let mut ids = org_ids(&rows);
+    assert_eq!(ids.last(), Some(&"a"));
+    ids.sort_unstable();
+    assert_eq!(ids, ["a", "a1", "a2", "b1", "b2"]);
+    for row in &rows {
+        assert_eq!(row, tree.org(row.id.as_str()));
+    }
+
+    let leaf = tx
+        .live_subtree(&tree.path("a2"))
+        .await
+        .expect("live_subtree");
+    assert_eq!(org_ids(&leaf), ["a2"]);
+}
