@@ -94,7 +94,7 @@ impl OrgRepo for SqliteTx {
     }
 
     async fn root_org(&mut self) -> StoreResult<Option<OrgRecord>> {
-        sqlx::query(&format!(
+        let org = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM orgs WHERE parent_id IS NULL"
         ))
         .fetch_optional(&mut *self.tx)
@@ -102,7 +102,8 @@ impl OrgRepo for SqliteTx {
         .map_err(map_err)?
         .as_ref()
         .map(org_from_row)
-        .transpose()
+        .transpose()?;
+        self.one_with_tags(org).await
     }
 
     async fn insert_org(&mut self, o: &OrgRecord) -> StoreResult<()> {
