@@ -47,12 +47,23 @@ impl Orgd {
             return Err(Error::Unauthenticated);
         }
         let now = self.now();
-        let mut tx = self.store.read().await?;
-        let Some((key, org)) = tx.key_by_digest(&keys::digest(secret)).await? else {
-            return Err(Error::Unauthenticated);
+        let digest = keys::digest(secret);
+        let generation = self.keys.generation();
+        let mut key = match self.keys.get(&digest) {
+            Some(key) => key,
+            None => {
+                let mut tx = self.store.read().await?;
+                let Some((key, org)) = tx.key_by_digest(&digest).await? else {
+                    return Err(Error::Unauthenticated);
+                };
+                if !org.is_live() || key.revoked_at.is_some() {
+                    return Err(Error::Unauthenticated);
+                }
+                self.keys.put(key.clone(), generation);
+                key
+            }
         };
-        drop(tx);
-        if !key.is_usable_at(now) || !org.is_live() {
+        if !key.is_usable_at(now) {
             return Err(Error::Unauthenticated);
         }
         if key
@@ -60,6 +71,8 @@ impl Orgd {
             .is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
         {
             self.touch_key(&key, now).await;
+            key.last_used_at = Some(now);
+            self.keys.put(key.clone(), generation);
         }
         Ok(Principal {
             key_id: Some(key.id),
@@ -245,7 +258,10 @@ impl Orgd {
             Value::Null,
         )
         .await?;
-        c.commit().await
+        c.commit().await?;
+        // After the commit, so no reader can cache the key again.
+        self.keys.evict(&key.digest);
+        Ok(())
     }
 
     pub async fn me(&self, who: &Principal) -> Result<Me> {

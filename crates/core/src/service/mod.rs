@@ -5,6 +5,7 @@
 mod api_keys;
 mod audit;
 mod idempotency;
+mod key_cache;
 mod orgs;
 mod settings;
 mod traffic;
@@ -67,6 +68,7 @@ pub struct Orgd {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    keys: key_cache::KeyCache,
 }
 
 impl Orgd {
@@ -75,6 +77,7 @@ impl Orgd {
             store,
             clock,
             settings,
+            keys: key_cache::KeyCache::default(),
         }
     }
 

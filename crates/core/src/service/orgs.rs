@@ -340,7 +340,10 @@ impl Orgd {
         for org in &affected {
             self.record_children(&mut c, org).await?;
         }
-        c.commit().await
+        c.commit().await?;
+        // Keys of the deleted orgs stop working now, on this node at once.
+        self.keys.clear();
+        Ok(())
     }
 
     pub async fn list_orgs(

@@ -1,0 +1,104 @@
+//! Recently resolved API keys, so a request need not read its key from the
+//! database every time.
+//!
+//! An entry is trusted for [`TTL`] at most. On this node, revoking a key or
+//! deleting an org evicts at once; a change made through another node sharing
+//! the database is seen within the TTL. Expiry is checked on every use
+//! against the injected clock, so a cached key still stops at `expires_at`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::keys::KeyRecord;
+
+pub const TTL: Duration = Duration::from_millis(500);
+/// Beyond this many entries the cache starts over (a flood of distinct keys
+/// cannot grow it without bound).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Instant, KeyRecord)>>,
+    /// Bumped by every eviction. A lookup that read the database before an
+    /// eviction must not put what it read back in.
+    generation: AtomicU64,
+}
+
+impl KeyCache {
+    /// The key with this digest, if resolved (to a live org) within the TTL.
+    pub fn get(&self, digest: &str) -> Option<KeyRecord> {
+        let entries = self.entries.lock().ok()?;
+        let (at, key) = entries.get(digest)?;
+        (at.elapsed() < TTL).then(|| key.clone())
+    }
+
+    /// Call before reading a key from the database; pass it to [`KeyCache::put`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches `key` unless something was evicted since `generation` was read.
+    pub fn put(&self, key: KeyRecord, generation: u64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if self.generation.load(Ordering::Acquire) != generation {
+                return;
+            }
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key.digest.clone(), (Instant::now(), key));
+        }
+    }
+
+    pub fn evict(&self, digest: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            entries.remove(digest);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            entries.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::OrgId;
+    use crate::keys::Permissions;
+
+    fn key(digest: &str) -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            org_id: OrgId::from_trusted("root".into()),
+            name: "k".into(),
+            user: None,
+            permissions: Permissions::all(),
+            digest: digest.into(),
+            prefix: "orgd_".into(),
+            created_at: chrono::DateTime::default(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_an_eviction_is_not_cached() {
+        let cache = KeyCache::default();
+        let before = cache.generation();
+        cache.evict("d");
+        cache.put(key("d"), before);
+        assert!(cache.get("d").is_none());
+        cache.put(key("d"), cache.generation());
+        assert!(cache.get("d").is_some());
+        cache.clear();
+        assert!(cache.get("d").is_none());
+    }
+}
