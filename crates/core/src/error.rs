@@ -21,6 +21,37 @@ impl FieldError {
     }
 }
 
+/// Parses an optional input field; when it is present and invalid, records
+/// why under `field` and yields `None`, so every bad field can be reported at once.
+pub fn parse_optional<T, E: std::fmt::Display>(
+    field: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match parse(raw?) {
+        Ok(v) => Some(v),
+        Err(why) => {
+            errors.push(FieldError::new(field, why.to_string()));
+            None
+        }
+    }
+}
+
+/// Parses an RFC 3339 query or body field with [`parse_optional`].
+pub fn parse_optional_time(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    parse_optional(
+        field,
+        raw,
+        |s| crate::time::parse(s).ok_or("must be an RFC 3339 timestamp"),
+        errors,
+    )
+}
+
 /// Why a request conflicts with the current state (HTTP 409).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictKind {

@@ -1,15 +1,18 @@
 //! Test data, made through the store traits only: fixed instants, org trees,
-//! keys, audit chains and idempotency records, and a few assertion helpers.
+//! keys, tags, audit chains, idempotency records and access log entries, and
+//! a few assertion helpers.
 
 use std::fmt::Debug;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use orgd_core::access::{AccessEntry, Outcome, Source};
 use orgd_core::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
 use orgd_core::configs::Configs;
 use orgd_core::ids::OrgId;
 use orgd_core::keys::{KeyRecord, Permission, Permissions, digest, visible_prefix};
 use orgd_core::org::{OrgRecord, child_path};
 use orgd_core::store::{IdempotencyRecord, Store, StoreError, StoreResult};
+use orgd_core::tags::Tag;
 use orgd_core::time::truncate;
 use serde_json::json;
 
@@ -184,6 +187,29 @@ pub fn key_ids(keys: &[KeyRecord]) -> Vec<&str> {
     keys.iter().map(|k| k.id.as_str()).collect()
 }
 
+/// A tag named `name`, made at `t0`.
+pub fn tag(id: &str, name: &str) -> Tag {
+    Tag {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        created_at: t0(),
+    }
+}
+
+/// Inserts the tags on `org` and commits.
+pub async fn insert_tags(store: &dyn Store, org: &str, tags: &[Tag]) {
+    let mut tx = store.begin().await.expect("begin");
+    for t in tags {
+        tx.insert_tag(&oid(org), t).await.expect("insert_tag");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// The names of `tags`, in order.
+pub fn tag_names(tags: &[Tag]) -> Vec<&str> {
+    tags.iter().map(|t| t.name.as_str()).collect()
+}
+
 /// One audit event of `org`, linked after `prev_hash` and hashed.
 pub fn event(
     org: &str,
@@ -295,6 +321,40 @@ pub fn claim(key_id: &str, idempotency_key: &str, created_at: DateTime<Utc>) -> 
         created_at,
         response: None,
     }
+}
+
+/// An API access log entry of `org` at `when`: user `ada@example.com`,
+/// action `org.read`, successful; optional request fields left empty.
+pub fn access(org: &str, id: &str, when: DateTime<Utc>) -> AccessEntry {
+    AccessEntry {
+        id: id.to_owned(),
+        timestamp: when,
+        org_id: org.to_owned(),
+        user: Some("ada@example.com".to_owned()),
+        key_id: None,
+        action: "org.read".to_owned(),
+        status: Outcome::Success,
+        http_status: None,
+        method: None,
+        path: None,
+        ip: None,
+        user_agent: None,
+        request_id: None,
+        latency_ms: None,
+        source: Source::Api,
+        details: None,
+    }
+}
+
+/// Inserts the entries in one call and commits; returns how many were stored.
+pub async fn insert_access(store: &dyn Store, entries: &[AccessEntry]) -> u64 {
+    let mut tx = store.begin().await.expect("begin");
+    let n = tx
+        .insert_access_entries(entries)
+        .await
+        .expect("insert_access_entries");
+    tx.commit().await.expect("commit");
+    n
 }
 
 /// Asserts that `result` is a [`StoreError::Conflict`].

@@ -12,18 +12,24 @@
 //! ```
 //!
 //! The suite's expectations go slightly beyond the trait docs where stores
-//! must agree with each other: ids and paths compare bytewise, name prefixes
-//! match case-sensitively and literally (no `LIKE` wildcards), and timestamps
-//! keep exactly millisecond precision.
+//! must agree with each other: ids, paths and tag names compare bytewise
+//! (tags come back in byte order of their names), name prefixes match
+//! case-sensitively and literally (no `LIKE` wildcards), the access log's
+//! `user` and `action` filters and usage keys match exactly, `add_counters`
+//! sums deltas repeated within one call, and timestamps keep exactly
+//! millisecond precision.
 
 // A test-support crate: panicking on a failed expectation is its job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod access_log;
 pub mod audit;
+pub mod consumption;
 pub mod fixtures;
 pub mod idempotency;
 pub mod keys;
 pub mod orgs;
+pub mod tags;
 pub mod tx;
 
 /// Expands to one `#[tokio::test]` per behaviour of the suite.
@@ -58,6 +64,15 @@ macro_rules! store_suite {
             orgs::count_live_children_counts_direct_live_children_only,
             orgs::max_depth_in_subtree_ignores_tombstones_and_siblings,
             orgs::live_subtree_lists_live_orgs_deepest_first,
+            orgs::configs_round_trip_through_insert_and_update,
+            orgs::orgs_by_ids_returns_exactly_the_asked_orgs,
+            orgs::listing_filters_by_tags_requiring_all_of_them,
+            tags::inserted_tags_load_with_the_org_ordered_by_name,
+            tags::tags_load_with_locked_listed_and_fetched_orgs,
+            tags::root_org_loads_its_tags,
+            tags::a_duplicate_tag_name_in_one_org_conflicts,
+            tags::deleting_a_tag_returns_it_once,
+            tags::insert_org_and_update_org_leave_tags_alone,
             keys::inserted_key_reads_back_by_id_and_by_digest,
             keys::key_by_digest_finds_revoked_keys_of_tombstoned_orgs,
             keys::inserting_a_duplicate_digest_or_id_conflicts,
@@ -78,6 +93,22 @@ macro_rules! store_suite {
             idempotency::completing_an_idempotency_key_stores_the_response,
             idempotency::deleting_an_idempotency_key_frees_it,
             idempotency::pruning_removes_only_older_idempotency_records,
+            access_log::inserting_access_entries_keeps_only_those_of_existing_orgs,
+            access_log::access_entries_read_back_with_every_field,
+            access_log::access_entries_are_newest_first_by_timestamp_then_position,
+            access_log::access_entries_filter_by_time_user_action_and_status,
+            access_log::access_entries_page_by_timestamp_and_position,
+            access_log::pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call,
+            access_log::a_large_batch_of_access_entries_is_stored_in_one_call,
+            consumption::add_counters_accumulate_across_calls_and_drop_unknown_orgs,
+            consumption::add_counters_sums_repeated_counters_within_one_call,
+            consumption::claiming_a_usage_key_succeeds_once_per_org,
+            consumption::pruning_usage_keys_forgets_only_older_claims,
+            consumption::set_gauge_keeps_the_months_peak_and_starts_from_the_carried_value,
+            consumption::month_metrics_cover_one_org_or_its_subtree_only,
+            consumption::month_metrics_of_a_subtree_include_tombstoned_descendants,
+            consumption::month_metrics_carry_gauges_forward_into_months_without_rows,
+            consumption::month_metrics_have_no_gauges_before_their_first_month,
             tx::ping_answers_on_an_open_store,
             tx::writes_of_a_dropped_transaction_are_not_visible,
             tx::committed_writes_are_visible_to_readers,

@@ -1,12 +1,14 @@
 //! Orgs: round trips, uniqueness, listing, moving and subtree queries.
 
+use orgd_core::configs::{Configs, REGISTRY};
 use orgd_core::org::OrgRecord;
 use orgd_core::page::PageRequest;
-use orgd_core::store::{OrgQuery, Store};
+use orgd_core::store::{OrgQuery, Store, Tx};
 use serde_json::json;
 
 use crate::fixtures::{
-    Tree, assert_conflict, at, at_ms, child_org, oid, org_ids, read_org, root_org, t0, tombstone,
+    Tree, assert_conflict, at, at_ms, child_org, insert_tags, oid, org_ids, read_org, root_org, t0,
+    tag, tombstone,
 };
 
 /// A tree whose org `a` has siblings sharing its id as a prefix (`ab`, `a-b`,
@@ -565,4 +567,185 @@ pub async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
         .await
         .expect("live_subtree");
     assert_eq!(org_ids(&leaf), ["a2"]);
+}
+
+pub async fn configs_round_trip_through_insert_and_update(store: &dyn Store) {
+    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    // Every known key, with the bounds of their range among the values.
+    let full: Configs = REGISTRY
+        .iter()
+        .zip([0, 1, 42, 1_000_000_000, 7])
+        .map(|(spec, v)| (spec.key.to_owned(), v))
+        .collect();
+    assert_eq!(full.len(), REGISTRY.len());
+    let mut a = tree.org("a").clone();
+    a.configs = full.clone();
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_org(tree.org("r")).await.expect("insert_org");
+    tx.insert_org(&a).await.expect("insert_org");
+    tx.insert_org(tree.org("b")).await.expect("insert_org");
+    tx.commit().await.expect("commit");
+    assert_eq!(read_org(store, "a").await.map(|o| o.configs), Some(full));
+    assert_eq!(
+        read_org(store, "b").await.map(|o| o.configs),
+        Some(Configs::new())
+    );
+
+    // Change one value, remove one key, then clear them all; b gains one.
+    let mut steps: Vec<Configs> = Vec::new();
+    let mut changed = a.configs.clone();
+    changed.insert("applications.limit".to_owned(), 3);
+    changed.remove("workspaces.limit");
+    steps.push(changed);
+    steps.push(Configs::new());
+    for (version, configs) in (2..).zip(steps) {
+        a.configs = configs.clone();
+        a.version = version;
+        let mut tx = store.begin().await.expect("begin");
+        tx.update_org(&a).await.expect("update_org");
+        tx.commit().await.expect("commit");
+        assert_eq!(read_org(store, "a").await.as_ref(), Some(&a));
+    }
+    let mut b = tree.org("b").clone();
+    b.configs.insert("children.limit".to_owned(), 2);
+    b.version = 2;
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_org(&b).await.expect("update_org");
+    tx.commit().await.expect("commit");
+    assert_eq!(read_org(store, "b").await, Some(b));
+    assert_eq!(read_org(store, "a").await, Some(a));
+}
+
+/// `orgs_by_ids`, sorted by id.
+async fn by_ids(tx: &mut dyn Tx, ids: &[&str]) -> Vec<OrgRecord> {
+    let ids: Vec<_> = ids.iter().map(|id| oid(id)).collect();
+    let mut rows = tx.orgs_by_ids(&ids).await.expect("orgs_by_ids");
+    rows.sort_by(|x, y| x.id.as_str().as_bytes().cmp(y.id.as_str().as_bytes()));
+    rows
+}
+
+pub async fn orgs_by_ids_returns_exactly_the_asked_orgs(store: &dyn Store) {
+    let tree = prefix_tree();
+    tree.insert(store).await;
+    let dead = tombstone(store, "a2", at(1)).await;
+
+    let mut tx = store.read().await.expect("read");
+    let tx = tx.as_mut();
+
+    assert_eq!(by_ids(tx, &[]).await, Vec::<OrgRecord>::new());
+    // Unknown ids are skipped; tombstones are included.
+    let rows = by_ids(tx, &["ab", "nobody", "a2", "a"]).await;
+    assert_eq!(org_ids(&rows), ["a", "a2", "ab"]);
+    assert_eq!(rows[0], *tree.org("a"));
+    assert_eq!(rows[1], dead);
+    assert_eq!(rows[2], *tree.org("ab"));
+    // No other org sharing an id prefix comes along.
+    assert_eq!(org_ids(&by_ids(tx, &["a"]).await), ["a"]);
+    assert_eq!(org_ids(&by_ids(tx, &["r"]).await), ["r"]);
+    assert_eq!(by_ids(tx, &["nobody", "A"]).await, Vec::<OrgRecord>::new());
+    // The lineage of a2, root first, as the service asks for it.
+    let lineage: Vec<OrgRecord> = by_ids(tx, &["r", "a", "a1", "a2"]).await;
+    assert_eq!(org_ids(&lineage), ["a", "a1", "a2", "r"]);
+}
+
+pub async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
+    // r ─ a ─ a1
+    //   ├ b
+    //   ├ c
+    //   └ d (†)
+    let tree = Tree::new("r")
+        .add("r", "a")
+        .add("a", "a1")
+        .add("r", "b")
+        .add("r", "c")
+        .add("r", "d");
+    tree.insert(store).await;
+    for (org, names) in [
+        ("r", &["env:prod", "pci"][..]),
+        ("a", &["env:prod", "pci"]),
+        ("a1", &["env:prod"]),
+        ("b", &["env:prod", "gold", "pci"]),
+        ("c", &["Env:prod", "pci"]),
+        ("d", &["env:prod", "pci"]),
+    ] {
+        let tags: Vec<_> = names
+            .iter()
+            .map(|n| tag(&format!("tag_{org}_{n}"), n))
+            .collect();
+        insert_tags(store, org, &tags).await;
+    }
+    tombstone(store, "d", at(1)).await;
+
+    let tagged = |subtree_of: &str, include_root: bool, tags: &[&str]| OrgQuery {
+        subtree_of: tree.path(subtree_of),
+        include_root,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        ..OrgQuery::default()
+    };
+    assert_eq!(
+        list_all(store, &tagged("r", true, &["env:prod"])).await,
+        ["a", "a1", "b", "r"]
+    );
+    assert_eq!(
+        list_all(store, &tagged("r", true, &["env:prod", "pci"])).await,
+        ["a", "b", "r"]
+    );
+    assert_eq!(
+        list_all(store, &tagged("r", true, &["pci", "env:prod"])).await,
+        ["a", "b", "r"]
+    );
+    assert_eq!(
+        list_all(store, &tagged("r", false, &["pci", "gold", "env:prod"])).await,
+        ["b"]
+    );
+    // Within a subtree, and its root only when asked.
+    assert_eq!(
+        list_all(store, &tagged("a", false, &["env:prod", "pci"])).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list_all(store, &tagged("a", true, &["env:prod", "pci"])).await,
+        ["a"]
+    );
+    // Names match whole and case-sensitively.
+    assert_eq!(
+        list_all(store, &tagged("r", true, &["env"])).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list_all(store, &tagged("r", true, &["Env:prod"])).await,
+        ["c"]
+    );
+    assert_eq!(
+        list_all(store, &tagged("r", true, &["pci", "nothing"])).await,
+        Vec::<String>::new()
+    );
+    // With the other filters.
+    let q = OrgQuery {
+        parent_id: Some(oid("r")),
+        ..tagged("r", true, &["pci"])
+    };
+    assert_eq!(list_all(store, &q).await, ["a", "b", "c"]);
+
+    // Rows carry all their tags, not only the ones asked for, and page as usual.
+    let q = tagged("r", true, &["pci", "env:prod"]);
+    let mut tx = store.read().await.expect("read");
+    let rows = tx
+        .list_orgs(&q, &PageRequest::first(1))
+        .await
+        .expect("list_orgs");
+    assert_eq!(org_ids(&rows), ["a", "b"]);
+    let names: Vec<&str> = rows[1].tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["env:prod", "gold", "pci"]);
+    let rows = tx
+        .list_orgs(
+            &q,
+            &PageRequest {
+                limit: 1,
+                after: Some("a".to_owned()),
+            },
+        )
+        .await
+        .expect("list_orgs");
+    assert_eq!(org_ids(&rows), ["b", "r"]);
 }

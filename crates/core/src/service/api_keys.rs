@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::{Orgd, Origin, json, path_org_id};
 use crate::audit::Target;
 use crate::authz::Principal;
+use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::{self, ApiKey, KeyRecord, Permission, Permissions};
 use crate::org::{Org, parse_name};
@@ -108,14 +109,7 @@ impl Orgd {
         let name = parse_name(&new.name)
             .map_err(|why| errors.push(FieldError::new("name", why)))
             .ok();
-        let user = match new.user.as_deref().map(parse_name) {
-            None => None,
-            Some(Ok(u)) => Some(u),
-            Some(Err(why)) => {
-                errors.push(FieldError::new("user", why));
-                None
-            }
-        };
+        let user = parse_optional("user", new.user.as_deref(), parse_name, &mut errors);
         let permissions = match Permissions::parse_names(new.permissions.iter().map(String::as_str))
         {
             Ok(p) if p.is_empty() => {

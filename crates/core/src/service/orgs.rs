@@ -8,6 +8,7 @@ use crate::authz::Principal;
 use crate::configs::{self, Configs};
 use crate::customizations;
 use crate::error::ConflictKind;
+use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::Permission;
 use crate::org::{Org, OrgRecord, child_path, parse_name};
@@ -65,14 +66,7 @@ impl Orgd {
 
     pub async fn create_org(&self, who: &Principal, origin: &Origin, new: NewOrg) -> Result<Org> {
         let mut errors = Vec::new();
-        let id = match new.id.as_deref().map(OrgId::parse) {
-            None => None,
-            Some(Ok(id)) => Some(id),
-            Some(Err(why)) => {
-                errors.push(FieldError::new("id", why));
-                None
-            }
-        };
+        let id = parse_optional("id", new.id.as_deref(), OrgId::parse, &mut errors);
         let name = parse_name(&new.name)
             .map_err(|why| errors.push(FieldError::new("name", why)))
             .ok();
@@ -184,22 +178,13 @@ impl Orgd {
     ) -> Result<Org> {
         let id = path_org_id(id)?;
         let mut errors = Vec::new();
-        let name = match patch.name.as_deref().map(parse_name) {
-            None => None,
-            Some(Ok(n)) => Some(n),
-            Some(Err(why)) => {
-                errors.push(FieldError::new("name", why));
-                None
-            }
-        };
-        let new_parent = match patch.parent_id.as_deref().map(OrgId::parse) {
-            None => None,
-            Some(Ok(p)) => Some(p),
-            Some(Err(why)) => {
-                errors.push(FieldError::new("parent_id", why));
-                None
-            }
-        };
+        let name = parse_optional("name", patch.name.as_deref(), parse_name, &mut errors);
+        let new_parent = parse_optional(
+            "parent_id",
+            patch.parent_id.as_deref(),
+            OrgId::parse,
+            &mut errors,
+        );
         validation(errors)?;
 
         let mut c = self.change(who, origin).await?;

@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use orgd_core::Error;
 use orgd_core::access::{AccessEntry, AccessFilter, ExternalEvent, Outcome};
+use orgd_core::error::{parse_optional, parse_optional_time};
 use orgd_core::page::{PageRequest, decode_time_cursor, parse_limit};
-use orgd_core::{Error, FieldError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -55,25 +56,14 @@ async fn list_access(
     AppQuery(p): AppQuery<PageParams>,
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
-    let mut time =
-        |field: &str, raw: Option<String>| match raw.as_deref().map(orgd_core::time::parse) {
-            None => None,
-            Some(Some(t)) => Some(t),
-            Some(None) => {
-                errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
-                None
-            }
-        };
-    let start = time("start", q.start);
-    let end = time("end", q.end);
-    let status = match q.status.as_deref().map(Outcome::parse) {
-        None => None,
-        Some(Some(s)) => Some(s),
-        Some(None) => {
-            errors.push(FieldError::new("status", "must be SUCCESS or FAILURE"));
-            None
-        }
-    };
+    let start = parse_optional_time("start", q.start.as_deref(), &mut errors);
+    let end = parse_optional_time("end", q.end.as_deref(), &mut errors);
+    let status = parse_optional(
+        "status",
+        q.status.as_deref(),
+        |s| Outcome::parse(s).ok_or("must be SUCCESS or FAILURE"),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(Error::Validation(errors).into());
     }

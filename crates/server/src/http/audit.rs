@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
+use orgd_core::Error;
 use orgd_core::audit::{AuditEvent, Verification};
+use orgd_core::error::{parse_optional, parse_optional_time};
 use orgd_core::ids::OrgId;
 use orgd_core::page::{PageRequest, decode_number_cursor, parse_limit};
 use orgd_core::store::AuditFilter;
-use orgd_core::{Error, FieldError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,25 +46,9 @@ fn audit_query(
     p: &PageParams,
 ) -> orgd_core::Result<(AuditFilter, PageRequest<i64>)> {
     let mut errors = Vec::new();
-    let mut time =
-        |field: &str, raw: Option<String>| match raw.as_deref().map(orgd_core::time::parse) {
-            None => None,
-            Some(Some(t)) => Some(t),
-            Some(None) => {
-                errors.push(FieldError::new(field, "must be an RFC 3339 timestamp"));
-                None
-            }
-        };
-    let start = time("start", q.start);
-    let end = time("end", q.end);
-    let org_id = match q.org_id.as_deref().map(OrgId::parse) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(why)) => {
-            errors.push(FieldError::new("org_id", why));
-            None
-        }
-    };
+    let start = parse_optional_time("start", q.start.as_deref(), &mut errors);
+    let end = parse_optional_time("end", q.end.as_deref(), &mut errors);
+    let org_id = parse_optional("org_id", q.org_id.as_deref(), OrgId::parse, &mut errors);
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
