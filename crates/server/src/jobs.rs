@@ -15,7 +15,10 @@ pub fn spawn(
     access_retention: chrono::Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        // The first pass comes one period after start, not at start: a
+        // restart loop must not turn into a pruning loop.
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -189,17 +189,16 @@ async fn the_log_pages_newest_first() {
         .collect();
     app.post(&app.root_key, "/orgs/root/access_log", json!(events))
         .await;
-    let mut users = Vec::new();
-    let mut next = Some("/orgs/root/access_log?action=LOGIN&limit=3".to_owned());
-    while let Some(path) = next.take() {
-        let res = app.get(&app.root_key, &path).await;
-        next = res.headers().get("link").map(|l| {
-            let l = l.to_str().unwrap();
-            l[1..l.find('>').unwrap()].to_owned()
-        });
-        let page: Vec<Value> = res.json().await.unwrap();
-        users.extend(page.iter().map(|e| e["user"].as_str().unwrap().to_owned()));
-    }
+    let users: Vec<String> = app
+        .all_pages(
+            &app.root_key,
+            "/orgs/root/access_log?action=LOGIN&limit=3",
+            3,
+        )
+        .await
+        .iter()
+        .map(|e| e["user"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(users, vec!["u6", "u5", "u4", "u3", "u2", "u1", "u0"]);
     let window: Vec<Value> = app
         .get(&app.root_key, "/orgs/root/access_log?action=LOGIN&start=2024-01-02T00:00:00Z&end=2024-01-04T00:00:00Z")

@@ -177,6 +177,26 @@ impl TestApp {
         )
     }
 
+    /// Follows `Link: rel="next"` from `path` to the last page; returns every
+    /// row, checking that no page is longer than `page_size`.
+    pub async fn all_pages(&self, key: &str, path: &str, page_size: usize) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next.take() {
+            let res = self.get(key, &path).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            next = res.headers().get("link").map(|l| {
+                let l = l.to_str().unwrap();
+                assert!(l.ends_with("rel=\"next\""), "{l}");
+                l[1..l.find('>').unwrap()].to_owned()
+            });
+            let page: Vec<Value> = res.json().await.unwrap();
+            assert!(page.len() <= page_size);
+            rows.extend(page);
+        }
+        rows
+    }
+
     pub async fn verify(&self, org: &str) -> Value {
         let res = self
             .get(&self.root_key, &format!("/orgs/{org}/audit/verify"))

@@ -304,23 +304,12 @@ async fn lists_are_scoped_filtered_and_paged() {
     app.org("root", "ab").await;
     let (a_key, _) = app.key("a", &["read"]).await;
 
-    let mut seen = Vec::new();
-    let mut next = Some("/orgs?limit=3".to_owned());
-    while let Some(path) = next.take() {
-        let res = app.get(&a_key, &path).await;
-        assert_eq!(res.status(), StatusCode::OK);
-        next = res.headers().get("link").map(|l| {
-            let l = l.to_str().unwrap();
-            assert!(l.ends_with("rel=\"next\""));
-            l[1..l.find('>').unwrap()].to_owned()
-        });
-        let page: Vec<Value> = res.json().await.unwrap();
-        assert!(page.len() <= 3);
-        seen.extend(
-            page.into_iter()
-                .map(|o| o["id"].as_str().unwrap().to_owned()),
-        );
-    }
+    let seen: Vec<String> = app
+        .all_pages(&a_key, "/orgs?limit=3", 3)
+        .await
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
     let mut expected: Vec<String> = (0..7).map(|i| format!("a-{i}")).collect();
     expected.insert(0, "a".into());
     assert_eq!(
