@@ -81,15 +81,19 @@ setup() {
     -d '{"id":"bench","name":"Bench"}' >/dev/null
 }
 
-serve_fresh on
-setup "$addr"
-measure "GET /orgs/{id}, access log on" "http://$addr/orgs/bench" -H "$auth"
-stop_last
+# On and off alternate, twice each, and the better run of each counts: the
+# comparison should not hinge on what else the machine did for ten seconds.
+for _ in 1 2; do
+  serve_fresh on
+  setup "$addr"
+  measure "GET /orgs/{id}, access log on" "http://$addr/orgs/bench" -H "$auth"
+  stop_last
 
-serve_fresh off --access-log off
-setup "$addr"
-measure "GET /orgs/{id}, access log off" "http://$addr/orgs/bench" -H "$auth"
-stop_last
+  serve_fresh off --access-log off
+  setup "$addr"
+  measure "GET /orgs/{id}, access log off" "http://$addr/orgs/bench" -H "$auth"
+  stop_last
+done
 
 serve_fresh writes
 setup "$addr"
@@ -105,7 +109,11 @@ stop_last
 python3 - "$work/results" <<'PY' >BENCHMARKS.md
 import datetime, os, platform, subprocess, sys
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
-by = {r[0]: (float(r[1]), float(r[2]), float(r[3])) for r in rows}
+by = {}
+for r in rows:  # a label measured twice keeps its better run
+    row = (float(r[1]), float(r[2]), float(r[3]))
+    if r[0] not in by or row[0] > by[r[0]][0]:
+        by[r[0]] = row
 ceiling = by["no-op axum endpoint (ceiling)"][0]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -119,6 +127,7 @@ print("Made by `bash bench/run.sh` (wrk, "
       "durable commits; load generator and server on the same machine).\n")
 print(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {rev}")
 print(f"- Machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}\n")
+print("GET with the access log on and off is measured twice each, alternating; the better run of each is shown.\n")
 print("| endpoint | requests/s | vs ceiling | p50 ms | p99 ms |")
 print("|---|---:|---:|---:|---:|")
 for name, (rps, p50, p99) in by.items():
