@@ -5,7 +5,7 @@
 //! misbehaves. [`store_suite!`] turns the whole list into `#[tokio::test]`s in
 //! a store crate's integration tests:
 //!
-//! ```ignore
+//! ```text
 //! async fn fresh() -> (MyStore, Guard) { /* a new empty database */ }
 //!
 //! orgd_store_tests::store_suite!(fresh());
