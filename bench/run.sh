@@ -55,7 +55,8 @@ def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 lat = {p: ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if non2xx: print(f"warning: {label}: {non2xx.group(1)} non-2xx responses", file=sys.stderr)
+if non2xx:  # a figure that counts failures is no figure
+    sys.exit(f"{label}: {non2xx.group(1)} responses were not 2xx; no results written")
 print(f"{label}|{rps:.0f}|{lat['50']:.2f}|{lat['99']:.2f}")
 PY
   tail -n1 "$work/results" >&2

@@ -12,6 +12,7 @@ use orgd_store_sqlite::{SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState};
@@ -38,6 +39,7 @@ pub struct Application {
     writer: tokio::task::JoinHandle<()>,
     traffic: crate::ingest::TrafficWriter,
     writer_stop: CancellationToken,
+    tasks: TaskTracker,
     access_log_retention: chrono::Duration,
 }
 
@@ -85,12 +87,14 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let writer_stop = CancellationToken::new();
         let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone());
+        let tasks = TaskTracker::new();
         let router = http::router(AppState {
             orgd: orgd.clone(),
             request_timeout: config.request_timeout,
             traffic: traffic.clone(),
             access_log: config.access_log,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            tasks: tasks.clone(),
         });
         Ok(Self {
             listener,
@@ -101,6 +105,7 @@ impl Application {
             writer,
             writer_stop,
             traffic,
+            tasks,
             access_log_retention: config.access_log_retention,
         })
     }
@@ -142,9 +147,12 @@ impl Application {
             .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP")?;
-        // Every in-flight request has finished: drain the traffic queue,
-        // then close the store.
+        // Every connection is closed; requests whose clients hung up may
+        // still be running. Once they finish, drain the traffic queue, then
+        // close the store.
         self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
         self.writer_stop.cancel();
         let _ = self.writer.await;
         let _ = jobs.await;

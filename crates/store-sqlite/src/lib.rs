@@ -87,16 +87,36 @@ impl SqliteStore {
             .map_err(map_err)?;
         Ok(Self { writer, readers })
     }
+
+    async fn discard_stuck_writer(&self) {
+        use sqlx::Connection as _;
+        if let Ok(conn) = self.writer.acquire().await
+            && conn.is_in_transaction()
+        {
+            tracing::warn!("replacing the SQLite writer connection left inside a transaction");
+            if let Err(e) = conn.close().await {
+                tracing::warn!(error = %e, "closing the stuck writer connection failed");
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        let tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
+        let tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            // sqlx 0.8 checks that a custom BEGIN took effect after the
+            // worker has run it; a caller cancelled in that window leaves the
+            // pooled connection inside a transaction nobody owns, and every
+            // later begin fails like this. Replace the connection (closing it
+            // rolls its transaction back) and begin again.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                self.discard_stuck_writer().await;
+                self.writer.begin_with("BEGIN IMMEDIATE").await
+            }
+            other => other,
+        }
+        .map_err(map_err)?;
         Ok(Box::new(SqliteTx { tx }))
     }
 
@@ -169,4 +189,32 @@ fn parse_json(s: &str) -> StoreResult<serde_json::Value> {
 /// next page exists.
 fn fetch_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use sqlx::Connection as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_left_inside_a_transaction_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&SqliteOptions::new(url)).await.unwrap();
+
+        // What a begin cancelled at the wrong moment leaves behind: the pooled
+        // writer inside a transaction that no `Transaction` value owns.
+        let mut conn = store.writer.acquire().await.unwrap();
+        std::mem::forget(conn.begin().await.unwrap());
+        assert!(conn.is_in_transaction());
+        drop(conn);
+
+        let tx = store.begin().await.expect("begin recovers");
+        tx.commit().await.unwrap();
+        let tx = store.begin().await.unwrap();
+        tx.commit().await.unwrap();
+    }
 }

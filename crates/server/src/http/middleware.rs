@@ -88,9 +88,30 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     let timeout = state.request_timeout;
     let started = std::time::Instant::now();
     let scoped_id = id.clone();
+    let handler_id = id.clone();
+    let tasks = state.tasks.clone();
     let work = async move {
-        let mut res = match tokio::time::timeout(timeout, next.run(req)).await {
-            Ok(res) => problemize(res),
+        // The rest of the stack runs in a task of its own. A client that hangs
+        // up, or the timeout below, stops waiting for it but never cancels it:
+        // a handler dropped half-way through a database transaction can leave
+        // the connection unusable (sqlx 0.8), and a request received whole is
+        // finished either way, so a retry with its Idempotency-Key learns the
+        // outcome. Shutdown waits for these tasks (see `Application::run`).
+        let handler = tasks.spawn(
+            CURRENT_REQUEST_ID
+                .scope(handler_id, next.run(req))
+                .in_current_span(),
+        );
+        let mut res = match tokio::time::timeout(timeout, handler).await {
+            Ok(Ok(res)) => problemize(res),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "a request task failed");
+                Problem::new(
+                    Kind::Internal,
+                    "an internal error occurred; it has been logged",
+                )
+                .into_response()
+            }
             Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry")
                 .into_response(),
         };

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Whether requests are recorded in the access log.
     pub access_log: bool,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Every request's handler task; shutdown waits for all of them.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 #[derive(OpenApi)]

@@ -12,6 +12,7 @@ mod consumption;
 mod conventions;
 mod crash;
 mod customizations;
+mod disconnects;
 mod keys;
 mod orgs;
 mod security;
