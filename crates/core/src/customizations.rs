@@ -81,7 +81,7 @@ pub fn unwrap_put_body(body: Value) -> Value {
 
 /// Nesting depth: `{}` is 1, `{"a": {}}` is 2. Iterative, so no input can
 /// overflow the stack.
-fn depth(v: &Value) -> usize {
+pub(crate) fn depth(v: &Value) -> usize {
     let mut max = 0;
     let mut stack = vec![(v, 1usize)];
     while let Some((v, d)) = stack.pop() {

@@ -82,6 +82,16 @@ pub enum Error {
     Conflict { kind: ConflictKind, detail: String },
     #[error("the resource has changed since the given ETag")]
     PreconditionFailed,
+    /// Creating one more would pass the org's effective limit.
+    #[error("{} limit of {limit} reached ({used} in use)", resource.name())]
+    LimitExceeded {
+        resource: crate::limits::Limited,
+        limit: i64,
+        used: i64,
+        /// The org whose config sets the limit (the problem's `source`;
+        /// a field named `source` would be taken for the error's cause).
+        set_by: String,
+    },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// A bug or an unexpected store failure. The message is logged, never sent.

@@ -16,6 +16,7 @@ use crate::ids::OrgId;
 use crate::keys::KeyRecord;
 use crate::org::OrgRecord;
 use crate::page::PageRequest;
+use crate::resources::{Resource, ResourceKind};
 use crate::tags::Tag;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,15 @@ pub trait Store: Send + Sync + 'static {
 /// A unit of work. Dropped without [`Tx::commit`], it rolls back.
 #[async_trait]
 pub trait Tx:
-    OrgRepo + TagRepo + KeyRepo + AuditRepo + IdempotencyRepo + AccessLogRepo + ConsumptionRepo + Send
+    OrgRepo
+    + TagRepo
+    + KeyRepo
+    + ResourceRepo
+    + AuditRepo
+    + IdempotencyRepo
+    + AccessLogRepo
+    + ConsumptionRepo
+    + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
@@ -121,7 +130,49 @@ pub trait KeyRepo {
         page: &PageRequest<String>,
     ) -> StoreResult<Vec<KeyRecord>>;
     async fn revoke_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Keys of `org` neither revoked nor expired at `now`.
+    async fn count_live_keys(&mut self, org: &OrgId, now: DateTime<Utc>) -> StoreResult<i64>;
     async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// The registries of limited resources. Limits are enforced by the service:
+/// it takes the org's lock ([`OrgRepo::lock_org`]), counts, and inserts in
+/// one transaction, so a store whose lock serialises those transactions
+/// enforces every limit exactly.
+#[async_trait]
+pub trait ResourceRepo {
+    /// Fails with [`StoreError::Conflict`] when the org has an item of this
+    /// kind with the same name (or id).
+    async fn insert_resource(
+        &mut self,
+        org: &OrgId,
+        kind: ResourceKind,
+        item: &Resource,
+    ) -> StoreResult<()>;
+    async fn resource(
+        &mut self,
+        org: &OrgId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> StoreResult<Option<Resource>>;
+    /// The org's items of this kind, ordered by id.
+    async fn list_resources(
+        &mut self,
+        org: &OrgId,
+        kind: ResourceKind,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<Resource>>;
+    /// Returns the removed item, if the org had it.
+    async fn delete_resource(
+        &mut self,
+        org: &OrgId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> StoreResult<Option<Resource>>;
+    async fn count_resources(&mut self, org: &OrgId, kind: ResourceKind) -> StoreResult<i64>;
+    /// Removes every item of every kind the org holds (it is being deleted);
+    /// returns how many.
+    async fn delete_org_resources(&mut self, org: &OrgId) -> StoreResult<u64>;
 }
 
 /// Filters of audit listings.

@@ -116,6 +116,18 @@ impl KeyRepo for SqliteTx {
         Ok(())
     }
 
+    async fn count_live_keys(&mut self, org: &OrgId, now: DateTime<Utc>) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_keys WHERE org_id = ? AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(org.as_str())
+        .bind(ts(now))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)
+    }
+
     async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
         sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ?")
             .bind(ts(at))

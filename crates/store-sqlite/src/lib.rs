@@ -12,6 +12,7 @@ mod audit;
 mod idempotency;
 mod keys;
 mod orgs;
+mod resources;
 mod tags;
 mod traffic;
 

@@ -9,6 +9,7 @@ use crate::authz::Principal;
 use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::{self, ApiKey, KeyRecord, Permission, Permissions};
+use crate::limits::Limited;
 use crate::org::{Org, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::{Error, FieldError, Result};
@@ -167,6 +168,7 @@ impl Orgd {
                 extra.join(", ")
             )));
         }
+        self.ensure_room(&mut c, &org, Limited::ApiKeys).await?;
         let secret = keys::generate_secret();
         let key = KeyRecord {
             id: prefixed_ulid("key"),

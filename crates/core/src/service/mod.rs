@@ -7,6 +7,7 @@ mod audit;
 mod idempotency;
 mod key_cache;
 mod orgs;
+mod resources;
 mod settings;
 mod traffic;
 
@@ -27,6 +28,7 @@ use crate::{Error, Result};
 pub use api_keys::{CreatedKey, Me, NewKey};
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{NewOrg, OrgFilter, OrgPatch};
+pub use resources::NewResource;
 pub use settings::{ConfigsChange, EffectiveConfig, EffectiveCustomizations, Versioned};
 pub use traffic::{ChildConsumption, ConsumptionReport, UsageReceipt};
 

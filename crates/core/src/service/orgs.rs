@@ -11,6 +11,7 @@ use crate::error::ConflictKind;
 use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::Permission;
+use crate::limits::Limited;
 use crate::org::{Org, OrgRecord, child_path, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::store::OrgQuery;
@@ -109,6 +110,7 @@ impl Orgd {
             .reach(c.tx.lock_org(&parent_id).await?)
             .map_err(|_| Error::NotFound("parent organization"))?;
         who.require(Permission::Write)?;
+        self.ensure_room(&mut c, &parent, Limited::Children).await?;
         if parent.depth + 1 > self.settings.max_depth {
             return Err(Error::conflict(
                 ConflictKind::DepthExceeded,
@@ -270,6 +272,7 @@ impl Orgd {
                 ),
             ));
         }
+        self.ensure_room(c, &parent, Limited::Children).await?;
         let new_path = child_path(&parent.path, &org.id);
         c.tx.move_subtree(&org.path, &new_path).await?;
         org.path = new_path;
@@ -313,6 +316,7 @@ impl Orgd {
             o.updated_at = c.now;
             o.version += 1;
             c.tx.update_org(&o).await?;
+            self.release_resources(&mut c, &o).await?;
             c.record(
                 &o.id,
                 "org.delete",

@@ -55,7 +55,7 @@ pub struct EffectiveCustomizations {
 
 impl Orgd {
     /// An org the caller reaches, with `perm`, read in a snapshot.
-    async fn read_org(
+    pub(super) async fn read_org(
         &self,
         who: &Principal,
         id: &str,
@@ -69,7 +69,7 @@ impl Orgd {
     }
 
     /// The org and its ancestors, root first.
-    async fn lineage(tx: &mut dyn Tx, org: &OrgRecord) -> Result<Vec<OrgRecord>> {
+    pub(super) async fn lineage(tx: &mut dyn Tx, org: &OrgRecord) -> Result<Vec<OrgRecord>> {
         let ids = org.lineage();
         let mut found: BTreeMap<OrgId, OrgRecord> = tx
             .orgs_by_ids(&ids)
@@ -161,13 +161,10 @@ impl Orgd {
         Ok(REGISTRY
             .iter()
             .map(|spec| {
-                let hit = lineage
-                    .iter()
-                    .rev()
-                    .find_map(|o| o.configs.get(spec.key).map(|v| (*v, o.id.to_string())));
+                let hit = crate::limits::effective(&lineage, spec.key);
                 let effective = EffectiveConfig {
-                    value: hit.as_ref().map(|(v, _)| *v),
-                    source: hit.map(|(_, id)| id),
+                    value: hit.map(|(v, _)| v),
+                    source: hit.map(|(_, id)| id.to_string()),
                 };
                 (spec.key.to_owned(), effective)
             })

@@ -14,6 +14,7 @@ mod me;
 pub mod middleware;
 mod orgs;
 pub mod problem;
+mod resources;
 mod tags;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(consumption::routes())
         .merge(customizations::routes())
         .merge(tags::routes())
+        .merge(resources::routes())
         .merge(me::routes())
 }
 

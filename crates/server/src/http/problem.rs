@@ -23,6 +23,7 @@ pub enum Kind {
     TooManyTags,
     MoveCycle,
     DepthExceeded,
+    LimitExceeded,
     IdempotencyReuse,
     IdempotencyInProgress,
     PreconditionFailed,
@@ -74,6 +75,11 @@ impl Kind {
             ),
             Kind::MoveCycle => (S::CONFLICT, "move-cycle", "The move would create a cycle"),
             Kind::DepthExceeded => (S::CONFLICT, "depth-exceeded", "The tree would be too deep"),
+            Kind::LimitExceeded => (
+                S::CONFLICT,
+                "limit-exceeded",
+                "The organization holds its limit already",
+            ),
             Kind::IdempotencyReuse => (
                 S::CONFLICT,
                 "idempotency-key-reuse",
@@ -122,7 +128,7 @@ impl Kind {
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::BadRequest,
         Kind::Validation,
         Kind::Unauthorized,
@@ -135,6 +141,7 @@ impl Kind {
         Kind::TooManyTags,
         Kind::MoveCycle,
         Kind::DepthExceeded,
+        Kind::LimitExceeded,
         Kind::IdempotencyReuse,
         Kind::IdempotencyInProgress,
         Kind::PreconditionFailed,
@@ -162,6 +169,27 @@ pub struct ProblemBody {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorBody>)]
     pub errors: Vec<FieldError>,
+    /// On `limit-exceeded`: what is limited (`applications`, `children`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// On `limit-exceeded`: the effective limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// On `limit-exceeded`: how many the org holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<i64>,
+    /// On `limit-exceeded`: the org whose config sets the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// The members a `limit-exceeded` problem adds.
+#[derive(Debug, Clone)]
+pub struct LimitDetail {
+    pub resource: &'static str,
+    pub limit: i64,
+    pub used: i64,
+    pub source: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -175,6 +203,7 @@ pub struct Problem {
     pub kind: Kind,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    pub limit: Option<LimitDetail>,
 }
 
 impl Problem {
@@ -183,6 +212,7 @@ impl Problem {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
+            limit: None,
         }
     }
 
@@ -196,6 +226,10 @@ impl Problem {
             code: slug.replace('-', "_"),
             request_id: current_request_id(),
             errors: self.errors.clone(),
+            resource: self.limit.as_ref().map(|l| l.resource.to_owned()),
+            limit: self.limit.as_ref().map(|l| l.limit),
+            used: self.limit.as_ref().map(|l| l.used),
+            source: self.limit.as_ref().map(|l| l.source.clone()),
         }
     }
 }
@@ -264,6 +298,26 @@ impl IntoResponse for ApiError {
                     .collect::<Vec<_>>()
                     .join("; "),
                 errors,
+                limit: None,
+            },
+            Error::LimitExceeded {
+                resource,
+                limit,
+                used,
+                set_by,
+            } => Problem {
+                kind: Kind::LimitExceeded,
+                detail: format!(
+                    "the organization holds {used} {} and its limit is {limit} (set on '{set_by}')",
+                    resource.name()
+                ),
+                errors: Vec::new(),
+                limit: Some(LimitDetail {
+                    resource: resource.name(),
+                    limit,
+                    used,
+                    source: set_by,
+                }),
             },
             Error::Conflict { kind, detail } => Problem::new(
                 match kind {

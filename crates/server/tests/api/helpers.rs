@@ -271,6 +271,12 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
             Some(json!([{"user": "probe", "action": "LOGIN", "status": "SUCCESS"}]))
         }
         ("POST", "/orgs/{org_id}/usage") => Some(json!([{"metric": "probe", "quantity": 1}])),
+        (
+            "POST",
+            "/orgs/{org_id}/applications"
+            | "/orgs/{org_id}/workspaces"
+            | "/orgs/{org_id}/usergroups",
+        ) => Some(json!({"name": "probe", "metadata": {"k": "v"}})),
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
     }

@@ -10,6 +10,9 @@ fn fill(path: &str, org: &str, key_id: &str) -> String {
         .replace("{orgId}", org)
         .replace("{key_id}", key_id)
         .replace("{tag_id}", "tag_probe")
+        .replace("{application_id}", "app_probe")
+        .replace("{workspace_id}", "ws_probe")
+        .replace("{usergroup_id}", "ug_probe")
 }
 
 #[tokio::test]
