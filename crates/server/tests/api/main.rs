@@ -14,6 +14,7 @@ mod crash;
 mod customizations;
 mod disconnects;
 mod keys;
+mod limits;
 mod orgs;
 mod security;
 mod tags;
