@@ -29,6 +29,11 @@ impl Principal {
         }
     }
 
+    /// Whether this is the operator at the console rather than an API key.
+    pub fn is_operator(&self) -> bool {
+        self.key_id.is_none()
+    }
+
     /// A key of org K reaches K and every descendant of K that is live.
     pub fn reaches(&self, org: &OrgRecord) -> bool {
         org.is_live() && path_has(&org.path, &self.org_id)

@@ -81,6 +81,15 @@ async fn keys_create_mints_a_working_key_straight_in_the_database() {
         .send()
         .await
         .unwrap();
+    // A limit binds API keys, never the operator's way back in.
+    let res = client
+        .patch(format!("{base}/orgs/acme/configs"))
+        .bearer_auth(&root)
+        .json(&json!({"api_keys.limit": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 
     let (code, out, err) = run_cli(&[
         "keys",
@@ -109,6 +118,14 @@ async fn keys_create_mints_a_working_key_straight_in_the_database() {
         .await
         .unwrap();
     assert_eq!(me["org"]["id"], "acme");
+    let res = client
+        .post(format!("{base}/orgs/acme/api_keys"))
+        .bearer_auth(&root)
+        .json(&json!({"name": "over the limit", "permissions": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
 
     let (code, _, err) = run_cli(&[
         "keys",
