@@ -106,6 +106,15 @@ pub trait OrgRepo {
     async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>>;
     /// The orgs with these ids (tombstones included), in no particular order.
     async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>>;
+    /// Orders changes to the tree's shape, before any org lock is taken:
+    /// moves and cascading deletes take it exclusively, creating an org takes
+    /// it shared. Org locks alone cannot stop two crossing moves from making
+    /// a cycle, or a new child from landing under a subtree being deleted.
+    /// A store whose write transactions never overlap (SQLite's single
+    /// writer) needs nothing here.
+    async fn lock_tree(&mut self, _exclusive: bool) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]

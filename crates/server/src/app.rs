@@ -3,30 +3,45 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use orgd_core::clock::{Clock, SystemClock};
 use orgd_core::service::{Orgd, Settings};
 use orgd_core::store::Store;
+use orgd_store_postgres::{PgOptions, PgStore};
 use orgd_store_sqlite::{SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, DatabaseUrl};
+use crate::config::{Config, DatabaseArgs};
 use crate::http::{self, AppState};
 use crate::{ingest, jobs};
 
 /// Opens the store the URL names and brings its schema up to date.
-pub async fn open_store(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &db.database_url;
+    let acquire_timeout = Duration::from_secs(db.db_acquire_timeout_secs);
     if url.is_sqlite() {
-        let store = SqliteStore::open(&SqliteOptions::new(url.expose()))
+        let mut opts = SqliteOptions::new(url.expose());
+        opts.busy_timeout = acquire_timeout;
+        let store = SqliteStore::open(&opts)
             .await
             .with_context(|| format!("opening {url}"))?;
         Ok(Arc::new(store))
     } else {
-        anyhow::bail!("{url}: this build of orgd supports SQLite databases only (sqlite://PATH)")
+        let opts = PgOptions {
+            url: url.expose().to_owned(),
+            max_connections: db.db_max_connections,
+            acquire_timeout,
+            statement_timeout: Duration::from_secs(db.db_statement_timeout_secs),
+        };
+        let store = PgStore::open(&opts)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        Ok(Arc::new(store))
     }
 }
 
@@ -52,7 +67,7 @@ impl Application {
 
     /// [`Application::build`] with a given clock, so tests can move time.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = open_store(&config.database_url).await?;
+        let store = open_store(&config.database).await?;
         let settings = Settings {
             root_id: config.root_id.clone(),
             max_depth: config.max_depth,

@@ -115,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("orgd: stopped");
         }
         Command::Migrate(db) => {
-            open_store(&db.database_url).await?.close().await;
+            open_store(&db).await?.close().await;
             eprintln!("orgd: {} is up to date", db.database_url);
         }
         Command::Keys(KeysCommand::Create {
@@ -160,7 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn operator_service(db: &DatabaseArgs) -> anyhow::Result<Orgd> {
-    let store = open_store(&db.database_url).await?;
+    let store = open_store(db).await?;
     let settings = Settings {
         root_id: OrgId::from_trusted("root".into()),
         max_depth: 16,

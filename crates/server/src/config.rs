@@ -69,9 +69,32 @@ impl std::str::FromStr for DatabaseUrl {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Database: `sqlite://PATH` (created if missing) or `postgres://…`.
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://…`
+    /// (PostgreSQL 14 or newer).
     #[arg(long, env = "ORGD_DATABASE_URL", default_value = "sqlite://orgd.db")]
     pub database_url: DatabaseUrl,
+    /// PostgreSQL: connections this node keeps at most.
+    #[arg(long, env = "ORGD_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// How long a request waits for a database connection (or, on SQLite, a
+    /// lock) before it is answered 503.
+    #[arg(long, env = "ORGD_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub db_acquire_timeout_secs: u64,
+    /// PostgreSQL: the server cancels any statement running longer than this.
+    #[arg(long, env = "ORGD_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub db_statement_timeout_secs: u64,
+}
+
+impl DatabaseArgs {
+    /// The defaults, for `url`.
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self {
+            database_url: url,
+            db_max_connections: 16,
+            db_acquire_timeout_secs: 5,
+            db_statement_timeout_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -135,7 +158,7 @@ fn parse_bootstrap_key(s: &str) -> Result<SecretString, String> {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database_url: DatabaseUrl,
+    pub database: DatabaseArgs,
     pub root_id: OrgId,
     pub max_depth: i64,
     pub request_timeout: Duration,
@@ -149,7 +172,7 @@ impl From<ServeArgs> for Config {
     fn from(a: ServeArgs) -> Self {
         Self {
             listen: a.listen,
-            database_url: a.db.database_url,
+            database: a.db,
             root_id: a.root_id,
             max_depth: a.max_depth,
             request_timeout: Duration::from_secs(a.request_timeout_secs),

@@ -1,8 +1,11 @@
 //! Test data, made through the store traits only: fixed instants, org trees,
-//! keys, tags, audit chains, idempotency records and access log entries, and
-//! a few assertion helpers.
+//! keys, tags, audit chains, idempotency records, access log entries and
+//! resources, and a few assertion and concurrency helpers.
 
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use orgd_core::access::{AccessEntry, Outcome, Source};
@@ -11,6 +14,7 @@ use orgd_core::configs::Configs;
 use orgd_core::ids::OrgId;
 use orgd_core::keys::{KeyRecord, Permission, Permissions, digest, visible_prefix};
 use orgd_core::org::{OrgRecord, child_path};
+use orgd_core::resources::{Resource, ResourceKind};
 use orgd_core::store::{IdempotencyRecord, Store, StoreError, StoreResult};
 use orgd_core::tags::Tag;
 use orgd_core::time::truncate;
@@ -355,6 +359,67 @@ pub async fn insert_access(store: &dyn Store, entries: &[AccessEntry]) -> u64 {
         .expect("insert_access_entries");
     tx.commit().await.expect("commit");
     n
+}
+
+/// An item of a resource registry named `name`, made at `t0`, with empty
+/// metadata.
+pub fn resource(id: &str, name: &str) -> Resource {
+    Resource {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        created_at: t0(),
+        metadata: json!({}),
+    }
+}
+
+/// Inserts the items of `kind` on `org` and commits.
+pub async fn insert_resources(
+    store: &dyn Store,
+    org: &str,
+    kind: ResourceKind,
+    items: &[Resource],
+) {
+    let mut tx = store.begin().await.expect("begin");
+    for item in items {
+        tx.insert_resource(&oid(org), kind, item)
+            .await
+            .unwrap_or_else(|e| panic!("insert_resource {kind:?} {} on {org}: {e}", item.id));
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// The ids of `items`, in order.
+pub fn resource_ids(items: &[Resource]) -> Vec<&str> {
+    items.iter().map(|r| r.id.as_str()).collect()
+}
+
+/// Runs the futures concurrently on the current task (like `tokio::join!`
+/// for a list: they borrow the store, so they cannot be spawned) and returns
+/// their outputs in order.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future is ready"))
+        .collect()
 }
 
 /// Asserts that `result` is a [`StoreError::Conflict`].

@@ -29,6 +29,7 @@ pub mod fixtures;
 pub mod idempotency;
 pub mod keys;
 pub mod orgs;
+pub mod resources;
 pub mod tags;
 pub mod tx;
 
@@ -45,8 +46,17 @@ pub mod tx;
 /// its dev-dependencies.
 #[macro_export]
 macro_rules! store_suite {
+    // `optional`: `$make` resolves to `Option<(store, guard)>`, and `None`
+    // (a store that cannot be reached here, which `$make` reports) ends each
+    // test at once.
+    (optional $make:expr) => {
+        $crate::store_suite!(@list optional $make);
+    };
     ($make:expr) => {
-        $crate::store_suite!(@tests $make;
+        $crate::store_suite!(@list required $make);
+    };
+    (@list $mode:ident $make:expr) => {
+        $crate::store_suite!(@tests $mode $make;
             orgs::inserted_org_reads_back_with_every_field,
             orgs::root_org_finds_the_parentless_org,
             orgs::inserting_an_existing_id_conflicts,
@@ -79,6 +89,14 @@ macro_rules! store_suite {
             keys::listing_keys_skips_revoked_ones_and_pages_by_id,
             keys::revoke_key_sets_revoked_at,
             keys::touch_key_sets_last_used_at,
+            resources::inserted_resources_read_back_with_every_field_per_org_and_kind,
+            resources::resource_names_are_unique_per_org_and_kind,
+            resources::listing_resources_pages_by_id_and_returns_at_most_limit_plus_one,
+            resources::deleting_a_resource_returns_it_once,
+            resources::delete_org_resources_removes_every_kind_of_that_org_only,
+            resources::count_live_keys_counts_keys_neither_revoked_nor_expired,
+            resources::limit_checks_under_lock_org_admit_exactly_the_limit,
+            resources::resource_writes_of_a_dropped_transaction_are_not_visible,
             audit::inserted_events_read_back_and_the_newest_is_the_head,
             audit::inserting_a_duplicate_seq_conflicts,
             audit::org_events_are_newest_first_and_page_by_seq,
@@ -116,11 +134,19 @@ macro_rules! store_suite {
             tx::lock_org_serialises_read_modify_write,
         );
     };
-    (@tests $make:expr; $($module:ident :: $name:ident),+ $(,)?) => {
+    (@make required $make:expr) => {
+        Some($make.await)
+    };
+    (@make optional $make:expr) => {
+        $make.await
+    };
+    (@tests $mode:ident $make:expr; $($module:ident :: $name:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let (store, guard) = $make.await;
+                let Some((store, guard)) = $crate::store_suite!(@make $mode $make) else {
+                    return;
+                };
                 $crate::$module::$name(&store).await;
                 $crate::__close(&store).await;
                 drop(guard);

@@ -105,6 +105,7 @@ impl Orgd {
         };
 
         let mut c = self.change(who, origin).await?;
+        c.tx.lock_tree(false).await?;
         // Locking the parent keeps it alive (and its child count stable) until commit.
         let parent = who
             .reach(c.tx.lock_org(&parent_id).await?)
@@ -190,6 +191,9 @@ impl Orgd {
         validation(errors)?;
 
         let mut c = self.change(who, origin).await?;
+        if new_parent.is_some() {
+            c.tx.lock_tree(true).await?;
+        }
         let mut org = who.reach(c.tx.lock_org(&id).await?)?;
         who.require(Permission::Write)?;
         if let Some(m) = if_match {
@@ -291,6 +295,9 @@ impl Orgd {
     ) -> Result<()> {
         let id = path_org_id(id)?;
         let mut c = self.change(who, origin).await?;
+        if cascade {
+            c.tx.lock_tree(true).await?;
+        }
         let org = who.reach(c.tx.lock_org(&id).await?)?;
         who.require(Permission::Delete)?;
         who.govern(&org, false)?;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem, start_binary};
+use crate::helpers::{RawDb, Storage, TestApp, problem, start_binary};
 
 #[tokio::test]
 async fn the_seeds_access_log_example_is_ingested_and_read_back() {
@@ -290,8 +290,8 @@ async fn old_entries_are_pruned_after_the_retention() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_right_after_ten_thousand_requests_keeps_every_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("orgd.db");
+    let storage = Storage::new().await;
+    let db = storage.database_url.clone();
     let key = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&key)).await;
     let client = reqwest::Client::new();
@@ -327,22 +327,16 @@ async fn sigterm_right_after_ten_thousand_requests_keeps_every_entry() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(child.wait().await.unwrap().success());
 
-    let url = format!("sqlite://{}", db.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let entries: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM access_log WHERE org_id = 'acme' AND action = 'org.get'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
+    let mut conn = RawDb::connect(&db).await;
+    let entries = conn
+        .scalar("SELECT count(*) FROM access_log WHERE org_id = 'acme' AND action = 'org.get'")
+        .await;
     assert_eq!(entries, 10_000);
-    let counted: i64 = sqlx::query_scalar(
-        "SELECT value FROM consumption_counters WHERE org_id = 'acme' AND metric = 'api_requests'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
+    let counted = conn
+        .scalar(
+            "SELECT value FROM consumption_counters \
+             WHERE org_id = 'acme' AND metric = 'api_requests'",
+        )
+        .await;
     assert_eq!(counted, 10_000);
 }

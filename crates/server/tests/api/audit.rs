@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{RawDb, TestApp, problem};
 
 #[tokio::test]
 async fn children_audit_of_a_grandparent_shows_a_deleted_grandchilds_history() {
@@ -145,22 +145,16 @@ async fn editing_a_stored_audit_row_breaks_verification_at_that_seq() {
 
     // What someone with the database file could do: drop the guard trigger
     // and quietly rewrite what an event says.
-    let url = format!("sqlite://{}", app.db_path.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+    let mut conn = RawDb::connect(&app.database_url).await;
+    conn.drop_audit_guard().await;
+    let edited = conn
+        .execute(
+            "UPDATE audit_events SET changes = '{\"after\":{\"name\":\"forged\"},\"before\":{\"name\":\"n0\"}}' \
+             WHERE org_id = 'a' AND seq = 3",
+        )
         .await
         .unwrap();
-    sqlx::query("DROP TRIGGER audit_events_append_only")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let edited = sqlx::query(
-        "UPDATE audit_events SET changes = '{\"after\":{\"name\":\"forged\"},\"before\":{\"name\":\"n0\"}}' \
-         WHERE org_id = 'a' AND seq = 3",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(edited.rows_affected(), 1);
+    assert_eq!(edited, 1);
     drop(conn);
 
     let v = app.verify("a").await;
@@ -173,13 +167,8 @@ async fn editing_a_stored_audit_row_breaks_verification_at_that_seq() {
 async fn the_audit_trail_refuses_updates_through_sql() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    let url = format!("sqlite://{}", app.db_path.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let res = sqlx::query("UPDATE audit_events SET action = 'x'")
-        .execute(&mut conn)
-        .await;
+    let mut conn = RawDb::connect(&app.database_url).await;
+    let res = conn.execute("UPDATE audit_events SET action = 'x'").await;
     assert!(res.is_err());
 }
 

@@ -5,12 +5,12 @@ use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{run_cli, start_binary};
+use crate::helpers::{RawDb, Storage, run_cli, start_binary};
 
 #[tokio::test]
 async fn first_start_prints_a_root_key_once_and_it_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("orgd.db");
+    let storage = Storage::new().await;
+    let db = storage.database_url.clone();
     let (mut child, base, printed) = start_binary(&db, None).await;
     let secret = printed
         .iter()
@@ -52,9 +52,9 @@ async fn first_start_prints_a_root_key_once_and_it_works() {
 
 #[tokio::test]
 async fn keys_create_mints_a_working_key_straight_in_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("orgd.db");
-    let url = format!("sqlite://{}", db.display());
+    let storage = Storage::new().await;
+    let db = storage.database_url.clone();
+    let url = db.clone();
     let (code, _, err) = run_cli(&[
         "keys",
         "create",
@@ -161,9 +161,9 @@ async fn keys_create_mints_a_working_key_straight_in_the_database() {
 
 #[tokio::test]
 async fn audit_verify_exits_nonzero_on_a_broken_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("orgd.db");
-    let url = format!("sqlite://{}", db.display());
+    let storage = Storage::new().await;
+    let db = storage.database_url.clone();
+    let url = db.clone();
     let root = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&root)).await;
     let client = reqwest::Client::new();
@@ -188,17 +188,11 @@ async fn audit_verify_exits_nonzero_on_a_broken_chain() {
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["valid"], true);
 
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER audit_events_append_only")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(
+    let mut conn = RawDb::connect(&url).await;
+    conn.drop_audit_guard().await;
+    conn.execute(
         "UPDATE audit_events SET actor_user = 'someone else' WHERE org_id = 'acme' AND seq = 1",
     )
-    .execute(&mut conn)
     .await
     .unwrap();
     drop(conn);
@@ -214,8 +208,8 @@ async fn audit_verify_exits_nonzero_on_a_broken_chain() {
 
 #[tokio::test]
 async fn sigterm_finishes_cleanly_with_exit_status_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("orgd.db");
+    let storage = Storage::new().await;
+    let db = storage.database_url.clone();
     let root = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&root)).await;
     let res = reqwest::Client::new()
@@ -234,8 +228,8 @@ async fn sigterm_finishes_cleanly_with_exit_status_zero() {
 
 #[tokio::test]
 async fn migrate_and_openapi_commands_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("orgd.db").display());
+    let storage = Storage::new().await;
+    let url = storage.database_url.clone();
     let (code, _, err) = run_cli(&["migrate", "--database-url", &url]).await;
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = run_cli(&["openapi"]).await;

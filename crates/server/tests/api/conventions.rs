@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{RawDb, TestApp, problem};
 
 async fn raw(
     app: &TestApp,
@@ -268,15 +268,7 @@ async fn health_endpoints_need_no_key() {
 async fn graceful_shutdown_finishes_and_the_data_stays() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    let db = app.db_path.clone();
-    let _dir = app.stop().await;
-    let url = format!("sqlite://{}", db.display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(n, 2);
+    let storage = app.stop().await;
+    let mut conn = RawDb::connect(&storage.database_url).await;
+    assert_eq!(conn.scalar("SELECT count(*) FROM orgs").await, 2);
 }

@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::start_binary;
+use crate::helpers::{Storage, start_binary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("orgd.db");
+    let storage = Storage::new().await;
+    let db = storage.database_url.clone();
     let key = orgd_core::keys::generate_secret();
     let client = reqwest::Client::new();
 

@@ -1,29 +1,79 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orgd::Config;
-use orgd::config::DatabaseUrl;
+use orgd::config::{DatabaseArgs, DatabaseUrl};
 use orgd_core::clock::OffsetClock;
 use orgd_core::ids::OrgId;
+use orgd_store_postgres::testing::{TempDatabase, temp_database};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+/// Whether this test binary runs the suite on PostgreSQL (`api_postgres`)
+/// rather than SQLite (`api`).
+pub fn postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "api_postgres"
+}
+
+/// For the few tests that reach into the SQLite file itself: true (after
+/// saying so) when this run is on PostgreSQL, where they do not apply.
+pub fn skip_on_postgres(why: &str) -> bool {
+    if postgres() {
+        eprintln!("not on PostgreSQL: {why}");
+    }
+    postgres()
+}
+
+/// Where a test server keeps its data: a temporary directory (the SQLite
+/// file, and anything else the test writes) and, on PostgreSQL, a database of
+/// its own. Both are removed when dropped.
+pub struct Storage {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    _pg: Option<TempDatabase>,
+}
+
+impl Storage {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if postgres() {
+            let (url, guard) = temp_database()
+                .await
+                .expect("the PostgreSQL HTTP suite runs only with ORGD_TEST_POSTGRES_URL set");
+            Self {
+                dir,
+                database_url: url,
+                _pg: Some(guard),
+            }
+        } else {
+            let database_url = format!("sqlite://{}", dir.path().join("orgd.db").display());
+            Self {
+                dir,
+                database_url,
+                _pg: None,
+            }
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub root_key: String,
     pub client: reqwest::Client,
+    /// The SQLite file (on PostgreSQL, a path where nothing is).
     pub db_path: PathBuf,
+    pub database_url: String,
     pub clock: Arc<OffsetClock>,
     pub service: Arc<orgd_core::service::Orgd>,
     traffic: orgd::ingest::TrafficWriter,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
-    dir: Option<tempfile::TempDir>,
+    storage: Option<Storage>,
 }
 
 impl TestApp {
@@ -33,20 +83,17 @@ impl TestApp {
 
     /// Spawns with the test configuration changed by `tweak`.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::new().await;
         let root_key = orgd_core::keys::generate_secret();
-        Self::start(dir, root_key, tweak).await
+        Self::start(storage, root_key, tweak).await
     }
 
-    async fn start(
-        dir: tempfile::TempDir,
-        root_key: String,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Self {
-        let db_path = dir.path().join("orgd.db");
+    async fn start(storage: Storage, root_key: String, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db_path = storage.dir.path().join("orgd.db");
+        let database_url = storage.database_url.clone();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: DatabaseUrl::new(format!("sqlite://{}", db_path.display())),
+            database: DatabaseArgs::new(DatabaseUrl::new(&database_url)),
             root_id: OrgId::parse("root").unwrap(),
             max_depth: 16,
             request_timeout: Duration::from_secs(30),
@@ -70,30 +117,31 @@ impl TestApp {
             root_key,
             client: reqwest::Client::new(),
             db_path,
+            database_url,
             clock,
             service,
             traffic,
             shutdown,
             server: Some(server),
-            dir: Some(dir),
+            storage: Some(storage),
         }
     }
 
-    /// Stops the server gracefully, waits until it has, and hands back the
-    /// directory holding its database.
-    pub async fn stop(mut self) -> tempfile::TempDir {
+    /// Stops the server gracefully, waits until it has, and hands back its
+    /// storage.
+    pub async fn stop(mut self) -> Storage {
         self.shutdown.cancel();
         if let Some(s) = self.server.take() {
             s.await.unwrap();
         }
-        self.dir.take().unwrap()
+        self.storage.take().unwrap()
     }
 
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(self) -> Self {
         let key = self.root_key.clone();
-        let dir = self.stop().await;
-        Self::start(dir, key, |_| {}).await
+        let storage = self.stop().await;
+        Self::start(storage, key, |_| {}).await
     }
 
     /// Waits until every access entry and request count so far is stored.
@@ -284,10 +332,13 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
 
 /// Starts the real `orgd serve` binary on a free port. Returns the process,
 /// its base URL and the stderr lines it printed before listening.
-pub async fn start_binary(db: &Path, bootstrap_key: Option<&str>) -> (Child, String, Vec<String>) {
+pub async fn start_binary(
+    database_url: &str,
+    bootstrap_key: Option<&str>,
+) -> (Child, String, Vec<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgd"));
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("ORGD_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("ORGD_DATABASE_URL", database_url)
         .env("ORGD_LOG", "warn")
         .env_remove("ORGD_BOOTSTRAP_KEY")
         .stdout(Stdio::null())
@@ -328,4 +379,48 @@ pub async fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A direct connection to a test server's database, for what only someone
+/// with database access could do (tamper with rows, count them).
+pub enum RawDb {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl RawDb {
+    pub async fn connect(url: &str) -> Self {
+        use sqlx::Connection as _;
+        if url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+        } else {
+            Self::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+        }
+    }
+
+    /// Runs one statement (no parameters); returns the rows it affected.
+    pub async fn execute(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        match self {
+            Self::Sqlite(c) => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()),
+            Self::Postgres(c) => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()),
+        }
+    }
+
+    /// The single integer a query (no parameters) returns.
+    pub async fn scalar(&mut self, sql: &str) -> i64 {
+        match self {
+            Self::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await.unwrap(),
+            Self::Postgres(c) => sqlx::query_scalar(sql).fetch_one(c).await.unwrap(),
+        }
+    }
+
+    /// Removes the trigger that keeps the audit trail append-only, as someone
+    /// with the database could.
+    pub async fn drop_audit_guard(&mut self) {
+        let sql = match self {
+            Self::Sqlite(_) => "DROP TRIGGER audit_events_append_only",
+            Self::Postgres(_) => "DROP TRIGGER audit_events_append_only ON audit_events",
+        };
+        self.execute(sql).await.unwrap();
+    }
 }

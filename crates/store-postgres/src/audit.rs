@@ -1,0 +1,182 @@
+use async_trait::async_trait;
+use orgd_core::audit::{Actor, AuditEvent, Target};
+use orgd_core::ids::OrgId;
+use orgd_core::org::subtree_upper_bound;
+use orgd_core::page::PageRequest;
+use orgd_core::store::{AuditFilter, AuditRepo, StoreError, StoreResult};
+use orgd_core::time::truncate;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use crate::{PgTx, fetch_limit, map_err, parse_json};
+
+const COLUMNS: &str = "e.gid, e.id, e.org_id, e.seq, e.timestamp, e.actor_key_id, e.actor_user, \
+     e.action, e.target_type, e.target_id, e.changes, e.request_id, e.ip, e.prev_hash, e.hash";
+
+fn event_from_row(r: &PgRow) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        id: r.try_get("id").map_err(map_err)?,
+        seq: r.try_get("seq").map_err(map_err)?,
+        timestamp: r.try_get("timestamp").map_err(map_err)?,
+        org_id: r.try_get("org_id").map_err(map_err)?,
+        actor: Actor {
+            key_id: r.try_get("actor_key_id").map_err(map_err)?,
+            user: r.try_get("actor_user").map_err(map_err)?,
+        },
+        action: r.try_get("action").map_err(map_err)?,
+        target: Target {
+            kind: r.try_get("target_type").map_err(map_err)?,
+            id: r.try_get("target_id").map_err(map_err)?,
+        },
+        changes: parse_json(r.try_get("changes").map_err(map_err)?)?,
+        request_id: r.try_get("request_id").map_err(map_err)?,
+        ip: r.try_get("ip").map_err(map_err)?,
+        prev_hash: r.try_get("prev_hash").map_err(map_err)?,
+        hash: r.try_get("hash").map_err(map_err)?,
+    })
+}
+
+/// Times compare at the millisecond precision they are stored with.
+fn push_filter(b: &mut QueryBuilder<'_, Postgres>, f: &AuditFilter) {
+    if let Some(start) = f.start {
+        b.push(" AND e.timestamp >= ").push_bind(truncate(start));
+    }
+    if let Some(end) = f.end {
+        b.push(" AND e.timestamp < ").push_bind(truncate(end));
+    }
+    if let Some(action) = &f.action {
+        b.push(" AND e.action = ").push_bind(action.clone());
+    }
+    if let Some(key_id) = &f.key_id {
+        b.push(" AND e.actor_key_id = ").push_bind(key_id.clone());
+    }
+    if let Some(org_id) = &f.org_id {
+        b.push(" AND e.org_id = ").push_bind(org_id.to_string());
+    }
+}
+
+#[async_trait]
+impl AuditRepo for PgTx {
+    async fn audit_head(&mut self, org: &OrgId) -> StoreResult<Option<(i64, String)>> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_events WHERE org_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok((
+                r.try_get("seq").map_err(map_err)?,
+                r.try_get("hash").map_err(map_err)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn insert_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO audit_events (id, org_id, seq, timestamp, actor_key_id, actor_user, action, \
+             target_type, target_id, changes, request_id, ip, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(&e.org_id)
+        .bind(e.seq)
+        .bind(truncate(e.timestamp))
+        .bind(&e.actor.key_id)
+        .bind(&e.actor.user)
+        .bind(&e.action)
+        .bind(&e.target.kind)
+        .bind(&e.target.id)
+        .bind(e.changes.to_string())
+        .bind(&e.request_id)
+        .bind(&e.ip)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "audit event {} or seq {} of org {} exists",
+                e.id, e.seq, e.org_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn org_events(
+        &mut self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        page: &PageRequest<i64>,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let mut b = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {COLUMNS} FROM audit_events e WHERE e.org_id = "
+        ));
+        b.push_bind(org.to_string());
+        push_filter(&mut b, filter);
+        if let Some(after) = page.after {
+            b.push(" AND e.seq < ").push_bind(after);
+        }
+        b.push(" ORDER BY e.seq DESC LIMIT ")
+            .push_bind(fetch_limit(page.limit));
+        b.build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+
+    async fn subtree_events(
+        &mut self,
+        path: &str,
+        filter: &AuditFilter,
+        page: &PageRequest<i64>,
+    ) -> StoreResult<Vec<(i64, AuditEvent)>> {
+        let mut b = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {COLUMNS} FROM audit_events e JOIN orgs o ON o.id = e.org_id WHERE o.path > "
+        ));
+        b.push_bind(path.to_owned())
+            .push(" AND o.path < ")
+            .push_bind(subtree_upper_bound(path));
+        push_filter(&mut b, filter);
+        if let Some(after) = page.after {
+            b.push(" AND e.gid < ").push_bind(after);
+        }
+        b.push(" ORDER BY e.gid DESC LIMIT ")
+            .push_bind(fetch_limit(page.limit));
+        b.build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| Ok((r.try_get("gid").map_err(map_err)?, event_from_row(r)?)))
+            .collect()
+    }
+
+    async fn chain_events(
+        &mut self,
+        org: &OrgId,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_events e WHERE e.org_id = $1 AND e.seq > $2 \
+             ORDER BY e.seq LIMIT $3"
+        ))
+        .bind(org.as_str())
+        .bind(after_seq)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(event_from_row)
+        .collect()
+    }
+}

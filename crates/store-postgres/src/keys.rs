@@ -1,0 +1,156 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orgd_core::ids::OrgId;
+use orgd_core::keys::{KeyRecord, Permissions};
+use orgd_core::org::OrgRecord;
+use orgd_core::page::PageRequest;
+use orgd_core::store::{KeyRepo, StoreError, StoreResult};
+use orgd_core::time::truncate;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::orgs::{self, org_from_row};
+use crate::{PgTx, fetch_limit, map_err};
+
+/// Aliased where they would clash with the org columns of `key_by_digest`.
+const COLUMNS: &str = "k.id AS key_id, k.org_id AS key_org_id, k.name AS key_name, k.user_name, \
+     k.permissions, k.digest, k.prefix, k.created_at AS key_created_at, k.expires_at, \
+     k.last_used_at, k.revoked_at";
+
+fn key_from_row(r: &PgRow) -> StoreResult<KeyRecord> {
+    let perms: String = r.try_get("permissions").map_err(map_err)?;
+    Ok(KeyRecord {
+        id: r.try_get("key_id").map_err(map_err)?,
+        org_id: OrgId::from_trusted(r.try_get("key_org_id").map_err(map_err)?),
+        name: r.try_get("key_name").map_err(map_err)?,
+        user: r.try_get("user_name").map_err(map_err)?,
+        permissions: Permissions::from_csv(&perms)
+            .map_err(|bad| StoreError::Other(format!("bad stored permissions {bad:?}")))?,
+        digest: r.try_get("digest").map_err(map_err)?,
+        prefix: r.try_get("prefix").map_err(map_err)?,
+        created_at: r.try_get("key_created_at").map_err(map_err)?,
+        expires_at: r.try_get("expires_at").map_err(map_err)?,
+        last_used_at: r.try_get("last_used_at").map_err(map_err)?,
+        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl KeyRepo for PgTx {
+    async fn insert_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO api_keys (id, org_id, name, user_name, permissions, digest, prefix, \
+             created_at, expires_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        )
+        .bind(&k.id)
+        .bind(k.org_id.as_str())
+        .bind(&k.name)
+        .bind(&k.user)
+        .bind(k.permissions.to_csv())
+        .bind(&k.digest)
+        .bind(&k.prefix)
+        .bind(truncate(k.created_at))
+        .bind(k.expires_at.map(truncate))
+        .bind(k.last_used_at.map(truncate))
+        .bind(k.revoked_at.map(truncate))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "key id {} or its digest is taken",
+                k.id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = $1 AND k.id = $2"
+        ))
+        .bind(org.as_str())
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(key_from_row)
+        .transpose()
+    }
+
+    /// The org comes with its tags, like every org a read returns.
+    async fn key_by_digest(&mut self, digest: &str) -> StoreResult<Option<(KeyRecord, OrgRecord)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, {} FROM api_keys k JOIN orgs o ON o.id = k.org_id \
+             WHERE k.digest = $1",
+            orgs::COLUMNS
+        ))
+        .bind(digest)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let key = key_from_row(&r)?;
+        match self.one_with_tags(Some(org_from_row(&r)?)).await? {
+            Some(org) => Ok(Some((key, org))),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_keys(
+        &mut self,
+        org: &OrgId,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<KeyRecord>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = $1 AND k.revoked_at IS NULL \
+             AND k.id > $2 ORDER BY k.id LIMIT $3"
+        ))
+        .bind(org.as_str())
+        .bind(page.after.as_deref().unwrap_or(""))
+        .bind(fetch_limit(page.limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn revoke_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3")
+            .bind(truncate(at))
+            .bind(org.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// `now` is compared at the millisecond precision expiries are stored with.
+    async fn count_live_keys(&mut self, org: &OrgId, now: DateTime<Utc>) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM api_keys WHERE org_id = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(org.as_str())
+        .bind(truncate(now))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
+            .bind(truncate(at))
+            .bind(org.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}

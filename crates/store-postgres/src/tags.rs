@@ -1,0 +1,51 @@
+use async_trait::async_trait;
+use orgd_core::ids::OrgId;
+use orgd_core::store::{StoreError, StoreResult, TagRepo};
+use orgd_core::tags::Tag;
+use orgd_core::time::truncate;
+use sqlx::Row;
+
+use crate::{PgTx, map_err};
+
+#[async_trait]
+impl TagRepo for PgTx {
+    async fn insert_tag(&mut self, org: &OrgId, tag: &Tag) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO org_tags (id, org_id, name, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&tag.id)
+        .bind(org.as_str())
+        .bind(&tag.name)
+        .bind(truncate(tag.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "org {org} has a tag named {:?} (or tag id {} is taken)",
+                tag.name, tag.id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete_tag(&mut self, org: &OrgId, tag_id: &str) -> StoreResult<Option<Tag>> {
+        let row = sqlx::query(
+            "DELETE FROM org_tags WHERE org_id = $1 AND id = $2 RETURNING id, name, created_at",
+        )
+        .bind(org.as_str())
+        .bind(tag_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok(Tag {
+                id: r.try_get("id").map_err(map_err)?,
+                name: r.try_get("name").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,337 @@
+//! The access log and consumption: the high-volume tables.
+//!
+//! Batches go in as one statement over arrays (`UNNEST`), whatever their
+//! size: one round trip, and no limit on bound parameters to chunk around.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orgd_core::access::{AccessEntry, AccessFilter, Outcome, Source};
+use orgd_core::consumption::{MetricValue, Month};
+use orgd_core::ids::OrgId;
+use orgd_core::org::subtree_upper_bound;
+use orgd_core::page::PageRequest;
+use orgd_core::store::{
+    AccessLogRepo, ConsumptionRepo, CounterDelta, MetricRow, StoreError, StoreResult,
+};
+use orgd_core::time::truncate;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use crate::{PgTx, fetch_limit, map_err};
+
+const ACCESS_COLUMNS: &str = "id, org_id, timestamp, user_name, key_id, action, status, http_status, \
+     method, path, ip, user_agent, request_id, latency_ms, source, details";
+
+fn entry_from_row(r: &PgRow) -> StoreResult<AccessEntry> {
+    let status: String = r.try_get("status").map_err(map_err)?;
+    let source: String = r.try_get("source").map_err(map_err)?;
+    let details: Option<String> = r.try_get("details").map_err(map_err)?;
+    let http_status: Option<i32> = r.try_get("http_status").map_err(map_err)?;
+    Ok(AccessEntry {
+        id: r.try_get("id").map_err(map_err)?,
+        timestamp: r.try_get("timestamp").map_err(map_err)?,
+        org_id: r.try_get("org_id").map_err(map_err)?,
+        user: r.try_get("user_name").map_err(map_err)?,
+        key_id: r.try_get("key_id").map_err(map_err)?,
+        action: r.try_get("action").map_err(map_err)?,
+        status: Outcome::parse(&status)
+            .ok_or_else(|| StoreError::Other(format!("bad stored status {status}")))?,
+        http_status: http_status.and_then(|s| u16::try_from(s).ok()),
+        method: r.try_get("method").map_err(map_err)?,
+        path: r.try_get("path").map_err(map_err)?,
+        ip: r.try_get("ip").map_err(map_err)?,
+        user_agent: r.try_get("user_agent").map_err(map_err)?,
+        request_id: r.try_get("request_id").map_err(map_err)?,
+        latency_ms: r.try_get("latency_ms").map_err(map_err)?,
+        source: Source::parse(&source)
+            .ok_or_else(|| StoreError::Other(format!("bad stored source {source}")))?,
+        details: details.as_deref().map(crate::parse_json).transpose()?,
+    })
+}
+
+#[async_trait]
+impl AccessLogRepo for PgTx {
+    /// One statement; rows keep the batch's order, so positions follow it.
+    async fn insert_access_entries(&mut self, entries: &[AccessEntry]) -> StoreResult<u64> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let text = |f: fn(&AccessEntry) -> Option<&str>| -> Vec<Option<&str>> {
+            entries.iter().map(f).collect()
+        };
+        let done = sqlx::query(&format!(
+            "INSERT INTO access_log ({ACCESS_COLUMNS}) \
+             SELECT t.id, t.org_id, t.ts, t.user_name, t.key_id, t.action, t.status, t.http_status, \
+             t.method, t.path, t.ip, t.user_agent, t.request_id, t.latency_ms, t.source, t.details \
+             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::integer[], $9::text[], $10::text[], $11::text[], \
+             $12::text[], $13::text[], $14::bigint[], $15::text[], $16::text[]) WITH ORDINALITY \
+             AS t(id, org_id, ts, user_name, key_id, action, status, http_status, method, path, \
+             ip, user_agent, request_id, latency_ms, source, details, ord) \
+             WHERE EXISTS (SELECT 1 FROM orgs o WHERE o.id = t.org_id) \
+             ORDER BY t.ord"
+        ))
+        .bind(text(|e| Some(e.id.as_str())))
+        .bind(text(|e| Some(e.org_id.as_str())))
+        .bind(
+            entries
+                .iter()
+                .map(|e| truncate(e.timestamp))
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|e| e.user.as_deref()))
+        .bind(text(|e| e.key_id.as_deref()))
+        .bind(text(|e| Some(e.action.as_str())))
+        .bind(text(|e| Some(e.status.as_str())))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.http_status.map(i32::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|e| e.method.as_deref()))
+        .bind(text(|e| e.path.as_deref()))
+        .bind(text(|e| e.ip.as_deref()))
+        .bind(text(|e| e.user_agent.as_deref()))
+        .bind(text(|e| e.request_id.as_deref()))
+        .bind(entries.iter().map(|e| e.latency_ms).collect::<Vec<_>>())
+        .bind(text(|e| Some(e.source.as_str())))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.details.as_ref().map(ToString::to_string))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn access_entries(
+        &mut self,
+        org: &OrgId,
+        f: &AccessFilter,
+        page: &PageRequest<(DateTime<Utc>, i64)>,
+    ) -> StoreResult<Vec<(i64, AccessEntry)>> {
+        let mut b = QueryBuilder::<Postgres>::new(format!(
+            "SELECT gid, {ACCESS_COLUMNS} FROM access_log WHERE org_id = "
+        ));
+        b.push_bind(org.to_string());
+        if let Some(start) = f.start {
+            b.push(" AND timestamp >= ").push_bind(truncate(start));
+        }
+        if let Some(end) = f.end {
+            b.push(" AND timestamp < ").push_bind(truncate(end));
+        }
+        if let Some(user) = &f.user {
+            b.push(" AND user_name = ").push_bind(user.clone());
+        }
+        if let Some(action) = &f.action {
+            b.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(status) = f.status {
+            b.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some((t, gid)) = page.after {
+            b.push(" AND (timestamp, gid) < (")
+                .push_bind(truncate(t))
+                .push(", ")
+                .push_bind(gid)
+                .push(")");
+        }
+        b.push(" ORDER BY timestamp DESC, gid DESC LIMIT ")
+            .push_bind(fetch_limit(page.limit));
+        b.build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| Ok((r.try_get("gid").map_err(map_err)?, entry_from_row(r)?)))
+            .collect()
+    }
+
+    async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM access_log WHERE gid IN \
+             (SELECT gid FROM access_log WHERE timestamp < $1 LIMIT $2)",
+        )
+        .bind(truncate(before))
+        .bind(i64::try_from(max_rows).unwrap_or(i64::MAX))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl ConsumptionRepo for PgTx {
+    /// Repeated counters are summed first (one statement may not update a
+    /// row twice), and rows go in sorted by key, so two nodes' batches lock
+    /// shared counters in the same order and cannot deadlock.
+    async fn add_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()> {
+        let mut sums: BTreeMap<(&str, String, &str), i64> = BTreeMap::new();
+        for d in deltas {
+            let sum = sums
+                .entry((&d.org_id, d.month.to_string(), &d.metric))
+                .or_insert(0);
+            *sum = sum.checked_add(d.amount).ok_or_else(|| {
+                StoreError::Other(format!("counter {} of {} overflows", d.metric, d.org_id))
+            })?;
+        }
+        if sums.is_empty() {
+            return Ok(());
+        }
+        let (mut orgs, mut months, mut metrics, mut values) = (
+            Vec::with_capacity(sums.len()),
+            Vec::with_capacity(sums.len()),
+            Vec::with_capacity(sums.len()),
+            Vec::with_capacity(sums.len()),
+        );
+        for ((org, month, metric), value) in sums {
+            orgs.push(org);
+            months.push(month);
+            metrics.push(metric);
+            values.push(value);
+        }
+        sqlx::query(
+            "INSERT INTO consumption_counters (org_id, month, metric, value) \
+             SELECT d.org_id, d.month, d.metric, d.value \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY \
+             AS d(org_id, month, metric, value, ord) \
+             WHERE EXISTS (SELECT 1 FROM orgs o WHERE o.id = d.org_id) \
+             ORDER BY d.ord \
+             ON CONFLICT (org_id, month, metric) \
+             DO UPDATE SET value = consumption_counters.value + EXCLUDED.value",
+        )
+        .bind(orgs)
+        .bind(months)
+        .bind(metrics)
+        .bind(values)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_usage_key(
+        &mut self,
+        org: &OrgId,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO usage_keys (org_id, idempotency_key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(org.as_str())
+        .bind(key)
+        .bind(truncate(at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_usage_keys(&mut self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM usage_keys WHERE created_at < $1")
+            .bind(truncate(before))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    /// A month's first row starts its peak from the value carried in from
+    /// before.
+    async fn set_gauge(
+        &mut self,
+        org: &OrgId,
+        month: Month,
+        gauge: &str,
+        current: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consumption_gauges (org_id, gauge, month, current, peak) \
+             VALUES ($1, $2, $3, $4, GREATEST($4, COALESCE(( \
+                 SELECT g.current FROM consumption_gauges g \
+                 WHERE g.org_id = $1 AND g.gauge = $2 AND g.month < $3 \
+                 ORDER BY g.month DESC LIMIT 1), 0))) \
+             ON CONFLICT (org_id, gauge, month) DO UPDATE SET current = EXCLUDED.current, \
+             peak = GREATEST(consumption_gauges.peak, EXCLUDED.current)",
+        )
+        .bind(org.as_str())
+        .bind(gauge)
+        .bind(month.to_string())
+        .bind(current)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn month_metrics(
+        &mut self,
+        path: &str,
+        subtree: bool,
+        month: Month,
+    ) -> StoreResult<Vec<MetricRow>> {
+        let month = month.to_string();
+        let scope = if subtree {
+            "o.path >= $1 AND o.path < $2"
+        } else {
+            "o.path = $1 AND o.path < $2"
+        };
+        let upper = subtree_upper_bound(path);
+        let mut out = Vec::new();
+        let counters = sqlx::query(&format!(
+            "SELECT c.org_id, o.path, c.metric, c.value FROM consumption_counters c \
+             JOIN orgs o ON o.id = c.org_id WHERE {scope} AND c.month = $3"
+        ))
+        .bind(path)
+        .bind(&upper)
+        .bind(&month)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        for r in counters {
+            out.push(MetricRow {
+                org_id: OrgId::from_trusted(r.try_get("org_id").map_err(map_err)?),
+                path: r.try_get("path").map_err(map_err)?,
+                metric: r.try_get("metric").map_err(map_err)?,
+                value: MetricValue::Counter(r.try_get("value").map_err(map_err)?),
+            });
+        }
+        let gauges = sqlx::query(&format!(
+            "SELECT g.org_id, o.path, g.gauge, g.month, g.current, g.peak FROM consumption_gauges g \
+             JOIN orgs o ON o.id = g.org_id WHERE {scope} AND g.month = ( \
+                 SELECT max(g2.month) FROM consumption_gauges g2 \
+                 WHERE g2.org_id = g.org_id AND g2.gauge = g.gauge AND g2.month <= $3)"
+        ))
+        .bind(path)
+        .bind(&upper)
+        .bind(&month)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        for r in gauges {
+            let row_month: String = r.try_get("month").map_err(map_err)?;
+            let current: i64 = r.try_get("current").map_err(map_err)?;
+            let peak: i64 = if row_month == month {
+                r.try_get("peak").map_err(map_err)?
+            } else {
+                current
+            };
+            out.push(MetricRow {
+                org_id: OrgId::from_trusted(r.try_get("org_id").map_err(map_err)?),
+                path: r.try_get("path").map_err(map_err)?,
+                metric: r.try_get("gauge").map_err(map_err)?,
+                value: MetricValue::Gauge { current, peak },
+            });
+        }
+        Ok(out)
+    }
+}
