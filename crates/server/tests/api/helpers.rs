@@ -336,8 +336,18 @@ pub async fn start_binary(
     database_url: &str,
     bootstrap_key: Option<&str>,
 ) -> (Child, String, Vec<String>) {
+    start_binary_with(database_url, bootstrap_key, &[]).await
+}
+
+/// [`start_binary`] with more `orgd serve` flags.
+pub async fn start_binary_with(
+    database_url: &str,
+    bootstrap_key: Option<&str>,
+    flags: &[&str],
+) -> (Child, String, Vec<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgd"));
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .env("ORGD_DATABASE_URL", database_url)
         .env("ORGD_LOG", "warn")
         .env_remove("ORGD_BOOTSTRAP_KEY")

@@ -52,6 +52,12 @@ mod security;
 #[path = "../api/tags.rs"]
 mod tags;
 
+// PostgreSQL only.
+#[cfg(orgd_pg_tests)]
+mod multinode;
+#[cfg(orgd_pg_tests)]
+mod outage;
+
 #[cfg(not(orgd_pg_tests))]
 #[test]
 fn http_suite_on_postgresql_skipped() {

@@ -1,0 +1,263 @@
+//! Two `orgd serve` processes on one PostgreSQL database: every guarantee
+//! holds across them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Storage, start_binary};
+
+struct Node {
+    base: String,
+    client: reqwest::Client,
+    key: String,
+}
+
+impl Node {
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.req(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_on_one_database_keep_every_guarantee() {
+    let storage = Storage::new().await;
+    let root = orgd_core::keys::generate_secret();
+    // Both start at once: migrations and bootstrap race, and must not clash.
+    let ((mut c1, b1, _), (mut c2, b2, _)) = tokio::join!(
+        start_binary(&storage.database_url, Some(&root)),
+        start_binary(&storage.database_url, Some(&root)),
+    );
+    let nodes = Arc::new([
+        Node {
+            base: b1,
+            client: reqwest::Client::new(),
+            key: root.clone(),
+        },
+        Node {
+            base: b2,
+            client: reqwest::Client::new(),
+            key: root.clone(),
+        },
+    ]);
+    use reqwest::Method;
+    let (s, _) = nodes[0]
+        .send(Method::POST, "/orgs", Some(json!({"id": "a", "name": "A"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = nodes[1]
+        .send(
+            Method::PATCH,
+            "/orgs/a/configs",
+            Some(json!({"applications.limit": 5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // 64 creates from 32 clients, split across the nodes, against limit 5.
+    let mut tasks = Vec::new();
+    for t in 0..32usize {
+        let nodes = nodes.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for n in [2 * t, 2 * t + 1] {
+                let node = &nodes[n % 2];
+                let (s, body) = node
+                    .send(
+                        Method::POST,
+                        "/orgs/a/applications",
+                        Some(json!({"name": format!("app {n}")})),
+                    )
+                    .await;
+                out.push((s, body));
+            }
+            out
+        }));
+    }
+    let (mut created, mut refused) = (0, 0);
+    for t in tasks {
+        for (s, body) in t.await.unwrap() {
+            match s {
+                StatusCode::CREATED => created += 1,
+                StatusCode::CONFLICT => {
+                    assert_eq!(body["type"], "/problems/limit-exceeded", "{body}");
+                    refused += 1;
+                }
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    assert_eq!((created, refused), (5, 59));
+    let (_, items) = nodes[1]
+        .send(Method::GET, "/orgs/a/applications", None)
+        .await;
+    assert_eq!(items.as_array().unwrap().len(), 5);
+
+    // Concurrent audited changes to one org from both nodes: one chain.
+    let mut tasks = Vec::new();
+    for n in 0..40usize {
+        let nodes = nodes.clone();
+        tasks.push(tokio::spawn(async move {
+            nodes[n % 2]
+                .send(
+                    Method::PATCH,
+                    "/orgs/a",
+                    Some(json!({"name": format!("name {n}")})),
+                )
+                .await
+                .0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let (_, v) = nodes[0]
+        .send(Method::GET, "/orgs/a/audit/verify", None)
+        .await;
+    assert_eq!(v["valid"], true, "{v}");
+    // org.create, configs.update, five application.create, forty org.update
+    assert_eq!(v["events"], 47, "{v}");
+    let (_, org) = nodes[1].send(Method::GET, "/orgs/a", None).await;
+    assert_eq!(org["version"], 42);
+
+    // An Idempotency-Key replayed on the other node replays.
+    let post = |node: &Node| {
+        node.req(Method::POST, "/orgs")
+            .header("idempotency-key", "create-b")
+            .json(&json!({"name": "B", "parent_id": "a"}))
+            .send()
+    };
+    let first = post(&nodes[0]).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = post(&nodes[1]).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+    let (_, children) = nodes[0].send(Method::GET, "/orgs/a/children", None).await;
+    assert_eq!(children.as_array().unwrap().len(), 1);
+
+    // A key revoked on node 1 is refused by node 2 within a second, although
+    // node 2 had just resolved (and cached) it.
+    let (s, key) = nodes[0]
+        .send(
+            Method::POST,
+            "/orgs/a/api_keys",
+            Some(json!({"name": "k", "permissions": ["read"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let secret = key["secret"].as_str().unwrap().to_owned();
+    let me = |secret: String| {
+        let node = nodes.clone();
+        async move {
+            node[1]
+                .client
+                .get(format!("{}/me", node[1].base))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(secret.clone()).await, StatusCode::OK);
+    let (s, _) = nodes[0]
+        .send(
+            Method::DELETE,
+            &format!("/orgs/a/api_keys/{}", key["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let revoked = Instant::now();
+    loop {
+        if me(secret.clone()).await == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "node 2 still accepts the key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(revoked.elapsed() < Duration::from_secs(1));
+
+    // Crossing moves, one on each node (x under y's child, y under x's
+    // child): never both, so never a cycle.
+    for round in 0..5 {
+        let (x, y) = (format!("x{round}"), format!("y{round}"));
+        for (id, parent) in [(&x, "a"), (&y, "a")] {
+            let (s, _) = nodes[0]
+                .send(
+                    Method::POST,
+                    "/orgs",
+                    Some(json!({"id": id, "name": id, "parent_id": parent})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED);
+            let (s, _) = nodes[0]
+                .send(
+                    Method::POST,
+                    "/orgs",
+                    Some(json!({"id": format!("{id}-child"), "name": "c", "parent_id": id})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let (n1, n2) = (nodes.clone(), nodes.clone());
+        let (x1, y1) = (x.clone(), y.clone());
+        let first = tokio::spawn(async move {
+            n1[0]
+                .send(
+                    Method::PATCH,
+                    &format!("/orgs/{x1}"),
+                    Some(json!({"parent_id": format!("{y1}-child")})),
+                )
+                .await
+                .0
+        });
+        let (x2, y2) = (x.clone(), y.clone());
+        let second = tokio::spawn(async move {
+            n2[1]
+                .send(
+                    Method::PATCH,
+                    &format!("/orgs/{y2}"),
+                    Some(json!({"parent_id": format!("{x2}-child")})),
+                )
+                .await
+                .0
+        });
+        let mut statuses = [first.await.unwrap(), second.await.unwrap()];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "round {round}"
+        );
+    }
+
+    c1.kill().await.unwrap();
+    c2.kill().await.unwrap();
+}
