@@ -16,6 +16,8 @@ pub struct Principal {
     pub org_id: OrgId,
     pub user: Option<String>,
     pub permissions: Permissions,
+    /// The key's own rate limit (requests a minute), if it has one.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Principal {
@@ -26,6 +28,7 @@ impl Principal {
             org_id: root,
             user: Some("orgd-cli".into()),
             permissions: Permissions::all(),
+            rate_limit_per_minute: None,
         }
     }
 
@@ -115,6 +118,7 @@ mod tests {
             org_id: OrgId::from_trusted(id.into()),
             user: None,
             permissions: Permissions::parse_names(perms.iter().copied()).unwrap_or_default(),
+            rate_limit_per_minute: None,
         }
     }
 

@@ -150,6 +150,8 @@ pub struct KeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Requests a minute this key may make; `None`: the server's default.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl KeyRecord {
@@ -173,9 +175,13 @@ impl KeyRecord {
             expires_at: self.expires_at,
             last_used_at: self.last_used_at,
             prefix: self.prefix.clone(),
+            rate_limit_per_minute: self.rate_limit_per_minute,
         }
     }
 }
+
+/// The largest per-key rate limit.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;
 
 /// The key object the API returns: never the digest, never the secret.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -193,6 +199,8 @@ pub struct ApiKey {
     #[serde(with = "crate::time::serde_ts::option")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub prefix: String,
+    /// Requests a minute this key may make; `null`: the server's default.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 #[cfg(test)]

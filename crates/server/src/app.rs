@@ -71,6 +71,7 @@ impl Application {
         let settings = Settings {
             root_id: config.root_id.clone(),
             max_depth: config.max_depth,
+            default_rate_limit_per_minute: config.rate_limit_per_minute,
         };
         let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
         let chosen = config
@@ -110,6 +111,7 @@ impl Application {
             access_log: config.access_log,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             tasks: tasks.clone(),
+            rate_limiter: Default::default(),
         });
         Ok(Self {
             listener,

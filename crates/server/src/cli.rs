@@ -59,6 +59,9 @@ enum KeysCommand {
         /// RFC 3339 expiry.
         #[arg(long)]
         expires_at: Option<String>,
+        /// Requests a minute (default: the server's `--rate-limit-per-minute`).
+        #[arg(long)]
+        rate_limit_per_minute: Option<i64>,
     },
 }
 
@@ -125,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             user,
             expires_at,
+            rate_limit_per_minute,
         }) => {
             let orgd = operator_service(&db).await?;
             let created = orgd
@@ -135,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         user,
                         permissions,
                         expires_at,
+                        rate_limit_per_minute,
                     },
                 )
                 .await
@@ -164,6 +169,7 @@ async fn operator_service(db: &DatabaseArgs) -> anyhow::Result<Orgd> {
     let settings = Settings {
         root_id: OrgId::from_trusted("root".into()),
         max_depth: 16,
+        default_rate_limit_per_minute: None,
     };
     let orgd = Orgd::new(store, Arc::new(SystemClock), settings);
     orgd.root_id().await.map_err(|_| {

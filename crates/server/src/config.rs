@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// Days access log entries are kept; older ones are pruned in the background.
     #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub access_log_retention_days: u32,
+    /// Requests a minute each API key may make unless it has a limit of its
+    /// own (0: no limit). Buckets are per node.
+    #[arg(long, env = "ORGD_RATE_LIMIT_PER_MINUTE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_per_minute: u32,
     /// Proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` is
     /// believed. From any other peer, the socket address is the client's.
     #[arg(long, env = "ORGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
@@ -166,6 +170,8 @@ pub struct Config {
     pub access_log: bool,
     pub access_log_retention: chrono::Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// The default per-key rate limit; `None`: none.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl From<ServeArgs> for Config {
@@ -180,6 +186,7 @@ impl From<ServeArgs> for Config {
             access_log: a.access_log == Switch::On,
             access_log_retention: chrono::Duration::days(i64::from(a.access_log_retention_days)),
             trusted_proxies: a.trusted_proxies,
+            rate_limit_per_minute: (a.rate_limit_per_minute > 0).then_some(a.rate_limit_per_minute),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::{PgTx, fetch_limit, map_err};
 /// Aliased where they would clash with the org columns of `key_by_digest`.
 const COLUMNS: &str = "k.id AS key_id, k.org_id AS key_org_id, k.name AS key_name, k.user_name, \
      k.permissions, k.digest, k.prefix, k.created_at AS key_created_at, k.expires_at, \
-     k.last_used_at, k.revoked_at";
+     k.last_used_at, k.revoked_at, k.rate_limit_per_minute";
 
 fn key_from_row(r: &PgRow) -> StoreResult<KeyRecord> {
     let perms: String = r.try_get("permissions").map_err(map_err)?;
@@ -32,6 +32,12 @@ fn key_from_row(r: &PgRow) -> StoreResult<KeyRecord> {
         expires_at: r.try_get("expires_at").map_err(map_err)?,
         last_used_at: r.try_get("last_used_at").map_err(map_err)?,
         revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+        rate_limit_per_minute: r
+            .try_get::<Option<i32>, _>("rate_limit_per_minute")
+            .map_err(map_err)?
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Other("bad stored rate limit".into()))?,
     })
 }
 
@@ -40,8 +46,8 @@ impl KeyRepo for PgTx {
     async fn insert_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
         let done = sqlx::query(
             "INSERT INTO api_keys (id, org_id, name, user_name, permissions, digest, prefix, \
-             created_at, expires_at, last_used_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+             created_at, expires_at, last_used_at, revoked_at, rate_limit_per_minute) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
         )
         .bind(&k.id)
         .bind(k.org_id.as_str())
@@ -54,6 +60,10 @@ impl KeyRepo for PgTx {
         .bind(k.expires_at.map(truncate))
         .bind(k.last_used_at.map(truncate))
         .bind(k.revoked_at.map(truncate))
+        .bind(
+            k.rate_limit_per_minute
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+        )
         .execute(&mut *self.tx)
         .await
         .map_err(map_err)?;

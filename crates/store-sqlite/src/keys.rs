@@ -13,7 +13,7 @@ use crate::{SqliteTx, fetch_limit, map_err, parse_opt_ts, parse_ts, ts};
 
 const COLUMNS: &str = "k.id AS key_id, k.org_id AS key_org_id, k.name AS key_name, k.user_name, \
      k.permissions, k.digest, k.prefix, k.created_at AS key_created_at, k.expires_at, \
-     k.last_used_at, k.revoked_at";
+     k.last_used_at, k.revoked_at, k.rate_limit_per_minute";
 
 fn key_from_row(r: &SqliteRow) -> StoreResult<KeyRecord> {
     let perms: String = r.try_get("permissions").map_err(map_err)?;
@@ -30,6 +30,12 @@ fn key_from_row(r: &SqliteRow) -> StoreResult<KeyRecord> {
         expires_at: parse_opt_ts(r.try_get("expires_at").map_err(map_err)?)?,
         last_used_at: parse_opt_ts(r.try_get("last_used_at").map_err(map_err)?)?,
         revoked_at: parse_opt_ts(r.try_get("revoked_at").map_err(map_err)?)?,
+        rate_limit_per_minute: r
+            .try_get::<Option<i64>, _>("rate_limit_per_minute")
+            .map_err(map_err)?
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Other("bad stored rate limit".into()))?,
     })
 }
 
@@ -38,7 +44,8 @@ impl KeyRepo for SqliteTx {
     async fn insert_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO api_keys (id, org_id, name, user_name, permissions, digest, prefix, \
-             created_at, expires_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at, last_used_at, revoked_at, rate_limit_per_minute) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&k.id)
         .bind(k.org_id.as_str())
@@ -51,6 +58,7 @@ impl KeyRepo for SqliteTx {
         .bind(k.expires_at.map(ts))
         .bind(k.last_used_at.map(ts))
         .bind(k.revoked_at.map(ts))
+        .bind(k.rate_limit_per_minute.map(i64::from))
         .execute(&mut *self.tx)
         .await
         .map_err(map_err)?;

@@ -174,6 +174,7 @@ pub fn key(org: &str, id: &str, secret: &str) -> KeyRecord {
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        rate_limit_per_minute: None,
     }
 }
 

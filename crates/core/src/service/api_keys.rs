@@ -24,6 +24,8 @@ pub struct NewKey {
     pub user: Option<String>,
     pub permissions: Vec<String>,
     pub expires_at: Option<String>,
+    /// Requests a minute, 1 … 1,000,000, at most the creating key's.
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 /// A freshly minted key: the only time its secret is ever shown.
@@ -81,6 +83,7 @@ impl Orgd {
             org_id: key.org_id,
             user: key.user,
             permissions: key.permissions,
+            rate_limit_per_minute: key.rate_limit_per_minute,
         })
     }
 
@@ -147,6 +150,22 @@ impl Orgd {
                 None
             }
         };
+        let rate_limit = match new.rate_limit_per_minute {
+            None => None,
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if (1..=keys::MAX_RATE_LIMIT_PER_MINUTE).contains(&n) => Some(n),
+                _ => {
+                    errors.push(FieldError::new(
+                        "rate_limit_per_minute",
+                        format!(
+                            "must be an integer from 1 to {}",
+                            keys::MAX_RATE_LIMIT_PER_MINUTE
+                        ),
+                    ));
+                    None
+                }
+            },
+        };
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
@@ -168,6 +187,7 @@ impl Orgd {
                 extra.join(", ")
             )));
         }
+        let rate_limit_per_minute = self.child_rate_limit(who, rate_limit)?;
         // The operator's `orgd keys create` is the way back in when every
         // key is lost; a limit must not lock the operator out.
         if !who.is_operator() {
@@ -186,6 +206,7 @@ impl Orgd {
             expires_at,
             last_used_at: None,
             revoked_at: None,
+            rate_limit_per_minute,
         };
         c.tx.insert_key(&key).await?;
         let view = key.view();
@@ -199,6 +220,21 @@ impl Orgd {
         .await?;
         c.commit().await?;
         Ok(CreatedKey { key: view, secret })
+    }
+
+    /// The rate limit of a key `who` creates: at most `who`'s own effective
+    /// limit (its own, else the server's default), and when none is asked
+    /// for, `who`'s own limit, so a limited key cannot mint an unlimited one.
+    fn child_rate_limit(&self, who: &Principal, asked: Option<u32>) -> Result<Option<u32>> {
+        let default = self.settings.default_rate_limit_per_minute;
+        let creators = who.rate_limit_per_minute.or(default);
+        match (asked, creators) {
+            (Some(n), Some(max)) if n > max && !who.is_operator() => Err(Error::Forbidden(
+                format!("a key cannot get a higher rate limit than its creator's ({max} a minute)"),
+            )),
+            (None, _) if !who.is_operator() => Ok(who.rate_limit_per_minute),
+            (asked, _) => Ok(asked),
+        }
     }
 
     /// `orgd keys create`: the operator mints a key straight in the database.

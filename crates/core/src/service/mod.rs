@@ -38,6 +38,8 @@ pub struct Settings {
     pub root_id: OrgId,
     /// Deepest level an org may sit at; the root is level 1.
     pub max_depth: i64,
+    /// Requests a minute for keys without a limit of their own; `None`: no limit.
+    pub default_rate_limit_per_minute: Option<u32>,
 }
 
 /// Where a request came from, as the audit trail records it.
@@ -154,6 +156,7 @@ impl Orgd {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
+            rate_limit_per_minute: None,
         };
         c.tx.insert_key(&key).await?;
         c.record(

@@ -35,6 +35,10 @@ pub struct CreateKeyBody {
     permissions: Vec<String>,
     /// RFC 3339; the key stops working then.
     expires_at: Option<String>,
+    /// Requests a minute, 1–1,000,000, at most the creating key's. Absent:
+    /// the creating key's own limit, else the server's default.
+    #[schema(example = 600)]
+    rate_limit_per_minute: Option<i64>,
 }
 
 /// A new key with its secret: the only response that ever shows it.
@@ -94,6 +98,7 @@ async fn create_key(
         user: body.user,
         permissions: body.permissions,
         expires_at: body.expires_at,
+        rate_limit_per_minute: body.rate_limit_per_minute,
     };
     let created = s
         .orgd

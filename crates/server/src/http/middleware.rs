@@ -219,13 +219,51 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         request_id: current_request_id(),
         ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
     };
+    let per_minute = principal
+        .rate_limit_per_minute
+        .or(state.orgd.settings().default_rate_limit_per_minute);
+    let decision = match (per_minute, principal.key_id.as_deref()) {
+        (Some(n), Some(key_id)) => Some(state.rate_limiter.take(
+            key_id,
+            n,
+            std::time::Instant::now(),
+        )),
+        _ => None,
+    };
     let caller = Caller { principal, origin };
-    req.extensions_mut().insert(caller.clone());
-    let mut res = next.run(req).await;
+    let mut res = match decision {
+        Some(d) if !d.allowed => {
+            let mut res = Problem::new(
+                Kind::RateLimited,
+                format!(
+                    "this key may make {} requests a minute; retry in {} s",
+                    d.limit, d.retry_after_secs
+                ),
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs));
+            res
+        }
+        _ => {
+            req.extensions_mut().insert(caller.clone());
+            next.run(req).await
+        }
+    };
+    if let Some(d) = decision {
+        let h = res.headers_mut();
+        h.insert(RATELIMIT_LIMIT, HeaderValue::from(d.limit));
+        h.insert(RATELIMIT_REMAINING, HeaderValue::from(d.remaining));
+        h.insert(RATELIMIT_RESET, HeaderValue::from(d.reset_secs));
+    }
     // For the access log, which sits outside this layer.
     res.extensions_mut().insert(caller);
     res
 }
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// `Idempotency-Key` on POST: the first response is kept for 24 h and
 /// replayed to a retry with the same key and the same request.

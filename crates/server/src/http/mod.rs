@@ -14,6 +14,7 @@ mod me;
 pub mod middleware;
 mod orgs;
 pub mod problem;
+pub mod rate_limit;
 mod resources;
 mod tags;
 
@@ -41,6 +42,7 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Every request's handler task; shutdown waits for all of them.
     pub tasks: tokio_util::task::TaskTracker,
+    pub rate_limiter: Arc<rate_limit::RateLimiter>,
 }
 
 #[derive(OpenApi)]

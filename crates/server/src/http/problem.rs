@@ -27,6 +27,7 @@ pub enum Kind {
     IdempotencyReuse,
     IdempotencyInProgress,
     PreconditionFailed,
+    RateLimited,
     PayloadTooLarge,
     UnsupportedMediaType,
     Unavailable,
@@ -95,6 +96,11 @@ impl Kind {
                 "precondition-failed",
                 "The resource has changed",
             ),
+            Kind::RateLimited => (
+                S::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "This API key has made too many requests",
+            ),
             Kind::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -128,7 +134,7 @@ impl Kind {
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::BadRequest,
         Kind::Validation,
         Kind::Unauthorized,
@@ -145,6 +151,7 @@ impl Kind {
         Kind::IdempotencyReuse,
         Kind::IdempotencyInProgress,
         Kind::PreconditionFailed,
+        Kind::RateLimited,
         Kind::PayloadTooLarge,
         Kind::UnsupportedMediaType,
         Kind::Unavailable,

@@ -101,6 +101,7 @@ impl TestApp {
             access_log: true,
             access_log_retention: chrono::Duration::days(90),
             trusted_proxies: vec![],
+            rate_limit_per_minute: None,
         };
         tweak(&mut config);
         let clock = Arc::new(OffsetClock::default());

@@ -16,5 +16,6 @@ mod disconnects;
 mod keys;
 mod limits;
 mod orgs;
+mod rate_limits;
 mod security;
 mod tags;

@@ -46,6 +46,9 @@ mod limits;
 #[path = "../api/orgs.rs"]
 mod orgs;
 #[cfg(orgd_pg_tests)]
+#[path = "../api/rate_limits.rs"]
+mod rate_limits;
+#[cfg(orgd_pg_tests)]
 #[path = "../api/security.rs"]
 mod security;
 #[cfg(orgd_pg_tests)]

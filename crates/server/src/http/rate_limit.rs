@@ -1,0 +1,130 @@
+//! Per-key rate limits: a token bucket per API key, in this node's memory.
+//!
+//! Written here rather than taken from a crate: the keyed limiters on
+//! crates.io give every key the same quota, and orgd's quota is per key. A
+//! bucket holds up to `per_minute` tokens and refills at `per_minute / 60`
+//! tokens a second; each request takes one. One mutex guards the map: a
+//! request holds it for a few arithmetic operations, so concurrent requests
+//! of one key share its bucket exactly.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Above this many buckets, full (idle) ones are dropped: they hold nothing
+/// a new bucket would not.
+const PRUNE_ABOVE: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The key's limit, requests a minute.
+    pub limit: u32,
+    /// Whole requests left now.
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_secs: u64,
+    /// When refused: seconds until one request is allowed.
+    pub retry_after_secs: u64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    per_minute: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// Takes one request from `key`'s bucket, if it has one to give.
+    pub fn take(&self, key: &str, per_minute: u32, now: Instant) -> Decision {
+        let per_minute = per_minute.max(1);
+        let capacity = f64::from(per_minute);
+        let rate = capacity / 60.0; // tokens a second
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > PRUNE_ABOVE {
+            buckets.retain(|_, b| {
+                let r = f64::from(b.per_minute) / 60.0;
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * r
+                    < f64::from(b.per_minute)
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+            per_minute,
+        });
+        if bucket.per_minute != per_minute {
+            *bucket = Bucket {
+                tokens: capacity,
+                at: now,
+                per_minute,
+            };
+        }
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        bucket.at = now;
+        let allowed = bucket.tokens >= 1.0;
+        if allowed {
+            bucket.tokens -= 1.0;
+        }
+        let secs = |tokens: f64| {
+            Duration::from_secs_f64(tokens.max(0.0) / rate)
+                .as_secs_f64()
+                .ceil() as u64
+        };
+        Decision {
+            allowed,
+            limit: per_minute,
+            remaining: bucket.tokens.floor() as u32,
+            reset_secs: secs(capacity - bucket.tokens),
+            retry_after_secs: if allowed {
+                0
+            } else {
+                secs(1.0 - bucket.tokens).max(1)
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_gives_its_limit_then_refills_at_its_rate() {
+        let l = RateLimiter::default();
+        let t0 = Instant::now();
+        for n in 0..10 {
+            let d = l.take("k", 10, t0);
+            assert!(d.allowed, "request {n}");
+            assert_eq!(d.remaining, 9 - n);
+        }
+        let refused = l.take("k", 10, t0);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_secs, 6, "one token every 6 s");
+        assert!(!l.take("k", 10, t0 + Duration::from_secs(5)).allowed);
+        assert!(l.take("k", 10, t0 + Duration::from_secs(7)).allowed);
+        // Another key has its own bucket.
+        assert!(l.take("other", 10, t0).allowed);
+    }
+
+    #[test]
+    fn a_full_bucket_does_not_overflow() {
+        let l = RateLimiter::default();
+        let t0 = Instant::now();
+        assert!(l.take("k", 2, t0).allowed);
+        let later = t0 + Duration::from_secs(3600);
+        assert!(l.take("k", 2, later).allowed);
+        assert!(l.take("k", 2, later).allowed);
+        assert!(!l.take("k", 2, later).allowed);
+    }
+}
