@@ -43,11 +43,17 @@ mod keys;
 #[path = "../api/limits.rs"]
 mod limits;
 #[cfg(orgd_pg_tests)]
+#[path = "../api/matrix.rs"]
+mod matrix;
+#[cfg(orgd_pg_tests)]
 #[path = "../api/orgs.rs"]
 mod orgs;
 #[cfg(orgd_pg_tests)]
 #[path = "../api/rate_limits.rs"]
 mod rate_limits;
+#[cfg(orgd_pg_tests)]
+#[path = "../api/secrets.rs"]
+mod secrets;
 #[cfg(orgd_pg_tests)]
 #[path = "../api/security.rs"]
 mod security;

@@ -1,0 +1,1 @@
+//! The security matrix (being written).

@@ -1,0 +1,1 @@
+//! Secrets never leak (being written).
