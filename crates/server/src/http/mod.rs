@@ -8,6 +8,7 @@ mod audit;
 mod configs;
 mod consumption;
 mod customizations;
+mod docs;
 pub mod extract;
 mod health;
 mod me;
@@ -113,6 +114,8 @@ pub fn router(state: AppState) -> Router {
         .merge(protected)
         .merge(health::routes())
         .split_for_parts();
+    let docs_page = docs::render(&serde_json::to_value(&api).unwrap_or_default());
+    let docs_page = axum::response::Html(axum::body::Bytes::from(docs_page));
     let api = Arc::new(api);
     router
         .route(
@@ -120,6 +123,13 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(move || {
                 let api = api.clone();
                 async move { Json(api.as_ref().clone()) }
+            }),
+        )
+        .route(
+            "/docs",
+            axum::routing::get(move || {
+                let page = docs_page.clone();
+                async move { page }
             }),
         )
         .fallback(|| async { problem::Problem::new(problem::Kind::NotFound, "no such route") })
@@ -205,6 +215,19 @@ pub fn versioned<T: Serialize>(headers: &HeaderMap, version: i64, body: &T) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed `openapi.json` is what the code declares. When this
+    /// fails, regenerate it: `cargo run -- openapi > openapi.json`.
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let committed = include_str!("../../../../openapi.json");
+        let generated = openapi_json();
+        assert!(
+            committed.trim_end() == generated.trim_end(),
+            "openapi.json has drifted from the route declarations; \
+             regenerate it with `cargo run -- openapi > openapi.json`"
+        );
+    }
 
     #[test]
     fn etags_parse_strong_and_weak() {

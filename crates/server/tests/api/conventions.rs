@@ -272,3 +272,31 @@ async fn graceful_shutdown_finishes_and_the_data_stays() {
     let mut conn = RawDb::connect(&storage.database_url).await;
     assert_eq!(conn.scalar("SELECT count(*) FROM orgs").await, 2);
 }
+
+#[tokio::test]
+async fn docs_describe_every_route_with_nothing_from_elsewhere() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "no key needed");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = res.text().await.unwrap();
+    for (method, path) in crate::helpers::routes(&app).await {
+        let escaped = path.replace('&', "&amp;");
+        assert!(
+            page.contains(&format!(
+                "{}</span> <code>{escaped}</code>",
+                method.as_str()
+            )),
+            "{method} {path} is not on /docs"
+        );
+    }
+    // Self-contained: no scripts, styles or images fetched from anywhere.
+    for needle in ["<script", "src=", "<link", "@import", "url("] {
+        assert!(!page.contains(needle), "/docs contains {needle}");
+    }
+}

@@ -1,0 +1,314 @@
+//! `/docs`: a readable API reference, rendered once from the OpenAPI
+//! document into one self-contained HTML page (inline CSS, no scripts, no
+//! fonts or assets from anywhere), so it works on a machine with no internet.
+//!
+//! Rendered here rather than by an embedded Swagger UI or Redoc: those ship
+//! megabytes of JavaScript fetched at build time, and a static page says
+//! everything the document says.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// The page for `doc` (an OpenAPI 3.1 document as JSON).
+pub fn render(doc: &Value) -> String {
+    let mut out = String::with_capacity(256 * 1024);
+    let title = text(&doc["info"]["title"]);
+    let version = text(&doc["info"]["version"]);
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} API reference</title><style>{CSS}</style></head><body>\
+         <header><h1>{t} <small>{v}</small></h1><p>{d}</p>\
+         <p>Every route but <code>/healthz</code>, <code>/readyz</code>, \
+         <code>/openapi.json</code> and this page takes \
+         <code>Authorization: Bearer &lt;key&gt;</code>. Errors are \
+         <code>application/problem+json</code> (<a href=\"#schema-ProblemBody\">ProblemBody</a>). \
+         The machine-readable document is <a href=\"/openapi.json\">/openapi.json</a>.</p></header>",
+        t = esc(&title),
+        v = esc(&version),
+        d = esc(&text(&doc["info"]["description"])),
+    );
+
+    // Operations, grouped by tag in the order tags first appear.
+    let mut ops: Vec<(String, String, String, &Value)> = Vec::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, item) in paths {
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if let Some(op) = item.get(method) {
+                    let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
+                    ops.push((tag, path.clone(), method.to_owned(), op));
+                }
+            }
+        }
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for (tag, ..) in &ops {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+
+    out.push_str("<nav><h2>Contents</h2><ul>");
+    for tag in &tags {
+        let _ = write!(
+            out,
+            "<li><a href=\"#tag-{a}\">{t}</a></li>",
+            a = anchor(tag),
+            t = esc(tag)
+        );
+    }
+    out.push_str("<li><a href=\"#schemas\">Schemas</a></li></ul></nav><main>");
+
+    for tag in &tags {
+        let _ = write!(out, "<h2 id=\"tag-{}\">{}</h2>", anchor(tag), esc(tag));
+        for (_, path, method, op) in ops.iter().filter(|(t, ..)| t == tag) {
+            operation(&mut out, path, method, op);
+        }
+    }
+
+    out.push_str("<h2 id=\"schemas\">Schemas</h2>");
+    if let Some(schemas) = doc["components"]["schemas"].as_object() {
+        for (name, schema) in schemas {
+            let _ = write!(
+                out,
+                "<section class=\"schema\" id=\"schema-{a}\"><h3>{n}</h3>",
+                a = anchor(name),
+                n = esc(name)
+            );
+            schema_body(&mut out, schema);
+            out.push_str("</section>");
+        }
+    }
+    out.push_str("</main></body></html>");
+    out
+}
+
+fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
+    let id = text(&op["operationId"]);
+    let _ = write!(
+        out,
+        "<section class=\"op\" id=\"op-{a}\"><h3><span class=\"m {m}\">{M}</span> <code>{p}</code></h3>",
+        a = anchor(&id),
+        m = method,
+        M = method.to_uppercase(),
+        p = esc(path),
+    );
+    for key in ["summary", "description"] {
+        let t = text(&op[key]);
+        if !t.is_empty() && !(key == "description" && t == text(&op["summary"])) {
+            let _ = write!(out, "<p>{}</p>", esc(&t));
+        }
+    }
+    if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
+        out.push_str("<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>type</th><th>required</th><th>description</th></tr>");
+        for p in params {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&text(&p["name"])),
+                esc(&text(&p["in"])),
+                type_of(&p["schema"]),
+                if p["required"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
+                esc(&text(&p["description"])),
+            );
+        }
+        out.push_str("</table>");
+    }
+    if let Some(content) = op["requestBody"]["content"].as_object() {
+        out.push_str("<h4>Request body</h4>");
+        for (media, body) in content {
+            let _ = write!(
+                out,
+                "<p><code>{}</code>: {}</p>",
+                esc(media),
+                type_of(&body["schema"])
+            );
+            example(out, body);
+        }
+    }
+    if let Some(responses) = op["responses"].as_object() {
+        out.push_str(
+            "<h4>Responses</h4><table><tr><th>status</th><th>description</th><th>body</th></tr>",
+        );
+        for (status, res) in responses {
+            let body = res["content"]
+                .as_object()
+                .and_then(|c| c.values().next())
+                .map(|b| type_of(&b["schema"]))
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(status),
+                esc(&text(&res["description"])),
+                body
+            );
+        }
+        out.push_str("</table>");
+        for res in responses.values() {
+            if let Some(content) = res["content"].as_object() {
+                for body in content.values() {
+                    example(out, body);
+                }
+            }
+        }
+    }
+    out.push_str("</section>");
+}
+
+fn example(out: &mut String, body: &Value) {
+    let ex = if body["example"].is_null() {
+        &body["schema"]["example"]
+    } else {
+        &body["example"]
+    };
+    if !ex.is_null() {
+        let pretty = serde_json::to_string_pretty(ex).unwrap_or_default();
+        let _ = write!(out, "<pre>{}</pre>", esc(&pretty));
+    }
+}
+
+fn schema_body(out: &mut String, schema: &Value) {
+    let d = text(&schema["description"]);
+    if !d.is_empty() {
+        let _ = write!(out, "<p>{}</p>", esc(&d));
+    }
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(props) = schema["properties"].as_object() {
+        out.push_str(
+            "<table><tr><th>field</th><th>type</th><th>required</th><th>description</th></tr>",
+        );
+        for (name, p) in props {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                type_of(p),
+                if required.contains(&name.as_str()) {
+                    "yes"
+                } else {
+                    "no"
+                },
+                esc(&text(&p["description"])),
+            );
+        }
+        out.push_str("</table>");
+    } else {
+        let _ = write!(out, "<p>{}</p>", type_of(schema));
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        if let Some(parts) = schema[key].as_array() {
+            let names: Vec<String> = parts.iter().map(type_of).collect();
+            let _ = write!(out, "<p>{key}: {}</p>", names.join(", "));
+        }
+    }
+}
+
+/// A short, linked description of a schema's type.
+fn type_of(s: &Value) -> String {
+    if let Some(r) = s["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap_or(r);
+        return format!("<a href=\"#schema-{}\">{}</a>", anchor(name), esc(name));
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(parts) = s[key].as_array() {
+            let names: Vec<String> = parts.iter().map(type_of).collect();
+            return names.join(" | ");
+        }
+    }
+    let base = match &s["type"] {
+        Value::String(t) => t.clone(),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ => String::new(),
+    };
+    if base.contains("array") {
+        return format!("array of {}", type_of(&s["items"]));
+    }
+    let mut out = esc(&base);
+    if let Some(values) = s["enum"].as_array() {
+        let v: Vec<String> = values.iter().map(|v| esc(&v.to_string())).collect();
+        let _ = write!(out, " ({})", v.join(", "));
+    }
+    if let Some(f) = s["format"].as_str() {
+        let _ = write!(out, " <small>{}</small>", esc(f));
+    }
+    if out.is_empty() { "any".into() } else { out }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn anchor(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1d2430;background:#fbfcfd}\
+header{padding:1.5rem 2rem;background:#1d2430;color:#eef1f5}header a{color:#9cc8ff}\
+header small{font-weight:normal;opacity:.7}nav{padding:0 2rem}nav ul{columns:3;padding-left:1rem}\
+main{padding:0 2rem 3rem;max-width:70rem}h2{border-bottom:2px solid #d6dde6;margin-top:2.5rem}\
+.op,.schema{border:1px solid #d6dde6;border-radius:6px;padding:.5rem 1rem;margin:1rem 0;background:#fff}\
+.m{display:inline-block;min-width:4.5rem;text-align:center;border-radius:4px;color:#fff;font-size:.8rem;padding:.1rem .4rem}\
+.get{background:#2f7d32}.post{background:#1565c0}.put{background:#6a1b9a}.patch{background:#ef6c00}.delete{background:#c62828}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #e3e8ee;padding:.25rem .5rem;text-align:left;vertical-align:top}\
+th{background:#f3f6f9}pre{background:#f3f6f9;padding:.75rem;overflow:auto;border-radius:4px}code{font-size:.9em}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_describes_every_operation_and_escapes_text() {
+        let doc = serde_json::json!({
+            "info": {"title": "t", "version": "1", "description": "<b>"},
+            "paths": {"/x/{id}": {"get": {"operationId": "get_x", "tags": ["xs"],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "ok", "content": {"application/json":
+                    {"schema": {"$ref": "#/components/schemas/X"}, "example": {"a": 1}}}}}}}},
+            "components": {"schemas": {"X": {"type": "object", "required": ["a"],
+                "properties": {"a": {"type": "integer", "description": "an a"}}}}}
+        });
+        let html = render(&doc);
+        assert!(html.contains("<code>/x/{id}</code>"));
+        assert!(html.contains("href=\"#schema-X\""));
+        assert!(html.contains("id=\"schema-X\""));
+        assert!(html.contains("&lt;b&gt;"));
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("&quot;a&quot;: 1"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+}
