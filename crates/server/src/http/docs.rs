@@ -100,7 +100,8 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
     );
     for key in ["summary", "description"] {
         let t = text(&op[key]);
-        if !t.is_empty() && !(key == "description" && t == text(&op["summary"])) {
+        let repeats_summary = key == "description" && t == text(&op["summary"]);
+        if !t.is_empty() && !repeats_summary {
             let _ = write!(out, "<p>{}</p>", esc(&t));
         }
     }

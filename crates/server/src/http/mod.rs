@@ -7,6 +7,7 @@ mod api_keys;
 mod audit;
 mod configs;
 mod consumption;
+mod contract;
 mod customizations;
 mod docs;
 pub mod extract;
@@ -93,6 +94,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(api_routes())
         .merge(health::routes())
         .split_for_parts();
+    let mut api = api;
+    contract::complete_operations(&mut api);
     api
 }
 
@@ -110,10 +113,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::authenticate,
         ));
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)
         .merge(health::routes())
         .split_for_parts();
+    contract::complete_operations(&mut api);
     let docs_page = docs::render(&serde_json::to_value(&api).unwrap_or_default());
     let docs_page = axum::response::Html(axum::body::Bytes::from(docs_page));
     let api = Arc::new(api);

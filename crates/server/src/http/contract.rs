@@ -1,0 +1,97 @@
+//! What every operation of the OpenAPI document shares, added after the
+//! routes are merged so no route can be declared without it: problem bodies
+//! under their real media type (`application/problem+json`), and the error
+//! answers any route can give (401 and 429 with a key, 503 when the database
+//! is away, 400/413/415 where the request carries a body or a query).
+
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{OpenApi, Ref, RefOr};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+fn is_problem(content: &utoipa::openapi::content::Content) -> bool {
+    matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ProblemBody"))
+}
+
+fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ProblemBody")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn complete(op: &mut Operation) {
+    for res in op.responses.responses.values_mut() {
+        if let RefOr::T(res) = res
+            && res.content.get("application/json").is_some_and(is_problem)
+            && let Some(c) = res.content.shift_remove("application/json")
+        {
+            res.content.insert(PROBLEM_JSON.to_owned(), c);
+        }
+    }
+    // Health checks declare `security(())`: no key, so no 401 or 429.
+    let keyed = !op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| *r == Default::default()));
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query);
+    let has_body = op.request_body.is_some();
+    let mut add = |status: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem_response(description));
+    };
+    if has_query || has_body {
+        add(
+            "400",
+            "The request could not be read, or has invalid fields",
+        );
+    }
+    if keyed {
+        add("401", "A valid API key is required");
+        add(
+            "429",
+            "This API key has made too many requests (`Retry-After` says when to retry)",
+        );
+    }
+    if has_body {
+        add("413", "The body is larger than the limit");
+        add("415", "The body is not `application/json`");
+    }
+    add(
+        "503",
+        "The database is unavailable or the request timed out (`Retry-After`)",
+    );
+}
+
+/// Completes every operation of `api` (see the module docs).
+pub fn complete_operations(api: &mut OpenApi) {
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            complete(op);
+        }
+    }
+}
