@@ -112,6 +112,7 @@ impl Application {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             tasks: tasks.clone(),
             rate_limiter: Default::default(),
+            metrics: Arc::new(http::metrics::Metrics::new().context("setting up metrics")?),
         });
         Ok(Self {
             listener,

@@ -85,12 +85,20 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
         req.extensions_mut().insert(ClientIp(ip));
     }
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let metrics = state.metrics.clone();
     let timeout = state.request_timeout;
     let started = std::time::Instant::now();
     let scoped_id = id.clone();
     let handler_id = id.clone();
     let tasks = state.tasks.clone();
     let work = async move {
+        let _in_flight = metrics.started();
         // The rest of the stack runs in a task of its own. A client that hangs
         // up, or the timeout below, stops waiting for it but never cancels it:
         // a handler dropped half-way through a database transaction can leave
@@ -127,6 +135,12 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
             status = res.status().as_u16(),
             latency_ms = started.elapsed().as_millis() as u64,
             "served"
+        );
+        metrics.observe(
+            method.as_str(),
+            &route,
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
         );
         res
     };

@@ -13,6 +13,7 @@ mod docs;
 pub mod extract;
 mod health;
 mod me;
+pub mod metrics;
 pub mod middleware;
 mod orgs;
 pub mod problem;
@@ -45,6 +46,7 @@ pub struct AppState {
     /// Every request's handler task; shutdown waits for all of them.
     pub tasks: tokio_util::task::TaskTracker,
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -128,6 +130,20 @@ pub fn router(state: AppState) -> Router {
                 let api = api.clone();
                 async move { Json(api.as_ref().clone()) }
             }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(s): axum::extract::State<AppState>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        s.metrics.render(),
+                    )
+                },
+            ),
         )
         .route(
             "/docs",

@@ -300,3 +300,34 @@ async fn docs_describe_every_route_with_nothing_from_elsewhere() {
         assert!(!page.contains(needle), "/docs contains {needle}");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_with_no_tenant_data() {
+    let app = TestApp::spawn().await;
+    app.org("root", "tenant-7f3a").await;
+    for _ in 0..3 {
+        let res = app.get(&app.root_key, "/orgs/tenant-7f3a").await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    app.get(&app.root_key, "/orgs/nobody-9c2e").await;
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "no key needed");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(
+            "orgd_http_requests_total{method=\"GET\",route=\"/orgs/{org_id}\",status=\"200\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("route=\"/orgs/{org_id}\",status=\"404\"} 1"));
+    assert!(text.contains("orgd_http_request_duration_seconds_bucket"));
+    for tenant_data in ["tenant-7f3a", "nobody-9c2e", "Org tenant"] {
+        assert!(!text.contains(tenant_data), "{tenant_data} in /metrics");
+    }
+}
