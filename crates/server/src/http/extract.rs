@@ -101,17 +101,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Query parameters; an unreadable query string is a 400 problem.
+/// Query parameters; an unreadable query string is a 400 problem. A
+/// parameter given empty (`?limit=`) counts as not given, as forms send them.
 pub struct AppQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q).map(AppQuery).map_err(|e| {
+        let bad = |e: serde_urlencoded::de::Error| -> ApiError {
             Problem::new(Kind::BadRequest, format!("invalid query string: {e}")).into()
-        })
+        };
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(bad)?;
+        let given: Vec<(String, String)> =
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let q = serde_urlencoded::to_string(&given).unwrap_or_default();
+        serde_urlencoded::from_str(&q).map(AppQuery).map_err(bad)
     }
 }
 

@@ -130,7 +130,7 @@ async fn list_orgs(
         name_prefix: q.name_prefix,
         tags: pairs
             .into_iter()
-            .filter(|(k, _)| k == "tag")
+            .filter(|(k, v)| k == "tag" && !v.is_empty())
             .map(|(_, v)| v)
             .collect(),
     };
