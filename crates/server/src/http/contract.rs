@@ -2,11 +2,15 @@
 //! routes are merged so no route can be declared without it: problem bodies
 //! under their real media type (`application/problem+json`), and the error
 //! answers any route can give (401 and 429 with a key, 503 when the database
-//! is away, 400/413/415 where the request carries a body or a query).
+//! is away, 400/413/415 where the request carries a body or a query), and
+//! request bodies as strict as the server reads them: objects with no
+//! properties beyond those declared (unknown fields are a 400), batches of 1
+//! to 1000 items.
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -78,8 +82,13 @@ fn complete(op: &mut Operation) {
     );
 }
 
+/// Request bodies that are arrays take 1 to this many items (usage events,
+/// external access events).
+const MAX_BATCH: usize = 1000;
+
 /// Completes every operation of `api` (see the module docs).
 pub fn complete_operations(api: &mut OpenApi) {
+    let mut body_schemas = std::collections::BTreeSet::new();
     for item in api.paths.paths.values_mut() {
         for op in [
             &mut item.get,
@@ -92,6 +101,39 @@ pub fn complete_operations(api: &mut OpenApi) {
         .flatten()
         {
             complete(op);
+            for content in op
+                .request_body
+                .iter_mut()
+                .flat_map(|b| b.content.values_mut())
+            {
+                match &mut content.schema {
+                    Some(RefOr::Ref(r)) => {
+                        body_schemas
+                            .insert(r.ref_location.rsplit('/').next().unwrap_or("").to_owned());
+                    }
+                    Some(RefOr::T(Schema::Array(a))) => {
+                        a.min_items.get_or_insert(1);
+                        a.max_items.get_or_insert(MAX_BATCH);
+                        if let ArrayItems::RefOrSchema(item) = &a.items
+                            && let RefOr::Ref(r) = item.as_ref()
+                        {
+                            body_schemas
+                                .insert(r.ref_location.rsplit('/').next().unwrap_or("").to_owned());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // Body objects read by AppJson, which refuses fields it does not know.
+    if let Some(components) = api.components.as_mut() {
+        for name in &body_schemas {
+            if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name)
+                && o.additional_properties.is_none()
+            {
+                o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
         }
     }
 }
