@@ -54,6 +54,10 @@ pub const MAX_EVENT_SKEW: Duration = Duration::minutes(5);
 pub const USAGE_KEY_RETENTION: Duration = Duration::days(40);
 pub const MAX_USAGE_BATCH: usize = 1000;
 
+/// The largest quantity one usage event may carry. A month's counter
+/// saturates at `i64::MAX` rather than overflow.
+pub const MAX_QUANTITY: i64 = 1_000_000_000_000_000;
+
 /// One usage event as posted.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -61,7 +65,10 @@ pub struct UsageEvent {
     /// `^[a-z][a-z0-9_.]{0,63}$`
     #[cfg_attr(feature = "openapi", schema(example = "storage.gb_hours"))]
     pub metric: String,
-    #[cfg_attr(feature = "openapi", schema(example = 42))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = 42, maximum = 1_000_000_000_000_000_u64)
+    )]
     pub quantity: u64,
     /// RFC 3339, at most 35 days old; default: now. Decides the month.
     pub timestamp: Option<String>,
@@ -107,8 +114,11 @@ pub fn parse_usage(
         } else if e.metric == API_REQUESTS || GAUGES.contains(&e.metric.as_str()) {
             err("metric", "is counted by orgd itself");
         }
-        let Ok(quantity) = i64::try_from(e.quantity) else {
-            err("quantity", "is too large");
+        let Some(quantity) = i64::try_from(e.quantity)
+            .ok()
+            .filter(|q| *q <= MAX_QUANTITY)
+        else {
+            err("quantity", "must be at most 10^15");
             continue;
         };
         let at = match e.timestamp.as_deref().map(crate::time::parse) {

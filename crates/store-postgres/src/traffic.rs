@@ -205,7 +205,9 @@ impl ConsumptionRepo for PgTx {
              WHERE EXISTS (SELECT 1 FROM orgs o WHERE o.id = d.org_id) \
              ORDER BY d.ord \
              ON CONFLICT (org_id, month, metric) \
-             DO UPDATE SET value = consumption_counters.value + EXCLUDED.value",
+             DO UPDATE SET value = CASE \
+             WHEN EXCLUDED.value > 9223372036854775807 - consumption_counters.value \
+             THEN 9223372036854775807 ELSE consumption_counters.value + EXCLUDED.value END",
         )
         .bind(orgs)
         .bind(months)

@@ -188,7 +188,9 @@ impl ConsumptionRepo for SqliteTx {
                     .push_bind(d.amount);
             });
             b.push(
-                " ON CONFLICT (org_id, month, metric) DO UPDATE SET value = value + excluded.value",
+                " ON CONFLICT (org_id, month, metric) DO UPDATE SET value = \
+                 CASE WHEN excluded.value > 9223372036854775807 - value \
+                 THEN 9223372036854775807 ELSE value + excluded.value END",
             );
             b.build().execute(&mut *self.tx).await.map_err(map_err)?;
         }

@@ -282,3 +282,44 @@ async fn the_children_gauge_follows_creates_moves_and_deletes() {
         .unwrap();
     assert_eq!(p["metrics"]["children"], json!({"current": 0, "peak": 1}));
 }
+
+#[tokio::test]
+async fn huge_quantities_are_refused_and_a_full_counter_saturates() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/a/usage",
+            json!([{"metric": "bytes", "quantity": 1_000_000_000_000_001_u64}]),
+        )
+        .await;
+    problem(res, StatusCode::BAD_REQUEST).await;
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/a/usage",
+            json!([{"metric": "bytes", "quantity": i64::MAX}]),
+        )
+        .await;
+    problem(res, StatusCode::BAD_REQUEST).await;
+
+    // Ten calls of a thousand maximal events pass i64::MAX: the counter
+    // stays at its largest value instead of failing.
+    let batch: Vec<Value> = (0..1000)
+        .map(|_| json!({"metric": "bytes", "quantity": 1_000_000_000_000_000_u64}))
+        .collect();
+    for _ in 0..10 {
+        let res = app
+            .post(&app.root_key, "/orgs/a/usage", Value::Array(batch.clone()))
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let report: Value = app
+        .get(&app.root_key, "/orgs/a/consumption")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["metrics"]["bytes"], json!(i64::MAX));
+}
