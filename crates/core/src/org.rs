@@ -69,18 +69,26 @@ impl OrgRecord {
     }
 }
 
-/// The org object every endpoint returns.
+/// The org object every endpoint returns (the seed's example, with the
+/// fields orgd adds).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Org {
+    #[cfg_attr(feature = "openapi", schema(example = "org-123"))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(example = "Example Organization"))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(example = "root"))]
     pub parent_id: Option<String>,
     #[serde(with = "crate::time::serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(example = "2023-01-01T00:00:00Z"))]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time::serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(example = "2023-01-01T00:00:00Z"))]
     pub updated_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(example = 1))]
     pub version: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({"theme": "dark"})))]
     pub customizations: Value,
     /// Names of the org's tags.
     pub tags: Vec<String>,
