@@ -83,11 +83,6 @@ impl LimitStatus {
             over_limit: limit.is_some_and(|(v, _)| used > v),
         }
     }
-
-    /// Whether one more may be created.
-    pub fn has_room(&self) -> bool {
-        self.limit.is_none_or(|l| self.used < l)
-    }
 }
 
 #[cfg(test)]
@@ -116,18 +111,18 @@ mod tests {
     }
 
     #[test]
-    fn status_tells_room_and_excess() {
+    fn status_tells_excess() {
         let id = OrgId::from_trusted("a".into());
         let at = LimitStatus::new(Some((2, &id)), 2);
-        assert!(!at.has_room() && !at.over_limit);
+        assert!(!at.over_limit, "at the limit is not over it");
         let over = LimitStatus::new(Some((2, &id)), 5);
-        assert!(!over.has_room() && over.over_limit);
+        assert!(over.over_limit);
         let under = LimitStatus::new(Some((2, &id)), 1);
-        assert!(under.has_room() && !under.over_limit);
+        assert!(!under.over_limit);
         let zero = LimitStatus::new(Some((0, &id)), 0);
-        assert!(!zero.has_room() && !zero.over_limit);
+        assert!(!zero.over_limit);
         let free = LimitStatus::new(None, 1_000);
-        assert!(free.has_room() && !free.over_limit && free.source.is_none());
+        assert!(!free.over_limit && free.source.is_none());
     }
 
     #[test]

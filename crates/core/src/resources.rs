@@ -50,10 +50,6 @@ impl ResourceKind {
             ResourceKind::Usergroup => "ug",
         }
     }
-
-    pub fn from_plural(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.plural() == s)
-    }
 }
 
 /// One item of a registry.
@@ -105,11 +101,9 @@ mod tests {
     #[test]
     fn kinds_name_themselves_consistently() {
         for k in ResourceKind::ALL {
-            assert_eq!(ResourceKind::from_plural(k.plural()), Some(k));
             assert!(k.plural().starts_with(k.singular()));
             assert!(crate::configs::spec(&format!("{}.limit", k.plural())).is_some());
         }
-        assert_eq!(ResourceKind::from_plural("tags"), None);
     }
 
     #[test]

@@ -130,7 +130,9 @@ pub trait KeyRepo {
     /// Fails with [`StoreError::Conflict`] on a duplicate id or digest.
     async fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<()>;
     async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>>;
-    /// The key with this digest, whatever its state, and its org.
+    /// The key with this digest, whatever its state, and its org without its
+    /// tags: this is every request's authentication, and only the org's
+    /// state matters to it.
     async fn key_by_digest(&mut self, digest: &str) -> StoreResult<Option<(KeyRecord, OrgRecord)>>;
     /// Keys of `org` that are not revoked, ordered by id.
     async fn list_keys(

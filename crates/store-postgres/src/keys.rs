@@ -102,11 +102,7 @@ impl KeyRepo for PgTx {
         .await
         .map_err(map_err)?;
         let Some(r) = row else { return Ok(None) };
-        let key = key_from_row(&r)?;
-        match self.one_with_tags(Some(org_from_row(&r)?)).await? {
-            Some(org) => Ok(Some((key, org))),
-            None => Ok(None),
-        }
+        Ok(Some((key_from_row(&r)?, org_from_row(&r)?)))
     }
 
     async fn list_keys(

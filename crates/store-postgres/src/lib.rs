@@ -90,11 +90,6 @@ impl PgStore {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
-
-    /// The connection pool, for what runs beside the store (notifications).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 #[async_trait]

@@ -49,6 +49,12 @@ impl Metrics {
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        // Any token is a method to HTTP; a label per made-up one would let a
+        // client grow the registry without bound.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
@@ -86,11 +92,14 @@ mod tests {
             m.observe("GET", "/orgs/{org_id}", 200, 0.003);
         }
         m.observe("GET", "/orgs/{org_id}", 200, 0.004);
+        m.observe("BREW", "unmatched", 405, 0.001);
         let text = m.render();
         assert!(text.contains(
             "orgd_http_requests_total{method=\"GET\",route=\"/orgs/{org_id}\",status=\"200\"} 2"
         ));
         assert!(text.contains("orgd_http_requests_in_flight 0"));
+        assert!(text.contains("method=\"other\",route=\"unmatched\",status=\"405\"} 1"));
+        assert!(!text.contains("BREW"));
         assert!(text.contains("orgd_http_request_duration_seconds_bucket"));
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, skip_on_postgres};
+use crate::helpers::{RawDb, TestApp};
 
 /// Sends one request on a fresh connection and closes it `after` later,
 /// whether or not an answer came.
@@ -115,23 +115,14 @@ async fn clients_hanging_up_mid_request_leave_the_server_healthy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_client_hung_up_still_completes() {
-    if skip_on_postgres("it holds SQLite's file lock to keep the write waiting") {
-        return;
-    }
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     let addr = app.base.trim_start_matches("http://").to_owned();
 
-    // Another connection holds SQLite's write lock, so the PATCH below is
+    // Another connection holds the org's write lock, so the PATCH below is
     // still waiting for it when its client goes away.
-    let url = format!("sqlite://{}", app.db_path.display());
-    let mut blocker = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = RawDb::connect(&app.database_url).await;
+    blocker.lock_org_for_writes("a").await;
     send_and_hang_up(
         addr,
         request(
@@ -144,7 +135,7 @@ async fn a_write_whose_client_hung_up_still_completes() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    blocker.execute("ROLLBACK").await.unwrap();
 
     // The request was received whole: it runs to its end, as if the client
     // had stayed, and is audited.

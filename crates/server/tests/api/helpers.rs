@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,15 +17,6 @@ use tokio_util::sync::CancellationToken;
 /// rather than SQLite (`api`).
 pub fn postgres() -> bool {
     env!("CARGO_CRATE_NAME") == "api_postgres"
-}
-
-/// For the few tests that reach into the SQLite file itself: true (after
-/// saying so) when this run is on PostgreSQL, where they do not apply.
-pub fn skip_on_postgres(why: &str) -> bool {
-    if postgres() {
-        eprintln!("not on PostgreSQL: {why}");
-    }
-    postgres()
 }
 
 /// Where a test server keeps its data: a temporary directory (the SQLite
@@ -65,8 +55,6 @@ pub struct TestApp {
     pub base: String,
     pub root_key: String,
     pub client: reqwest::Client,
-    /// The SQLite file (on PostgreSQL, a path where nothing is).
-    pub db_path: PathBuf,
     pub database_url: String,
     pub clock: Arc<OffsetClock>,
     pub service: Arc<orgd_core::service::Orgd>,
@@ -89,7 +77,6 @@ impl TestApp {
     }
 
     async fn start(storage: Storage, root_key: String, tweak: impl FnOnce(&mut Config)) -> Self {
-        let db_path = storage.dir.path().join("orgd.db");
         let database_url = storage.database_url.clone();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -117,7 +104,6 @@ impl TestApp {
             base,
             root_key,
             client: reqwest::Client::new(),
-            db_path,
             database_url,
             clock,
             service,
@@ -422,6 +408,24 @@ impl RawDb {
         match self {
             Self::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await.unwrap(),
             Self::Postgres(c) => sqlx::query_scalar(sql).fetch_one(c).await.unwrap(),
+        }
+    }
+
+    /// Opens a transaction that holds what a write to `org` must wait for:
+    /// SQLite's write lock, or the org's row lock on PostgreSQL.
+    pub async fn lock_org_for_writes(&mut self, org: &str) {
+        match self {
+            Self::Sqlite(_) => {
+                self.execute("BEGIN IMMEDIATE").await.unwrap();
+            }
+            Self::Postgres(_) => {
+                self.execute("BEGIN").await.unwrap();
+                let locked = self
+                    .execute(&format!("SELECT 1 FROM orgs WHERE id = '{org}' FOR UPDATE"))
+                    .await
+                    .unwrap();
+                assert_eq!(locked, 1);
+            }
         }
     }
 
