@@ -95,7 +95,10 @@ pub struct AccessFilter {
 
 /// Most external events accepted in one call.
 pub const MAX_EXTERNAL_BATCH: usize = 1000;
-const MAX_TEXT: usize = 512;
+/// The longest `user`, `ip` or `user_agent` of an external event, in characters.
+pub const MAX_TEXT: usize = 512;
+/// The longest `action` of an external event, in characters.
+pub const MAX_ACTION_CHARS: usize = 64;
 const MAX_DETAILS_BYTES: usize = 4096;
 
 /// An external event as the platform posts it (the seed's own shape).
@@ -103,16 +106,29 @@ const MAX_DETAILS_BYTES: usize = 4096;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExternalEvent {
     /// RFC 3339; default: when orgd receives it.
-    #[cfg_attr(feature = "openapi", schema(example = "2023-11-01T12:00:00Z"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::schema::Timestamp>, example = "2023-11-01T12:00:00Z")
+    )]
     pub timestamp: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(example = "john.doe@example.com"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::schema::EventText>, example = "john.doe@example.com")
+    )]
     pub user: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(example = "LOGIN"))]
+    /// 1–64 characters, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schema::EventAction, example = "LOGIN")
+    )]
     pub action: String,
-    /// `SUCCESS` or `FAILURE`.
-    #[cfg_attr(feature = "openapi", schema(example = "SUCCESS"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Outcome, example = "SUCCESS"))]
     pub status: String,
+    /// At most 512 characters, no control characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::EventText>))]
     pub ip: Option<String>,
+    /// At most 512 characters, no control characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::EventText>))]
     pub user_agent: Option<String>,
     /// Any JSON, at most 4 KiB serialized.
     pub details: Option<Value>,
@@ -148,7 +164,10 @@ pub fn parse_external(
             err("status", "must be SUCCESS or FAILURE");
             Outcome::Failure
         });
-        if e.action.is_empty() || e.action.len() > 64 || e.action.chars().any(char::is_control) {
+        if e.action.is_empty()
+            || e.action.chars().count() > MAX_ACTION_CHARS
+            || e.action.chars().any(char::is_control)
+        {
             err(
                 "action",
                 "must be 1 to 64 characters, no control characters",
@@ -160,7 +179,7 @@ pub fn parse_external(
             ("user_agent", &e.user_agent),
         ] {
             if v.as_ref()
-                .is_some_and(|s| s.len() > MAX_TEXT || s.chars().any(char::is_control))
+                .is_some_and(|s| s.chars().count() > MAX_TEXT || s.chars().any(char::is_control))
             {
                 err(
                     field,

@@ -69,9 +69,21 @@ fn parse_value(spec: &ConfigSpec, v: &Value) -> Result<i64, String> {
         )
     };
     let n = match v {
-        Value::Number(n) => n.as_i64().ok_or_else(range)?,
+        // JSON does not tell `5` from `5.0`; both are the integer 5.
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= 1e15)
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(range)?,
+        // Digits in canonical form: no sign, no leading zero.
         Value::String(s)
-            if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) =>
+            if !s.is_empty()
+                && s.len() <= 19
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && (s == "0" || !s.starts_with('0')) =>
         {
             s.parse::<i64>().map_err(|_| range())?
         }

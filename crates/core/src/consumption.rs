@@ -42,6 +42,9 @@ impl fmt::Display for Month {
 
 /// The counter every authenticated request naming an org adds to.
 pub const API_REQUESTS: &str = "api_requests";
+
+/// The longest idempotency key of a usage event, in characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 /// The gauges, always reported (0 until something is counted).
 pub const GAUGES: [&str; 4] = ["applications", "workspaces", "usergroups", "children"];
 
@@ -62,17 +65,29 @@ pub const MAX_QUANTITY: i64 = 1_000_000_000_000_000;
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageEvent {
-    /// `^[a-z][a-z0-9_.]{0,63}$`
-    #[cfg_attr(feature = "openapi", schema(example = "storage.gb_hours"))]
+    /// `^[a-z][a-z0-9_.]{0,63}$`, other than the metrics orgd counts itself
+    /// (`api_requests`, `applications`, `workspaces`, `usergroups`, `children`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schema::Metric, example = "storage.gb_hours")
+    )]
     pub metric: String,
     #[cfg_attr(
         feature = "openapi",
         schema(example = 42, maximum = 1_000_000_000_000_000_u64)
     )]
+    #[serde(deserialize_with = "crate::integer::u64")]
     pub quantity: u64,
-    /// RFC 3339, at most 35 days old; default: now. Decides the month.
+    /// RFC 3339, at most 35 days old and not in the future; default: now.
+    /// Decides the month.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::Timestamp>))]
     pub timestamp: Option<String>,
-    /// Events with the same key are counted once, even across restarts.
+    /// Events with the same key are counted once, even across restarts
+    /// (1–255 characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::schema::IdempotencyKey>)
+    )]
     pub idempotency_key: Option<String>,
 }
 
@@ -139,7 +154,7 @@ pub fn parse_usage(
         };
         if e.idempotency_key
             .as_ref()
-            .is_some_and(|k| k.is_empty() || k.len() > 255)
+            .is_some_and(|k| k.is_empty() || k.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS)
         {
             err("idempotency_key", "must be 1 to 255 characters");
         }

@@ -75,7 +75,7 @@ impl Permissions {
         let mut set = Self::default();
         let mut unknown = Vec::new();
         for n in names {
-            match Permission::parse(n.trim()) {
+            match Permission::parse(n) {
                 Some(p) => set.0 |= p.bit(),
                 None => unknown.push(n.to_owned()),
             }

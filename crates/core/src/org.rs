@@ -115,16 +115,21 @@ pub fn subtree_upper_bound(path: &str) -> String {
     bound
 }
 
+/// The longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// A validated organization name: 1–200 characters after trimming, no control characters.
 pub fn parse_name(raw: &str) -> Result<String, &'static str> {
     let name = raw.trim();
     if name.is_empty() {
         return Err("must not be empty");
     }
-    if name.chars().count() > 200 {
+    // Length and control characters are judged on the name as sent, as
+    // the OpenAPI document's schema judges it (`crate::schema::NAME`).
+    if raw.chars().count() > MAX_NAME_CHARS {
         return Err("must be at most 200 characters");
     }
-    if name.chars().any(char::is_control) {
+    if raw.chars().any(char::is_control) {
         return Err("must not contain control characters");
     }
     Ok(name.to_owned())

@@ -25,14 +25,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct AccessParams {
     /// Entries at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
     start: Option<String>,
     /// Entries before this instant (RFC 3339).
+    #[param(format = DateTime)]
     end: Option<String>,
     /// Only this user.
     user: Option<String>,
     /// Only this action, e.g. `LOGIN` or `configs.patch`.
     action: Option<String>,
     /// `SUCCESS` or `FAILURE`.
+    #[param(pattern = "^(SUCCESS|FAILURE)$")]
     status: Option<String>,
 }
 

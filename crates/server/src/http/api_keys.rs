@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orgd_core::keys::ApiKey;
+use orgd_core::schema;
 use orgd_core::service::NewKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -25,19 +26,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateKeyBody {
-    #[schema(example = "billing service")]
+    #[schema(value_type = schema::DisplayName, example = "billing service")]
     name: String,
     /// The person or system the key acts for (shown as `user` in logs).
-    #[schema(example = "john.doe@example.com")]
+    #[schema(value_type = Option<schema::DisplayName>, example = "john.doe@example.com")]
     user: Option<String>,
     /// A subset of the creating key's own: `read`, `write`, `delete`, `admin`.
-    #[schema(example = json!(["read", "write"]))]
+    #[schema(value_type = schema::PermissionNames, example = json!(["read", "write"]))]
     permissions: Vec<String>,
-    /// RFC 3339; the key stops working then.
+    /// RFC 3339, in the future; the key stops working then.
+    #[schema(value_type = Option<schema::Timestamp>, example = "2030-01-01T00:00:00Z")]
     expires_at: Option<String>,
     /// Requests a minute, 1–1,000,000, at most the creating key's. Absent:
     /// the creating key's own limit, else the server's default.
-    #[schema(example = 600)]
+    #[schema(value_type = Option<schema::RateLimit>, example = 600)]
+    #[serde(default, deserialize_with = "orgd_core::integer::option_i64")]
     rate_limit_per_minute: Option<i64>,
 }
 

@@ -30,14 +30,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Events at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
     start: Option<String>,
     /// Events before this instant (RFC 3339).
+    #[param(format = DateTime)]
     end: Option<String>,
     /// Only this action, e.g. `org.update`.
     action: Option<String>,
     /// Only events made with this API key.
     key_id: Option<String>,
     /// Only this descendant's events (`children_audit`).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     org_id: Option<String>,
 }
 

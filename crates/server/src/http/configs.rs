@@ -105,11 +105,22 @@ macro_rules! config_handlers {
         #[utoipa::path(
             put, path = $path, tag = "configs",
             params(($param = String, Path, description = "The organization's id")),
-            request_body(content = BTreeMap<String, Value>,
+            request_body(content = orgd_core::schema::ConfigsBody,
                 example = json!({"applications.limit": 1, "workspaces.limit": 2, "usergroups.limit": 30})),
             responses(
                 (status = 200, description = "The new configs", body = BTreeMap<String, i64>, headers(("ETag" = String))),
-                (status = 400, description = "Unknown key or bad value; nothing changed", body = ProblemBody),
+                (status = 400, description = "Unknown key or bad value; nothing changed. The seed's own \
+                    example body, `{\"applications.limit\": 1, \"workspaces1.limit\": 2, \"usergrouos.limit\": 30}`, \
+                    gets this answer.", body = ProblemBody,
+                 example = json!({
+                     "type": "/problems/validation-failed", "title": "The request has invalid fields", "status": 400,
+                     "detail": "usergrouos.limit: unknown configuration key; workspaces1.limit: unknown configuration key",
+                     "code": "validation_failed", "request_id": "01hzy3m6f1q8k3m4v6w8y0a2c4",
+                     "errors": [
+                         {"field": "usergrouos.limit", "message": "unknown configuration key"},
+                         {"field": "workspaces1.limit", "message": "unknown configuration key"}
+                     ]
+                 })),
                 (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
                 (status = 412, body = ProblemBody),
             )
@@ -128,10 +139,18 @@ macro_rules! config_handlers {
         #[utoipa::path(
             patch, path = $path, tag = "configs",
             params(($param = String, Path, description = "The organization's id")),
-            request_body(content = BTreeMap<String, Value>, example = json!({"applications.limit": 1, "workspaces.limit": 2})),
+            request_body(content = orgd_core::schema::ConfigsPatchBody, example = json!({"applications.limit": 1, "workspaces.limit": 2})),
             responses(
                 (status = 200, description = "The resulting configs", body = BTreeMap<String, i64>, headers(("ETag" = String))),
-                (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+                (status = 400, description = "Unknown key or bad value; nothing changed. The seed's own \
+                    example body, `{\"applications.limit\": 1, \"workspaces1.limit\": 2}`, gets this answer.",
+                 body = ProblemBody,
+                 example = json!({
+                     "type": "/problems/validation-failed", "title": "The request has invalid fields", "status": 400,
+                     "detail": "workspaces1.limit: unknown configuration key",
+                     "code": "validation_failed", "request_id": "01hzy3m6f1q8k3m4v6w8y0a2c4",
+                     "errors": [{"field": "workspaces1.limit", "message": "unknown configuration key"}]
+                 })), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
                 (status = 404, body = ProblemBody), (status = 412, body = ProblemBody),
             )
         )]

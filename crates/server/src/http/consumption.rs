@@ -26,9 +26,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ConsumptionParams {
     /// `YYYY-MM` (UTC); default: this month.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: Option<String>,
     /// `true` adds `subtree` (sums over the org and its descendants) and
     /// `children` (each direct child's subtree).
+    #[param(value_type = Option<bool>)]
     include_children: Option<String>,
 }
 

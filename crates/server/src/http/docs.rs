@@ -119,7 +119,7 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
                 } else {
                     "no"
                 },
-                esc(&text(&p["description"])),
+                esc(&description(p)),
             );
         }
         out.push_str("</table>");
@@ -239,7 +239,16 @@ fn type_of(s: &Value) -> String {
         _ => String::new(),
     };
     if base.contains("array") {
-        return format!("array of {}", type_of(&s["items"]));
+        let mut out = format!("array of {}", type_of(&s["items"]));
+        for (key, label) in [("minItems", "min items"), ("maxItems", "max items")] {
+            if let Some(n) = s[key].as_u64() {
+                let _ = write!(out, " <small>{label} {n}</small>");
+            }
+        }
+        if s["uniqueItems"] == true {
+            out.push_str(" <small>distinct</small>");
+        }
+        return out;
     }
     let mut out = esc(&base);
     if let Some(values) = s["enum"].as_array() {
@@ -249,7 +258,35 @@ fn type_of(s: &Value) -> String {
     if let Some(f) = s["format"].as_str() {
         let _ = write!(out, " <small>{}</small>", esc(f));
     }
+    for (key, label) in [
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+        ("minimum", "min"),
+        ("maximum", "max"),
+        ("pattern", "pattern"),
+    ] {
+        if let Some(v) = s.get(key).filter(|v| !v.is_null()) {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            let _ = write!(out, " <small>{label} <code>{}</code></small>", esc(&v));
+        }
+    }
     if out.is_empty() { "any".into() } else { out }
+}
+
+/// A field's description: its own, or that of the schema it may be `null`
+/// instead of (`oneOf: [null, {$ref, description}]`).
+fn description(p: &Value) -> String {
+    let own = text(&p["description"]);
+    if !own.is_empty() {
+        return own;
+    }
+    ["oneOf", "anyOf"]
+        .iter()
+        .filter_map(|k| p[*k].as_array())
+        .flatten()
+        .map(|s| text(&s["description"]))
+        .find(|d| !d.is_empty())
+        .unwrap_or_default()
 }
 
 fn text(v: &Value) -> String {

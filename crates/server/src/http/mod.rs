@@ -187,8 +187,12 @@ pub fn page_response<T: Serialize>(uri: &Uri, page: Page<T>) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Rows per page, 1–1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// The `cursor` from the previous page's `Link: rel="next"`.
+    /// The `cursor` from the previous page's `Link: rel="next"`, as given:
+    /// opaque, and valid only for the list that issued it (any other value
+    /// is a 400).
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orgd_core::org::Org;
 use orgd_core::page::{PageRequest, decode_id_cursor, parse_limit};
+use orgd_core::schema;
 use orgd_core::service::{NewOrg, OrgFilter, OrgPatch};
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,20 +34,22 @@ pub fn id_page(p: &PageParams) -> orgd_core::Result<PageRequest<String>> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrgBody {
-    /// Optional id (`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`); default `org_` + a ULID.
-    #[schema(example = "org-123")]
+    /// Optional id; default `org_` + a ULID.
+    #[schema(value_type = Option<schema::OrgIdText>, example = "org-123")]
     id: Option<String>,
-    #[schema(example = "Example Organization")]
+    #[schema(value_type = schema::DisplayName, example = "Example Organization")]
     name: String,
     /// Parent org; default: the calling key's org.
+    #[schema(value_type = Option<schema::OrgIdText>)]
     parent_id: Option<String>,
     /// Free-form JSON object (at most 64 KiB, 32 levels).
+    #[schema(value_type = Option<schema::JsonObject>)]
     customizations: Option<Value>,
-    /// Tag names to put on the new org.
-    #[schema(example = json!(["confidential"]))]
+    /// Tag names to put on the new org (distinct, at most 64).
+    #[schema(value_type = Option<schema::TagNames>, example = json!(["confidential"]))]
     tags: Option<Vec<String>>,
     /// Configs (limits) of the new org.
-    #[schema(value_type = Option<Object>, example = json!({"applications.limit": 5}))]
+    #[schema(value_type = Option<schema::ConfigsBody>, example = json!({"applications.limit": 5}))]
     configs: Option<Value>,
 }
 
@@ -130,7 +133,7 @@ async fn list_orgs(
         name_prefix: q.name_prefix,
         tags: pairs
             .into_iter()
-            .filter(|(k, v)| k == "tag" && !v.is_empty())
+            .filter(|(k, _)| k == "tag")
             .map(|(_, v)| v)
             .collect(),
     };
@@ -160,11 +163,13 @@ async fn get_org(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateOrgBody {
-    #[schema(example = "Updated Organization Name")]
+    #[schema(value_type = Option<schema::DisplayName>, example = "Updated Organization Name")]
     name: Option<String>,
     /// RFC 7396 merge patch onto the current customizations.
+    #[schema(value_type = Option<schema::JsonObject>)]
     customizations: Option<Value>,
     /// Move the org under this parent (needs a key of a strict ancestor).
+    #[schema(value_type = Option<schema::OrgIdText>)]
     parent_id: Option<String>,
 }
 
@@ -210,6 +215,7 @@ async fn update_org(
 #[into_params(parameter_in = Query)]
 pub struct DeleteParams {
     /// `true` deletes the whole subtree; otherwise an org with children is refused.
+    #[param(value_type = Option<bool>)]
     cascade: Option<String>,
 }
 
@@ -265,6 +271,7 @@ pub fn parse_bool(field: &str, raw: Option<&str>) -> orgd_core::Result<bool> {
 #[into_params(parameter_in = Query)]
 pub struct ChildrenParams {
     /// `1` (default): direct children; `all`: the whole subtree.
+    #[param(pattern = "^(1|all)$")]
     depth: Option<String>,
 }
 

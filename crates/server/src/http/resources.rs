@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orgd_core::limits::LimitStatus;
 use orgd_core::resources::{Resource, ResourceKind};
+use orgd_core::schema;
 use orgd_core::service::NewResource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -58,10 +59,10 @@ async fn limits(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateResourceBody {
     /// 1–200 characters, unique among the org's items of this kind.
-    #[schema(example = "Billing portal")]
+    #[schema(value_type = schema::DisplayName, example = "Billing portal")]
     name: String,
     /// A JSON object of at most 4 KiB and 8 levels (default `{}`).
-    #[schema(value_type = Option<Object>, example = json!({"team": "payments"}))]
+    #[schema(value_type = Option<schema::JsonObject>, example = json!({"team": "payments"}))]
     metadata: Option<serde_json::Value>,
 }
 

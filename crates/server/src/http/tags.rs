@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orgd_core::schema;
 use orgd_core::tags::Tag;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -41,7 +42,7 @@ async fn list_tags(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateTagBody {
     /// 1–64 characters of `[A-Za-z0-9_.:-]`, unique in the org.
-    #[schema(example = "confidential")]
+    #[schema(value_type = schema::TagName, example = "confidential")]
     name: String,
 }
 

@@ -99,7 +99,7 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
     app.get(&key, "/orgs/a").await;
     app.flush().await;
 
-    let empty_user: Vec<Value> = app
+    let log: Vec<Value> = app
         .get(
             &app.root_key,
             "/orgs/a/access_log?user=&action=configs.patch",
@@ -108,7 +108,7 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
         .json()
         .await
         .unwrap();
-    assert_eq!(empty_user.len(), 1, "an empty parameter is no filter");
+    assert!(log.is_empty(), "no user is named ''");
     let log: Vec<Value> = app
         .get(&app.root_key, "/orgs/a/access_log?action=configs.patch")
         .await

@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod configs;
 mod consumption;
+mod contract;
 mod conventions;
 mod crash;
 mod customizations;

@@ -25,6 +25,9 @@ mod configs;
 #[path = "../api/consumption.rs"]
 mod consumption;
 #[cfg(orgd_pg_tests)]
+#[path = "../api/contract.rs"]
+mod contract;
+#[cfg(orgd_pg_tests)]
 #[path = "../api/conventions.rs"]
 mod conventions;
 #[cfg(orgd_pg_tests)]

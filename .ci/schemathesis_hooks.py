@@ -1,0 +1,88 @@
+"""schemathesis hooks for CI (loaded through SCHEMATHESIS_HOOKS).
+
+The OpenAPI document states every constraint JSON Schema can express, and
+`positive_data_acceptance` holds the server to it: a schema-valid request is
+never refused as malformed. A few rules depend on time or on what the server
+issued, and the document can only state them in prose. For schema-valid
+(positive) cases only, these hooks make generated values keep those rules,
+so that a 400 for them is not taken for a contract breach. Negative cases are
+left alone, and orgd's own tests cover each rule (see docs/decisions.md,
+"API contract").
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _rfc3339(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _keep_rules(case) -> None:
+    """Makes a schema-valid case keep the rules stated only in prose."""
+    path, method = case.operation.path, case.operation.method.upper()
+
+    # A cursor is valid only as the list issued it (tests/api: paging).
+    if isinstance(case.query, dict) and "cursor" in case.query:
+        case.query = {k: v for k, v in case.query.items() if k != "cursor"}
+
+    # A key's `expires_at` must be in the future (tests/api/keys.rs).
+    if (
+        method == "POST"
+        and path.endswith("/api_keys")
+        and isinstance(case.body, dict)
+        and case.body.get("expires_at") is not None
+    ):
+        case.body = {**case.body, "expires_at": _rfc3339(_now() + timedelta(days=1))}
+
+    # A usage event's `timestamp` is at most 35 days old and not in the
+    # future (tests/api/consumption.rs).
+    if method == "POST" and path.endswith("/usage") and isinstance(case.body, list):
+        at = _rfc3339(_now() - timedelta(minutes=1))
+        case.body = [
+            {**e, "timestamp": at} if isinstance(e, dict) and e.get("timestamp") is not None else e
+            for e in case.body
+        ]
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = case.meta
+    if meta is not None and meta.generation.mode.is_positive:
+        _keep_rules(case)
+    return case
+
+
+@schemathesis.hook
+def before_add_examples(context, examples):
+    # The document's examples are schema-valid cases too.
+    for case in examples:
+        _keep_rules(case)
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    """Drops two reports that misread orgd's answers, and only those.
+
+    - "Created resource not found" (ST302) when the 404 is about the
+      `parent_id` in the request body (a move under an org that does not
+      exist), not about the org just created: its problem body says which.
+    - "Deleted resource still available" (ST301) for configs: DELETE
+      clears an org's configs and a later PUT or PATCH sets them again, by
+      design (SPEC's seed API); the org itself was never deleted.
+    """
+    code = getattr(failure, "code", "")
+    if code == "ST302" and response is not None and response.status_code == 404:
+        try:
+            detail = response.json().get("detail", "")
+        except Exception:
+            detail = ""
+        return detail != "parent organization not found"
+    if code == "ST301" and "/configs" in getattr(failure, "free", ""):
+        return False
+    return True

@@ -1,0 +1,186 @@
+//! JSON Schemas of the field kinds the API validates, for the OpenAPI
+//! document (with the `openapi` feature: components that fields name with
+//! `#[schema(value_type = …)]`). Each states exactly what its validator
+//! accepts, so that a client, or a fuzzer, reading the document knows which
+//! values are well-formed: a value the schema allows is never refused as
+//! malformed, and one it refuses is never accepted (the tests below hold the
+//! patterns to the validators). What a schema cannot say (a cursor must be
+//! one the list issued, an expiry must be in the future) is said in the
+//! field's description.
+
+#[cfg(feature = "openapi")]
+mod kinds;
+#[cfg(feature = "openapi")]
+pub use kinds::*;
+
+/// No control characters (Unicode `Cc`, as `char::is_control`).
+pub const NO_CONTROL: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+
+/// A display name ([`crate::org::parse_name`]): 1–200 characters, no control
+/// characters, not only white space (`char::is_whitespace`).
+pub const NAME: &str = concat!(
+    r"^[^\u0000-\u001f\u007f-\u009f]*",
+    r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\u0000-\u001f\u007f-\u009f]*$"
+);
+
+/// An organization id ([`crate::OrgId::parse`]).
+pub const ORG_ID: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+
+/// A tag name ([`crate::tags::parse_name`]).
+pub const TAG_NAME: &str = "^[A-Za-z0-9_.:-]{1,64}$";
+
+/// A usage metric name ([`crate::consumption::parse_usage`]), not one orgd
+/// counts itself ([`crate::consumption::API_REQUESTS`],
+/// [`crate::consumption::GAUGES`]).
+pub const METRIC: &str = concat!(
+    "^(?!(api_requests|applications|workspaces|usergroups|children)$)",
+    "[a-z][a-z0-9_.]{0,63}$"
+);
+
+/// The canonical decimal text of 0 to `max`, where `max` is a power of ten
+/// (every configs key's bound; a unit test holds them to it).
+pub fn digits_up_to(max: i64) -> String {
+    let zeros = max.to_string().len() - 1;
+    format!(
+        "^(0|[1-9][0-9]{{0,{}}}|10{{{zeros}}})$",
+        zeros.saturating_sub(1)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::OrgId;
+    use crate::{access, configs, consumption, org, tags};
+    use regex::Regex;
+
+    /// Strings around every edge the patterns draw: controls, blanks of
+    /// every kind, the id and tag alphabets, non-ASCII, and lengths at and
+    /// past each bound, padded or not.
+    fn corpus() -> Vec<String> {
+        let chars = [
+            "", "\0", "\t", "\n", "\u{1f}", " ", "\u{7f}", "\u{85}", "\u{9f}", "\u{a0}",
+            "\u{2000}", "\u{3000}", "\u{feff}", "a", "Z", "0", "9", "-", "_", ".", ":", "/", "é",
+            "😀",
+        ];
+        let mut out = Vec::new();
+        for a in chars {
+            for b in chars {
+                for c in chars {
+                    out.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        for n in [63, 64, 65, 199, 200, 201] {
+            for fill in ["x", "é", "1"] {
+                let body = fill.repeat(n);
+                out.push(body.clone());
+                out.push(format!(" {body}"));
+                out.push(format!("a{body}"));
+            }
+        }
+        for n in [
+            "0",
+            "5",
+            "05",
+            "1000000000",
+            "1000000001",
+            "999999999",
+            "9999999999",
+            "-1",
+        ] {
+            out.push(n.to_owned());
+        }
+        for m in [
+            "api_requests",
+            "applications",
+            "children",
+            "children2",
+            "a.b_c",
+            "A",
+            "1a",
+        ] {
+            out.push(m.to_owned());
+        }
+        out
+    }
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn agree(pattern: &str, max_chars: Option<usize>, valid: impl Fn(&str) -> bool) {
+        let re = Regex::new(pattern).unwrap();
+        for s in corpus() {
+            let by_schema = re.is_match(&s) && max_chars.is_none_or(|m| s.chars().count() <= m);
+            assert_eq!(by_schema, valid(&s), "{pattern} vs the validator on {s:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_accept_exactly_what_the_validators_accept() {
+        agree(NAME, Some(org::MAX_NAME_CHARS), |s| {
+            org::parse_name(s).is_ok()
+        });
+        agree(ORG_ID, None, |s| OrgId::parse(s).is_ok());
+        agree(TAG_NAME, None, |s| tags::parse_name(s).is_ok());
+        agree(NO_CONTROL, Some(access::MAX_ACTION_CHARS), |s| {
+            let event = access::ExternalEvent {
+                timestamp: None,
+                user: Some(s.to_owned()),
+                action: if s.is_empty() {
+                    "x".into()
+                } else {
+                    s.to_owned()
+                },
+                status: "SUCCESS".into(),
+                ip: None,
+                user_agent: None,
+                details: None,
+            };
+            access::parse_external("a", vec![event], now()).is_ok()
+        });
+        let max = configs::REGISTRY[0].maximum;
+        agree(&digits_up_to(max), None, |s| {
+            let body = serde_json::json!({ configs::REGISTRY[0].key: s });
+            configs::parse_body(&body, false).is_ok()
+        });
+        // The regex crate has no look-ahead: the names orgd counts itself
+        // are checked against the validator one by one.
+        let (own, rest) = METRIC.split_at(METRIC.find("[a-z]").unwrap());
+        let usage = |m: &str| {
+            let e = consumption::UsageEvent {
+                metric: m.to_owned(),
+                quantity: 1,
+                timestamp: None,
+                idempotency_key: None,
+            };
+            consumption::parse_usage(vec![e], now()).is_ok()
+        };
+        let reserved: Vec<&str> = std::iter::once(consumption::API_REQUESTS)
+            .chain(consumption::GAUGES)
+            .collect();
+        agree(&format!("^{rest}"), None, |m| {
+            usage(m) || reserved.contains(&m)
+        });
+        for m in &reserved {
+            assert!(
+                own.contains(&format!("{m}|")) || own.contains(&format!("{m})")),
+                "{m}"
+            );
+            assert!(!usage(m));
+        }
+    }
+
+    #[test]
+    fn configs_text_patterns_cover_exactly_the_bounds() {
+        for spec in configs::REGISTRY {
+            assert_eq!(spec.minimum, 0, "{}", spec.key);
+            let max = spec.maximum.to_string();
+            assert!(max.starts_with('1') && max[1..].bytes().all(|b| b == b'0'));
+        }
+        assert_eq!(digits_up_to(1000), "^(0|[1-9][0-9]{0,2}|10{3})$");
+        assert_eq!(digits_up_to(10), "^(0|[1-9][0-9]{0,0}|10{1})$");
+    }
+}

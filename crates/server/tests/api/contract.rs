@@ -1,0 +1,198 @@
+//! The server accepts exactly what the OpenAPI document's types say, at the
+//! edges where the two once disagreed (schemathesis's schema-valid and
+//! schema-invalid cases in CI found them; these pin each one down).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, problem};
+
+async fn send_raw(app: &TestApp, method: Method, path: &str, body: &str) -> reqwest::Response {
+    app.client
+        .request(method, app.url(path))
+        .bearer_auth(&app.root_key)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_json_number_with_no_fraction_is_an_integer() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    // JSON Schema counts `5.0` as the integer 5; so does orgd.
+    let res = send_raw(
+        &app,
+        Method::PUT,
+        "/orgs/a/configs",
+        r#"{"applications.limit": 5.0}"#,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"applications.limit": 5})
+    );
+    let body = r#"{"name": "k", "permissions": ["read"], "rate_limit_per_minute": 600.0}"#;
+    let res = send_raw(&app, Method::POST, "/orgs/a/api_keys", body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["rate_limit_per_minute"],
+        600
+    );
+    let res = send_raw(
+        &app,
+        Method::POST,
+        "/orgs/a/usage",
+        r#"[{"metric": "m", "quantity": 3.0}]"#,
+    )
+    .await;
+    assert!(res.status().is_success(), "{}", res.status());
+
+    // A fraction is not an integer.
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/orgs/a/configs",
+            r#"{"applications.limit": 5.5}"#,
+        ),
+        (
+            Method::POST,
+            "/orgs/a/api_keys",
+            r#"{"name": "k", "permissions": ["read"], "rate_limit_per_minute": 1.5}"#,
+        ),
+        (
+            Method::POST,
+            "/orgs/a/usage",
+            r#"[{"metric": "m", "quantity": 0.5}]"#,
+        ),
+    ] {
+        problem(
+            send_raw(&app, method, path, body).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn configs_text_values_are_canonical_numbers() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let k = &app.root_key;
+    for ok in ["0", "5", "1000000000"] {
+        let res = app
+            .put(k, "/orgs/a/configs", json!({"applications.limit": ok}))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{ok}");
+    }
+    // The document's pattern refuses these; so does the server.
+    for bad in ["05", "00", "+5", " 5", "1000000001", ""] {
+        let p = problem(
+            app.put(k, "/orgs/a/configs", json!({"applications.limit": bad}))
+                .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(p["errors"][0]["field"], "applications.limit", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn lengths_count_characters_and_names_count_before_trimming() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let k = &app.root_key;
+
+    // 200 characters of two bytes each: a name of the maximum length.
+    let res = app
+        .post(k, "/orgs", json!({"id": "b", "name": "é".repeat(200)}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // 199 characters inside two blanks: 201 as sent, which `maxLength` refuses.
+    let padded = format!(" {} ", "x".repeat(199));
+    problem(
+        app.post(k, "/orgs", json!({"id": "c", "name": padded}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    // An external event's action: 64 characters, whatever their bytes.
+    let event = |action: String| json!([{"action": action, "status": "SUCCESS"}]);
+    let res = app
+        .post(k, "/orgs/a/access_log", event("é".repeat(64)))
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    problem(
+        app.post(k, "/orgs/a/access_log", event("é".repeat(65)))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    // A usage idempotency key: 255 characters.
+    let usage = |key: String| json!([{"metric": "m", "quantity": 1, "idempotency_key": key}]);
+    let res = app.post(k, "/orgs/a/usage", usage("é".repeat(255))).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    problem(
+        app.post(k, "/orgs/a/usage", usage("é".repeat(256))).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn permissions_are_matched_exactly() {
+    let app = TestApp::spawn().await;
+    for bad in [" read", "read ", "READ"] {
+        let p = problem(
+            app.post(
+                &app.root_key,
+                "/orgs/root/api_keys",
+                json!({"name": "k", "permissions": [bad]}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(p["errors"][0]["field"], "permissions", "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_typed_query_parameter_is_refused_not_ignored() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let k = &app.root_key;
+    for path in [
+        "/orgs?limit=",
+        "/orgs?cursor=",
+        "/orgs/root/children?depth=",
+        "/orgs/a/access_log?status=",
+        "/orgs/a/access_log?start=",
+        "/orgs/a/audit?end=",
+        "/orgs/a/consumption?month=",
+        "/orgs/a/consumption?include_children=",
+    ] {
+        problem(app.get(k, path).await, StatusCode::BAD_REQUEST).await;
+    }
+    problem(
+        app.delete(k, "/orgs/a?cascade=").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    // The same parameters with values of their types.
+    for path in [
+        "/orgs?limit=5",
+        "/orgs/root/children?depth=all",
+        "/orgs/a/access_log?status=SUCCESS&start=2020-01-01T00:00:00Z",
+        "/orgs/a/consumption?month=2026-01&include_children=true",
+    ] {
+        assert_eq!(app.get(k, path).await.status(), StatusCode::OK, "{path}");
+    }
+    // A text filter takes the empty string as a value: it matches nothing.
+    let orgs: Vec<Value> = app.get(k, "/orgs?tag=").await.json().await.unwrap();
+    assert!(orgs.is_empty());
+}
