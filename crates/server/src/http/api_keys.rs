@@ -49,7 +49,10 @@ pub struct CreateKeyBody {
 pub struct CreatedKeyBody {
     #[serde(flatten)]
     key: ApiKey,
-    /// `orgd_` + 43 base62 characters. Store it now: it is never shown again.
+    /// `orgd_` + 43 base62 characters. Store it now: it is never shown again,
+    /// not even to a retry with the same `Idempotency-Key`, whose replayed
+    /// response leaves it out.
+    #[schema(required = false)]
     secret: String,
 }
 
@@ -88,6 +91,7 @@ async fn list_keys(
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody),
         (status = 403, description = "Missing admin, or asking for permissions the key does not hold", body = ProblemBody),
         (status = 404, body = ProblemBody),
+        (status = 409, description = "`limit-exceeded`: the org holds its `api_keys.limit` of live keys", body = ProblemBody),
     )
 )]
 async fn create_key(

@@ -2,15 +2,18 @@
 //! routes are merged so no route can be declared without it: problem bodies
 //! under their real media type (`application/problem+json`), and the error
 //! answers any route can give (401 and 429 with a key, 503 when the database
-//! is away, 400/413/415 where the request carries a body or a query), and
+//! is away, 400/413/415 where the request carries a body or a query), the
+//! `Idempotency-Key` header of every keyed POST (and its 409), and
 //! request bodies as strict as the server reads them: objects with no
 //! properties beyond those declared (unknown fields are a 400), batches of 1
 //! to 1000 items.
 
+use utoipa::openapi::Required;
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -33,7 +36,26 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     )
 }
 
-fn complete(op: &mut Operation) {
+/// The `Idempotency-Key` header every keyed POST takes (SPEC §9).
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes the POST safe to retry: the first response is kept for 24 hours \
+             and replayed to a retry with the same key and the same request.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[!-~]{1,255}$"))
+                .build(),
+        ))
+        .build()
+}
+
+fn complete(op: &mut Operation, is_post: bool) {
     for res in op.responses.responses.values_mut() {
         if let RefOr::T(res) = res
             && res.content.get("application/json").is_some_and(is_problem)
@@ -59,7 +81,12 @@ fn complete(op: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| problem_response(description));
     };
-    if has_query || has_body {
+    if is_post && keyed {
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(idempotency_key());
+    }
+    if has_query || has_body || (is_post && keyed) {
         add(
             "400",
             "The request could not be read, or has invalid fields",
@@ -76,6 +103,12 @@ fn complete(op: &mut Operation) {
         add("413", "The body is larger than the limit");
         add("415", "The body is not `application/json`");
     }
+    if is_post && keyed {
+        add(
+            "409",
+            "The `Idempotency-Key` was used with another request, or its first request is still running",
+        );
+    }
     add(
         "503",
         "The database is unavailable or the request timed out (`Retry-After`)",
@@ -90,17 +123,15 @@ const MAX_BATCH: usize = 1000;
 pub fn complete_operations(api: &mut OpenApi) {
     let mut body_schemas = std::collections::BTreeSet::new();
     for item in api.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            complete(op);
+        for (op, is_post) in [
+            (&mut item.get, false),
+            (&mut item.put, false),
+            (&mut item.post, true),
+            (&mut item.delete, false),
+            (&mut item.patch, false),
+        ] {
+            let Some(op) = op else { continue };
+            complete(op, is_post);
             for content in op
                 .request_body
                 .iter_mut()

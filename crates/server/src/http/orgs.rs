@@ -61,7 +61,7 @@ pub struct CreateOrgBody {
         (status = 201, description = "Created", body = Org, headers(("Location" = String), ("ETag" = String))),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 404, description = "Parent not found or out of reach", body = ProblemBody),
-        (status = 409, description = "Id taken, or the tree would be too deep", body = ProblemBody),
+        (status = 409, description = "Id taken, the tree would be too deep, or the parent holds its `children.limit` (`limit-exceeded`)", body = ProblemBody),
     )
 )]
 async fn create_org(
@@ -182,7 +182,7 @@ pub struct UpdateOrgBody {
         (status = 200, body = Org, headers(("ETag" = String))),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 404, body = ProblemBody),
-        (status = 409, description = "The move would create a cycle or a too-deep tree", body = ProblemBody),
+        (status = 409, description = "The move would create a cycle or a too-deep tree, or the new parent holds its `children.limit` (`limit-exceeded`)", body = ProblemBody),
         (status = 412, description = "If-Match does not match", body = ProblemBody),
     )
 )]

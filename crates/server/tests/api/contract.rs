@@ -196,3 +196,37 @@ async fn an_empty_typed_query_parameter_is_refused_not_ignored() {
     let orgs: Vec<Value> = app.get(k, "/orgs?tag=").await.json().await.unwrap();
     assert!(orgs.is_empty());
 }
+
+#[tokio::test]
+async fn every_keyed_post_declares_the_idempotency_key_and_its_conflict() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get(&app.root_key, "/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut posts = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(op) = item.get("post") else { continue };
+        posts += 1;
+        let header = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key");
+        assert_eq!(
+            header.map(|h| h["in"].clone()),
+            Some(json!("header")),
+            "POST {path}"
+        );
+        assert!(op["responses"].get("409").is_some(), "POST {path}");
+    }
+    assert!(posts >= 8, "{posts} POST operations");
+    // A replayed key creation leaves the secret out: the schema allows it.
+    let created = &doc["components"]["schemas"]["CreatedKeyBody"];
+    assert!(
+        !created.to_string().contains(r#""required":["secret"]"#),
+        "{created}"
+    );
+}
