@@ -30,7 +30,8 @@ def _keep_rules(case) -> None:
     """Makes a schema-valid case keep the rules stated only in prose."""
     path, method = case.operation.path, case.operation.method.upper()
 
-    # A cursor is valid only as the list issued it (tests/api: paging).
+    # A cursor is valid only as the list issued it (tests/api/conventions.rs:
+    # a forged cursor is a 400).
     if isinstance(case.query, dict) and "cursor" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "cursor"}
 
@@ -52,7 +53,7 @@ def _keep_rules(case) -> None:
         case.body = {**case.body, "expires_at": _rfc3339(_now() + timedelta(days=1))}
 
     # A usage event's `timestamp` is at most 35 days old and not in the
-    # future (tests/api/consumption.rs).
+    # future (tests/api/consumption.rs; orgd_core::consumption's tests).
     if method == "POST" and path.endswith("/usage") and isinstance(case.body, list):
         at = _rfc3339(_now() - timedelta(minutes=1))
         case.body = [
