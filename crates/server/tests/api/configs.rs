@@ -7,23 +7,6 @@ use crate::helpers::{TestApp, problem};
 
 const SEED: &str = "/passportsvc/api/v1/organizations";
 
-async fn send_raw(
-    app: &TestApp,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: &str,
-) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_seeds_examples_get_the_seeds_statuses() {
     let app = TestApp::spawn().await;
@@ -43,7 +26,7 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
 
     // The seed's response body, sent as a PUT (values as strings): stored, returned as integers.
     let body = r#"{    "applications.limit": "5",    "workspaces.limit": "3",    "usergroups.limit": "30"}"#;
-    let res = send_raw(&app, k, Method::PUT, &org, body).await;
+    let res = app.send_json_text(k, Method::PUT, &org, body).await;
     assert_eq!(res.status(), StatusCode::OK);
     let stored = json!({"applications.limit": 5, "workspaces.limit": 3, "usergroups.limit": 30});
     assert_eq!(res.json::<Value>().await.unwrap(), stored);
@@ -52,7 +35,7 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
     let body =
         r#"{    "applications.limit": 1,    "workspaces1.limit": 2,    "usergrouos.limit":30}"#;
     let p = problem(
-        send_raw(&app, k, Method::PUT, &org, body).await,
+        app.send_json_text(k, Method::PUT, &org, body).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -72,13 +55,13 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
     // The seed's PATCH example: 400 for its typo; its response body as a PATCH: merged.
     let body = r#"{    "applications.limit": 1,    "workspaces1.limit": 2}"#;
     let p = problem(
-        send_raw(&app, k, Method::PATCH, &org, body).await,
+        app.send_json_text(k, Method::PATCH, &org, body).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     assert_eq!(p["errors"][0]["field"], "workspaces1.limit");
     let body = r#"{    "applications.limit": 1,    "workspaces.limit": 2}"#;
-    let res = send_raw(&app, k, Method::PATCH, &org, body).await;
+    let res = app.send_json_text(k, Method::PATCH, &org, body).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
@@ -98,7 +81,8 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
     )
     .await;
     problem(
-        send_raw(&app, k, Method::PUT, &format!("{SEED}/nope/configs"), "{}").await,
+        app.send_json_text(k, Method::PUT, &format!("{SEED}/nope/configs"), "{}")
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;

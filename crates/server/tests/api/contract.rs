@@ -7,48 +7,41 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem};
 
-async fn send_raw(app: &TestApp, method: Method, path: &str, body: &str) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(&app.root_key)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_json_number_with_no_fraction_is_an_integer() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     // JSON Schema counts `5.0` as the integer 5; so does orgd.
-    let res = send_raw(
-        &app,
-        Method::PUT,
-        "/orgs/a/configs",
-        r#"{"applications.limit": 5.0}"#,
-    )
-    .await;
+    let res = app
+        .send_json_text(
+            &app.root_key,
+            Method::PUT,
+            "/orgs/a/configs",
+            r#"{"applications.limit": 5.0}"#,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
         json!({"applications.limit": 5})
     );
     let body = r#"{"name": "k", "permissions": ["read"], "rate_limit_per_minute": 600.0}"#;
-    let res = send_raw(&app, Method::POST, "/orgs/a/api_keys", body).await;
+    let res = app
+        .send_json_text(&app.root_key, Method::POST, "/orgs/a/api_keys", body)
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(
         res.json::<Value>().await.unwrap()["rate_limit_per_minute"],
         600
     );
-    let res = send_raw(
-        &app,
-        Method::POST,
-        "/orgs/a/usage",
-        r#"[{"metric": "m", "quantity": 3.0}]"#,
-    )
-    .await;
+    let res = app
+        .send_json_text(
+            &app.root_key,
+            Method::POST,
+            "/orgs/a/usage",
+            r#"[{"metric": "m", "quantity": 3.0}]"#,
+        )
+        .await;
     assert!(res.status().is_success(), "{}", res.status());
 
     // A fraction is not an integer.
@@ -70,7 +63,7 @@ async fn a_json_number_with_no_fraction_is_an_integer() {
         ),
     ] {
         problem(
-            send_raw(&app, method, path, body).await,
+            app.send_json_text(&app.root_key, method, path, body).await,
             StatusCode::BAD_REQUEST,
         )
         .await;

@@ -13,14 +13,8 @@ async fn raw(
     content_type: &str,
     body: Vec<u8>,
 ) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(&app.root_key)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
+    app.send_bytes(&app.root_key, method, path, content_type, body)
         .await
-        .unwrap()
 }
 
 #[tokio::test]

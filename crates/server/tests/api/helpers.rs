@@ -162,6 +162,38 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// A body sent as given, under `content_type`: for bodies `json!` cannot
+    /// write (malformed JSON, `5.0`, other media types).
+    pub async fn send_bytes(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// JSON text sent as written.
+    pub async fn send_json_text(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: &str,
+    ) -> Response {
+        self.send_bytes(key, method, path, "application/json", body.to_owned())
+            .await
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> Response {
         self.send(Some(key), Method::GET, path, None).await
     }
