@@ -119,7 +119,7 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
                 } else {
                     "no"
                 },
-                esc(&description(p)),
+                esc(&text(&p["description"])),
             );
         }
         out.push_str("</table>");
@@ -202,7 +202,7 @@ fn schema_body(out: &mut String, schema: &Value) {
                 } else {
                     "no"
                 },
-                esc(&text(&p["description"])),
+                esc(&description(p)),
             );
         }
         out.push_str("</table>");
@@ -348,5 +348,28 @@ mod tests {
         assert!(html.contains("&quot;a&quot;: 1"));
         assert!(!html.contains("<script"));
         assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+
+    #[test]
+    fn fields_show_their_constraints_and_the_description_behind_a_nullable_ref() {
+        let doc = serde_json::json!({
+            "info": {"title": "t", "version": "1"},
+            "paths": {},
+            "components": {"schemas": {
+                "Body": {"type": "object", "properties": {
+                    "parent": {"oneOf": [{"type": "null"},
+                        {"$ref": "#/components/schemas/Id", "description": "the parent"}]},
+                    "tags": {"type": "array", "items": {"type": "string"},
+                        "maxItems": 64, "uniqueItems": true}}},
+                "Id": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 64}}}
+        });
+        let html = render(&doc);
+        assert!(html.contains("the parent"), "{html}");
+        assert!(html.contains("pattern <code>^[a-z]+$</code>"), "{html}");
+        assert!(html.contains("max length <code>64</code>"), "{html}");
+        assert!(
+            html.contains("max items 64") && html.contains("distinct"),
+            "{html}"
+        );
     }
 }
