@@ -120,15 +120,20 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .split_for_parts();
     contract::complete_operations(&mut api);
+    // Both served as built here, once: the document does not change while
+    // the server runs.
     let docs_page = docs::render(&serde_json::to_value(&api).unwrap_or_default());
     let docs_page = axum::response::Html(axum::body::Bytes::from(docs_page));
-    let api = Arc::new(api);
+    let api_json = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Bytes::from(api.to_pretty_json().unwrap_or_default()),
+    );
     router
         .route(
             "/openapi.json",
             axum::routing::get(move || {
-                let api = api.clone();
-                async move { Json(api.as_ref().clone()) }
+                let doc = api_json.clone();
+                async move { doc }
             }),
         )
         .route(
