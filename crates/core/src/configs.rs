@@ -70,14 +70,7 @@ fn parse_value(spec: &ConfigSpec, v: &Value) -> Result<i64, String> {
     };
     let n = match v {
         // JSON does not tell `5` from `5.0`; both are the integer 5.
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() <= 1e15)
-                    .map(|f| f as i64)
-            })
-            .ok_or_else(range)?,
+        Value::Number(n) => crate::integer::integral::<i64>(n).ok_or_else(range)?,
         // Digits in canonical form: no sign, no leading zero.
         Value::String(s)
             if !s.is_empty()

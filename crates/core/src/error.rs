@@ -118,6 +118,10 @@ impl From<StoreError> for Error {
             StoreError::NotFound => Error::NotFound("resource"),
             StoreError::Conflict(what) => Error::conflict(ConflictKind::DuplicateId, what),
             StoreError::Unavailable(why) => Error::Unavailable(why),
+            StoreError::Unstorable(_) => Error::invalid(
+                "request",
+                "text may not contain the NUL character (\\u0000)",
+            ),
             StoreError::Other(why) => Error::Internal(why),
         }
     }

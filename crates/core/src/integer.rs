@@ -6,7 +6,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
 /// The integer a JSON number stands for, if it stands for one that fits.
-fn integral<T: TryFrom<i64> + TryFrom<u64>>(n: &serde_json::Number) -> Option<T> {
+pub(crate) fn integral<T: TryFrom<i64> + TryFrom<u64>>(n: &serde_json::Number) -> Option<T> {
     if let Some(u) = n.as_u64() {
         return T::try_from(u).ok();
     }

@@ -29,6 +29,10 @@ pub enum StoreError {
     /// The database cannot be reached or is too busy to answer in time.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot hold a value the client sent (PostgreSQL refuses
+    /// the NUL character in text and JSON): the request's fault, a 400.
+    #[error("cannot be stored: {0}")]
+    Unstorable(String),
     #[error("{0}")]
     Other(String),
 }
@@ -102,7 +106,9 @@ pub trait OrgRepo {
     async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64>;
     /// The largest depth of a live org in the subtree rooted at `path`.
     async fn max_depth_in_subtree(&mut self, path: &str) -> StoreResult<i64>;
-    /// Every live org in the subtree rooted at `path`, deepest first.
+    /// Every live org in the subtree rooted at `path`, deepest first, locked
+    /// against concurrent writes until the transaction ends (a cascading
+    /// delete rewrites them all): call it in a write transaction.
     async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>>;
     /// The orgs with these ids (tombstones included), in no particular order.
     async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>>;

@@ -26,18 +26,40 @@ impl DatabaseUrl {
         self.0.starts_with("sqlite:")
     }
 
-    /// The URL with the password part of `user:password@` replaced.
+    /// The URL with its passwords replaced: that of `user:password@`, and
+    /// `password=` / `sslpassword=` in the query.
     pub fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
             return self.0.clone();
         };
-        match rest.split_once('@') {
+        let (location, query) = match rest.split_once('?') {
+            Some((l, q)) => (l, Some(q)),
+            None => (rest, None),
+        };
+        // The host follows the last `@`: a password may hold one.
+        let location = match location.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-                None => self.0.clone(),
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => location.to_owned(),
             },
-            None => self.0.clone(),
-        }
+            None => location.to_owned(),
+        };
+        let Some(query) = query else {
+            return format!("{scheme}://{location}");
+        };
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _))
+                    if k.eq_ignore_ascii_case("password")
+                        || k.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{k}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("{scheme}://{location}?{}", query.join("&"))
     }
 }
 
@@ -204,6 +226,16 @@ mod tests {
         assert_eq!(
             DatabaseUrl::new("sqlite://orgd.db").redacted(),
             "sqlite://orgd.db"
+        );
+        let u =
+            DatabaseUrl::new("postgres://orgd:hun@ter2@db/orgd?sslmode=require&password=s3cret");
+        assert_eq!(
+            u.redacted(),
+            "postgres://orgd:***@db/orgd?sslmode=require&password=***"
+        );
+        assert_eq!(
+            DatabaseUrl::new("sqlite:///tmp/a.db?mode=rwc").redacted(),
+            "sqlite:///tmp/a.db?mode=rwc"
         );
     }
 }

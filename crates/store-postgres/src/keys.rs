@@ -90,7 +90,8 @@ impl KeyRepo for PgTx {
         .transpose()
     }
 
-    /// The org comes with its tags, like every org a read returns.
+    /// The org comes without its tags (the trait's rule: this runs on every
+    /// request that misses the key cache).
     async fn key_by_digest(&mut self, digest: &str) -> StoreResult<Option<(KeyRecord, OrgRecord)>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS}, {} FROM api_keys k JOIN orgs o ON o.id = k.org_id \

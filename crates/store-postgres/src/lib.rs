@@ -154,6 +154,13 @@ fn map_err(e: sqlx::Error) -> StoreError {
         {
             StoreError::Unavailable(db.message().to_owned())
         }
+        // 22021 (character not in repertoire: NUL in text), 22P05
+        // (untranslatable character: \u0000 in JSONB).
+        sqlx::Error::Database(db)
+            if db.code().is_some_and(|c| matches!(&*c, "22021" | "22P05")) =>
+        {
+            StoreError::Unstorable(db.message().to_owned())
+        }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)

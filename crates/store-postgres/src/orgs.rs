@@ -267,7 +267,7 @@ impl OrgRepo for PgTx {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM orgs o \
              WHERE o.deleted_at IS NULL AND o.path >= $1 AND o.path < $2 \
-             ORDER BY o.depth DESC, o.id"
+             ORDER BY o.depth DESC, o.id FOR UPDATE OF o"
         ))
         .bind(path)
         .bind(subtree_upper_bound(path))

@@ -178,9 +178,8 @@ impl ConsumptionRepo for PgTx {
             let sum = sums
                 .entry((&d.org_id, d.month.to_string(), &d.metric))
                 .or_insert(0);
-            *sum = sum.checked_add(d.amount).ok_or_else(|| {
-                StoreError::Other(format!("counter {} of {} overflows", d.metric, d.org_id))
-            })?;
+            // Counters saturate, as the SQL below does.
+            *sum = sum.saturating_add(d.amount);
         }
         if sums.is_empty() {
             return Ok(());

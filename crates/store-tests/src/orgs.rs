@@ -544,7 +544,7 @@ pub async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
     tree.insert(store).await;
     tombstone(store, "dead", at(1)).await;
 
-    let mut tx = store.read().await.expect("read");
+    let mut tx = store.begin().await.expect("begin");
     let rows = tx
         .live_subtree(&tree.path("a"))
         .await

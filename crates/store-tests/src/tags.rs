@@ -83,7 +83,7 @@ pub async fn tags_load_with_locked_listed_and_fetched_orgs(store: &dyn Store) {
     assert_eq!(locked, Some(with_tags(tree.org("a"), &tags["a"])));
     drop(tx);
 
-    let mut tx = store.read().await.expect("read");
+    let mut tx = store.begin().await.expect("begin");
     let q = OrgQuery {
         subtree_of: tree.path("r"),
         include_root: true,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Change, Orgd, Origin, json, path_org_id};
 use crate::audit::Target;
 use crate::authz::Principal;
-use crate::error::{ConflictKind, parse_optional};
+use crate::error::ConflictKind;
 use crate::ids::prefixed_ulid;
 use crate::keys::Permission;
 use crate::limits::{self, LimitStatus, Limited};
@@ -123,19 +123,20 @@ impl Orgd {
         new: NewResource,
     ) -> Result<Resource> {
         let org_id = path_org_id(org_id)?;
-        let mut errors = Vec::new();
-        let name = parse_optional("name", Some(new.name.as_str()), parse_name, &mut errors);
+        let name = parse_name(&new.name).map_err(|why| FieldError::new("name", why));
         let metadata = new
             .metadata
             .unwrap_or_else(|| Value::Object(Default::default()));
-        if let Err(why) = validate_metadata(&metadata) {
-            errors.push(FieldError::new("metadata", why));
-        }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-        let Some(name) = name else {
-            return Err(Error::Internal("validated fields missing".into()));
+        let bad_metadata = validate_metadata(&metadata)
+            .err()
+            .map(|why| FieldError::new("metadata", why));
+        let name = match (name, bad_metadata) {
+            (Ok(name), None) => name,
+            (name, bad_metadata) => {
+                return Err(Error::Validation(
+                    name.err().into_iter().chain(bad_metadata).collect(),
+                ));
+            }
         };
 
         let mut c = self.change(who, origin).await?;

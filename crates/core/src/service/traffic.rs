@@ -124,12 +124,23 @@ impl Orgd {
         let mut tx = self.store.begin().await?;
         let org = who.reach(tx.org(&org_id).await?)?;
         who.require(Permission::Write)?;
+        // Keys are claimed in sorted order (the first of equal keys first), so
+        // two batches sharing keys never wait on each other in opposite
+        // orders: PostgreSQL would end one of them as a deadlock.
+        let mut keyed: Vec<(&str, usize)> = usage
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| u.idempotency_key.as_deref().map(|k| (k, i)))
+            .collect();
+        keyed.sort_unstable();
+        let mut seen_before = vec![false; usage.len()];
+        for (key, i) in keyed {
+            seen_before[i] = !tx.claim_usage_key(&org.id, key, now).await?;
+        }
         let mut sums: HashMap<(Month, String), i64> = HashMap::new();
         let mut duplicates = 0;
-        for u in &usage {
-            if let Some(key) = &u.idempotency_key
-                && !tx.claim_usage_key(&org.id, key, now).await?
-            {
+        for (u, seen) in usage.iter().zip(seen_before) {
+            if seen {
                 duplicates += 1;
                 continue;
             }

@@ -215,7 +215,12 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    // Two credentials are none: which one would be meant is a guess.
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(v), None) = (all.next(), all.next()) else {
+        return None;
+    };
+    let v = v.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

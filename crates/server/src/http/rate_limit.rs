@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Above this many buckets, full (idle) ones are dropped: they hold nothing
-/// a new bucket would not.
+/// Above this many buckets, full (idle) ones are dropped when a new key
+/// arrives, at most once a minute: they hold nothing a new bucket would not.
 const PRUNE_ABOVE: usize = 10_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
@@ -36,8 +37,32 @@ struct Bucket {
 }
 
 #[derive(Debug, Default)]
+struct Buckets {
+    by_key: HashMap<String, Bucket>,
+    pruned_at: Option<Instant>,
+}
+
+impl Buckets {
+    fn prune(&mut self, now: Instant) {
+        if self.by_key.len() <= PRUNE_ABOVE
+            || self
+                .pruned_at
+                .is_some_and(|t| now.saturating_duration_since(t) < PRUNE_EVERY)
+        {
+            return;
+        }
+        self.pruned_at = Some(now);
+        self.by_key.retain(|_, b| {
+            let r = f64::from(b.per_minute) / 60.0;
+            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * r
+                < f64::from(b.per_minute)
+        });
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
@@ -50,18 +75,21 @@ impl RateLimiter {
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| {
-                let r = f64::from(b.per_minute) / 60.0;
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * r
-                    < f64::from(b.per_minute)
-            });
+        // A known key costs no allocation; only a new one may prune.
+        if !buckets.by_key.contains_key(key) {
+            buckets.prune(now);
+            buckets.by_key.insert(
+                key.to_owned(),
+                Bucket {
+                    tokens: capacity,
+                    at: now,
+                    per_minute,
+                },
+            );
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-            per_minute,
-        });
+        let Some(bucket) = buckets.by_key.get_mut(key) else {
+            unreachable!("inserted above");
+        };
         if bucket.per_minute != per_minute {
             *bucket = Bucket {
                 tokens: capacity,
@@ -76,11 +104,7 @@ impl RateLimiter {
         if allowed {
             bucket.tokens -= 1.0;
         }
-        let secs = |tokens: f64| {
-            Duration::from_secs_f64(tokens.max(0.0) / rate)
-                .as_secs_f64()
-                .ceil() as u64
-        };
+        let secs = |tokens: f64| (tokens.max(0.0) / rate).ceil() as u64;
         Decision {
             allowed,
             limit: per_minute,
