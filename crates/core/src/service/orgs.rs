@@ -304,6 +304,7 @@ impl Orgd {
         if let Some(m) = if_match {
             m.check(org.version)?;
         }
+        let parent_id = org.parent_id.clone();
         let doomed = if cascade {
             c.tx.live_subtree(&org.path).await?
         } else if c.tx.count_live_children(&org.id).await? > 0 {
@@ -332,6 +333,11 @@ impl Orgd {
                 Value::Null,
             )
             .await?;
+        }
+        // Without a cascade the tree lock is not held: lock the parent, as
+        // creating a child does, so its `children` gauge counts exactly.
+        if !cascade && let Some(parent) = &parent_id {
+            c.tx.lock_org(parent).await?;
         }
         for org in &affected {
             self.record_children(&mut c, org).await?;
