@@ -74,7 +74,7 @@ stop_last
 serve_fresh() {
   local name=$1; shift
   rm -f "$work/$name.db"*
-  ORGD_LOG=warn ORGD_BOOTSTRAP_KEY=$key start "$name" "$bin" serve --listen 127.0.0.1:0 \
+  ORGD_LOG=warn,orgd::cli=info ORGD_BOOTSTRAP_KEY=$key start "$name" "$bin" serve --listen 127.0.0.1:0 \
     --database-url "sqlite://$work/$name.db" "$@"
 }
 setup() {

@@ -66,11 +66,43 @@ pub enum ConflictKind {
     IdempotencyInProgress,
 }
 
+/// Why a request's credentials were refused. Every reason is the same 401
+/// to the client; the reason is for the operator's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization: Bearer …` header (or two of them).
+    Missing,
+    /// Not the shape of any secret orgd issues or accepts.
+    Malformed,
+    /// Well formed, but no key has this secret.
+    Unknown,
+    Expired,
+    Revoked,
+    /// The key's organization was deleted.
+    OrgDeleted,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::Unknown => "unknown",
+            AuthFailure::Expired => "expired",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::OrgDeleted => "organization deleted",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No usable credentials: missing, malformed, unknown, expired or revoked.
-    #[error("a valid API key is required")]
-    Unauthenticated,
+    /// No usable credentials; `key_id` names the key when one was found.
+    #[error("a valid API key is required ({})", reason.as_str())]
+    Unauthenticated {
+        reason: AuthFailure,
+        key_id: Option<String>,
+    },
     /// The thing does not exist, or the caller may not know that it does.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -80,8 +112,9 @@ pub enum Error {
     Validation(Vec<FieldError>),
     #[error("{detail}")]
     Conflict { kind: ConflictKind, detail: String },
+    /// `If-Match` named another version; `current` is the version now.
     #[error("the resource has changed since the given ETag")]
-    PreconditionFailed,
+    PreconditionFailed { current: i64 },
     /// Creating one more would pass the org's effective limit.
     #[error("{} limit of {limit} reached ({used} in use)", resource.name())]
     LimitExceeded {
@@ -100,6 +133,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub fn unauthenticated(reason: AuthFailure) -> Self {
+        Error::Unauthenticated {
+            reason,
+            key_id: None,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError::new(field, message)])
     }

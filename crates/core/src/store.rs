@@ -39,6 +39,90 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How a command opens the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `orgd serve` and `orgd migrate`: create it when missing, then migrate.
+    Create,
+    /// Commands that write to a database that must exist (`orgd keys
+    /// create`): never create one; migrate.
+    Existing,
+    /// Commands that only read (`orgd audit verify`, `orgd backup`): never
+    /// create, migrate or write anything, so they work on a read-only copy.
+    /// The schema must be current.
+    ReadOnly,
+}
+
+/// A connection pool's state, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Which pool (`writer`, `readers`, `main`).
+    pub pool: &'static str,
+    pub in_use: u64,
+    pub idle: u64,
+    /// Transactions waiting for a connection now.
+    pub waiting: u64,
+    /// Transactions that found no free connection and had to wait, since start.
+    pub waits_total: u64,
+}
+
+/// Counts the waits for a pool's connections. Pool crates report their size
+/// and idle connections, not who waits for them; each store passes its
+/// pool's state to [`WaitMeter::acquiring`] before it takes a connection.
+#[derive(Debug, Default)]
+pub struct WaitMeter {
+    waiting: std::sync::atomic::AtomicU64,
+    waits: std::sync::atomic::AtomicU64,
+}
+
+impl WaitMeter {
+    /// Called as a connection is about to be taken from a pool holding
+    /// `size` of at most `max` connections, `idle` of them free. When none is
+    /// free and no new one may be opened, the caller waits: it is counted,
+    /// and counted as waiting until the guard drops.
+    pub fn acquiring(&self, idle: usize, size: u32, max: u32) -> Option<WaitGuard<'_>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if idle > 0 || size < max {
+            return None;
+        }
+        self.waits.fetch_add(1, Relaxed);
+        self.waiting.fetch_add(1, Relaxed);
+        Some(WaitGuard(self))
+    }
+
+    /// `(waiting now, waits since start)`.
+    pub fn read(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.waiting.load(Relaxed), self.waits.load(Relaxed))
+    }
+}
+
+pub struct WaitGuard<'a>(&'a WaitMeter);
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_acquisition_with_nothing_free_is_a_wait() {
+        let m = WaitMeter::default();
+        assert!(m.acquiring(1, 4, 4).is_none());
+        assert!(m.acquiring(0, 3, 4).is_none());
+        let waiting = m.acquiring(0, 4, 4);
+        assert_eq!(m.read(), (1, 1));
+        drop(waiting);
+        assert_eq!(m.read(), (0, 1));
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Opens a transaction that may write. Write transactions that touch the
@@ -50,6 +134,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
     /// Waits for connections in use to come back, then closes them.
     async fn close(&self);
+    /// The migrations this store applied when it was opened, as
+    /// `VERSION description`, oldest first (empty when it was up to date).
+    fn migrations_applied(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The state of each connection pool.
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
 }
 
 /// A unit of work. Dropped without [`Tx::commit`], it rolls back.
@@ -112,6 +205,9 @@ pub trait OrgRepo {
     async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>>;
     /// The orgs with these ids (tombstones included), in no particular order.
     async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>>;
+    /// The id of every org that ever existed (tombstones included), ordered
+    /// by id bytewise: what `orgd audit verify --all` walks.
+    async fn all_org_ids(&mut self) -> StoreResult<Vec<OrgId>>;
     /// Orders changes to the tree's shape, before any org lock is taken:
     /// moves and cascading deletes take it exclusively, creating an org takes
     /// it shared. Org locks alone cannot stop two crossing moves from making

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orgd_core::clock::{Clock, SystemClock};
-use orgd_core::service::{Orgd, Settings};
-use orgd_core::store::Store;
+use orgd_core::service::{Bootstrap, Orgd, Settings};
+use orgd_core::store::{OpenMode, Store, StoreError};
 use orgd_store_postgres::{PgOptions, PgStore};
 use orgd_store_sqlite::{SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;
@@ -20,28 +20,37 @@ use crate::config::{Config, DatabaseArgs};
 use crate::http::{self, AppState};
 use crate::{ingest, jobs};
 
-/// Opens the store the URL names and brings its schema up to date.
-pub async fn open_store(db: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
-    let url = &db.database_url;
-    let acquire_timeout = Duration::from_secs(db.db_acquire_timeout_secs);
-    if url.is_sqlite() {
-        let mut opts = SqliteOptions::new(url.expose());
-        opts.busy_timeout = acquire_timeout;
-        let store = SqliteStore::open(&opts)
-            .await
-            .with_context(|| format!("opening {url}"))?;
-        Ok(Arc::new(store))
+/// Opens the store the URL names as `mode` says (creating and migrating it,
+/// or read-only). Errors are one sentence naming the database and the fix.
+pub async fn open_store(db: &DatabaseArgs, mode: OpenMode) -> anyhow::Result<Arc<dyn Store>> {
+    if db.database_url.is_sqlite() {
+        Ok(Arc::new(open_sqlite(db, mode).await?))
     } else {
         let opts = PgOptions {
-            url: url.expose().to_owned(),
+            url: db.database_url.expose().to_owned(),
             max_connections: db.db_max_connections,
-            acquire_timeout,
+            acquire_timeout: Duration::from_secs(db.db_acquire_timeout_secs),
             statement_timeout: Duration::from_secs(db.db_statement_timeout_secs),
+            mode,
         };
-        let store = PgStore::open(&opts)
-            .await
-            .with_context(|| format!("opening {url}"))?;
-        Ok(Arc::new(store))
+        Ok(Arc::new(PgStore::open(&opts).await.map_err(store_error)?))
+    }
+}
+
+/// The SQLite store itself, for what only it can do (`orgd backup`).
+pub async fn open_sqlite(db: &DatabaseArgs, mode: OpenMode) -> anyhow::Result<SqliteStore> {
+    let mut opts = SqliteOptions::new(db.database_url.expose());
+    opts.busy_timeout = Duration::from_secs(db.db_acquire_timeout_secs);
+    opts.mode = mode;
+    SqliteStore::open(&opts).await.map_err(store_error)
+}
+
+/// The stores' open errors already name the database and the fix; the
+/// kind prefix (`unavailable: …`) would only get in the way.
+fn store_error(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::Other(why) | StoreError::Unavailable(why) => anyhow::anyhow!(why),
+        e => anyhow::Error::new(e),
     }
 }
 
@@ -56,18 +65,46 @@ pub struct Application {
     writer_stop: CancellationToken,
     tasks: TaskTracker,
     access_log_retention: chrono::Duration,
+    bootstrap: Bootstrap,
+}
+
+/// One sentence for the ways binding fails that an operator meets.
+fn bind_error(addr: &crate::config::ListenAddr, e: &std::io::Error) -> anyhow::Error {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is already in use (another orgd, or the \
+                                           first `orgd serve` still running?); stop it, or choose \
+                                           another address with --listen (e.g. --listen \
+                                           127.0.0.1:8081)"
+            .to_owned(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges); choose a port above 1023"
+                .to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no interface of this machine has that address; check --listen".to_owned()
+        }
+        _ => e.to_string(),
+    };
+    anyhow::anyhow!("cannot listen on {addr}: {why}")
 }
 
 impl Application {
-    /// Opens and migrates the database, bootstraps it when empty, and binds
-    /// the listener (port 0 picks a free port; see [`Application::local_addr`]).
+    /// Binds the listener (port 0 picks a free port; see
+    /// [`Application::local_addr`]), then opens and migrates the database and
+    /// bootstraps it when empty. Binding comes first: a port in use fails at
+    /// once, before a database is created or a root key made.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
     /// [`Application::build`] with a given clock, so tests can move time.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = open_store(&config.database).await?;
+        let listener = config
+            .listen
+            .bind()
+            .await
+            .map_err(|e| bind_error(&config.listen, &e))?;
+        let store = open_store(&config.database, OpenMode::Create).await?;
         let settings = Settings {
             root_id: config.root_id.clone(),
             max_depth: config.max_depth,
@@ -78,31 +115,19 @@ impl Application {
             .bootstrap_key
             .as_ref()
             .map(|s| s.expose_secret().to_owned());
-        let generated = chosen.is_none();
-        if let Some(secret) = orgd
+        let bootstrap = orgd
             .bootstrap(chosen)
             .await
-            .context("bootstrapping the database")?
-        {
-            if generated {
-                // Printed once, on stderr, never logged: the only copy there is.
-                eprintln!(
-                    "orgd: created the root organization '{}' and its root key.\n\
-                     orgd: root key secret (shown once, store it now): {secret}",
-                    config.root_id
-                );
-            } else {
-                eprintln!(
-                    "orgd: created the root organization '{}'; its root key is ORGD_BOOTSTRAP_KEY",
-                    config.root_id
-                );
-            }
-        }
-        let listener = TcpListener::bind(config.listen)
+            .context("bootstrapping the database")?;
+        // The root as the database has it (`--root-id` names it only at
+        // the first start).
+        let root = orgd
+            .root_id()
             .await
-            .with_context(|| format!("binding {}", config.listen))?;
+            .context("reading the root organization")?;
         let writer_stop = CancellationToken::new();
-        let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone());
+        let metrics = Arc::new(http::metrics::Metrics::new().context("setting up metrics")?);
+        let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone(), metrics.clone());
         let tasks = TaskTracker::new();
         let router = http::router(AppState {
             orgd: orgd.clone(),
@@ -112,8 +137,9 @@ impl Application {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             tasks: tasks.clone(),
             rate_limiter: Default::default(),
-            metrics: Arc::new(http::metrics::Metrics::new().context("setting up metrics")?),
-        });
+            rate_limit_exempt: (!config.rate_limit_root).then_some(root),
+            metrics,
+        })?;
         Ok(Self {
             listener,
             router,
@@ -125,7 +151,14 @@ impl Application {
             traffic,
             tasks,
             access_log_retention: config.access_log_retention,
+            bootstrap,
         })
+    }
+
+    /// What start-up found: a new database and its root key's secret, or
+    /// one bootstrapped before. Printing it is the caller's business.
+    pub fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
     }
 
     /// The domain service this application serves (for tests and tools

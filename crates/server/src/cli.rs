@@ -1,16 +1,24 @@
-//! The command line: `orgd serve`, `migrate`, `keys create`, `audit verify`, `openapi`.
+//! The command line: `orgd serve`, `migrate`, `keys create`, `audit verify`,
+//! `backup`, `completions`, `openapi`. Every line it writes goes through the
+//! logger ([`crate::logging`]), except a command's own output on stdout and
+//! the one-time root secret.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgGroup, CommandFactory, FromArgMatches, Parser, Subcommand};
 use orgd_core::clock::SystemClock;
 use orgd_core::ids::OrgId;
-use orgd_core::service::{NewKey, Orgd, Settings};
+use orgd_core::service::{Bootstrap, NewKey, Orgd, Settings};
+use orgd_core::store::OpenMode;
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Application, open_store};
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::app::{Application, open_sqlite, open_store};
+use crate::config::{Config, DatabaseArgs, ServeArgs};
+use crate::logging::{self, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +27,10 @@ use crate::config::{DatabaseArgs, ServeArgs};
     about = "Self-hosted organization management service"
 )]
 struct Cli {
+    /// How log lines look: `text` for people, `json` (one object a line) for
+    /// log shippers. `ORGD_LOG` sets the filter (e.g. `info`, `warn,orgd=debug`).
+    #[arg(long, global = true, env = "ORGD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,14 +39,30 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (migrates and bootstraps the database first).
     Serve(ServeArgs),
-    /// Bring the database schema up to date, then exit.
+    /// Bring the database schema up to date, say what was applied, and exit.
     Migrate(DatabaseArgs),
     /// Manage API keys straight in the database (recovery, automation).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Inspect the audit trail.
+    /// Inspect the audit trail (read-only: works on a read-only copy).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent copy of a SQLite database while orgd runs
+    /// (read-only: works on a read-only copy). For PostgreSQL, use pg_dump.
+    Backup {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The file to write (it must not exist), e.g. `orgd-2026-11-24.db`.
+        /// Serve it with `orgd serve --database-url sqlite://FILE`.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Print a shell completion script, e.g. `orgd completions bash >
+    /// /etc/bash_completion.d/orgd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
 }
@@ -45,81 +73,105 @@ enum KeysCommand {
     Create {
         #[command(flatten)]
         db: DatabaseArgs,
-        /// Organization the key belongs to.
-        #[arg(long)]
+        /// Organization the key belongs to, e.g. `root` or `org-123`.
+        #[arg(long, value_name = "ORG_ID")]
         org: String,
-        /// Comma-separated: read, write, delete, admin.
-        #[arg(long, value_delimiter = ',')]
+        /// Comma-separated, from read, write, delete, admin (e.g. `read,write`).
+        #[arg(long, value_delimiter = ',', value_name = "LIST")]
         permissions: Vec<String>,
+        /// A name to recognise the key by, e.g. `billing service`.
         #[arg(long)]
         name: String,
-        /// The person or system the key acts for.
+        /// The person or system the key acts for, e.g. `jane@example.com`.
         #[arg(long)]
         user: Option<String>,
-        /// RFC 3339 expiry.
-        #[arg(long)]
+        /// When the key stops working, RFC 3339 (e.g. `2030-01-01T00:00:00Z`).
+        #[arg(long, value_name = "TIMESTAMP")]
         expires_at: Option<String>,
-        /// Requests a minute (default: the server's `--rate-limit-per-minute`).
-        #[arg(long)]
+        /// Requests a minute, 1–1000000 (default: the server's `--rate-limit-per-minute`).
+        #[arg(long, value_name = "N")]
         rate_limit_per_minute: Option<i64>,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute an organization's hash chain. Exit status 1 when it is broken.
+    /// Recompute hash chains: one org's (`--org ID`) or every org's (`--all`).
+    /// Exit status 0: all valid; 1: some chain is broken; 2: could not check.
+    #[command(group(ArgGroup::new("which").required(true).args(["org", "all"])))]
     Verify {
         #[command(flatten)]
         db: DatabaseArgs,
+        /// The organization whose chain to check, e.g. `org-123`.
+        #[arg(long, value_name = "ORG_ID")]
+        org: Option<String>,
+        /// Check every organization that ever existed, deleted ones included,
+        /// and print each broken chain and a summary line.
         #[arg(long)]
-        org: String,
+        all: bool,
     },
 }
 
+/// Exit status of a command that could not do its work (as opposed to
+/// `audit verify` finding a broken chain, which is 1).
+const COULD_NOT: u8 = 2;
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Err(why) = logging::init(cli.log_format) {
+        tracing::error!("{why}");
+        return ExitCode::from(COULD_NOT);
+    }
+    let bootstrap_key_from_env = matches
+        .subcommand_matches("serve")
+        .and_then(|m| m.value_source("bootstrap_key"))
+        == Some(ValueSource::EnvVariable);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("orgd: cannot start the async runtime: {e}");
+            tracing::error!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli.command, bootstrap_key_from_env)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("orgd: {e:#}");
+            tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Serve(args) => {
-            let app = Application::build(args.into()).await?;
-            let token = app.shutdown_token();
-            tokio::spawn(stop_on_signal(token));
-            eprintln!("orgd: listening on {}", app.local_addr());
-            app.run().await?;
-            eprintln!("orgd: stopped");
-        }
+async fn run(command: Command, bootstrap_key_from_env: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => return serve(args, bootstrap_key_from_env).await,
         Command::Migrate(db) => {
-            open_store(&db).await?.close().await;
-            eprintln!("orgd: {} is up to date", db.database_url);
+            let store = open_store(&db, OpenMode::Create).await?;
+            let applied = store.migrations_applied();
+            store.close().await;
+            if applied.is_empty() {
+                tracing::info!(
+                    "{} is up to date: no migration was pending",
+                    db.database_url
+                );
+            }
+            for m in &applied {
+                tracing::info!("applied migration {m}");
+            }
+            if !applied.is_empty() {
+                tracing::info!(
+                    "{} is up to date: applied {} migration(s)",
+                    db.database_url,
+                    applied.len()
+                );
+            }
         }
         Command::Keys(KeysCommand::Create {
             db,
@@ -130,7 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             expires_at,
             rate_limit_per_minute,
         }) => {
-            let orgd = operator_service(&db).await?;
+            let orgd = operator_service(&db, OpenMode::Existing).await?;
             let created = orgd
                 .create_key_as_operator(
                     &org,
@@ -148,30 +200,152 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out["secret"] = created.secret.into();
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Command::Audit(AuditCommand::Verify { db, org }) => {
-            let orgd = operator_service(&db).await?;
-            let v = orgd
-                .verify_audit_as_operator(&org)
-                .await
-                .map_err(describe)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
-            if !v.valid {
-                return Ok(ExitCode::from(1));
-            }
+        Command::Audit(AuditCommand::Verify { db, org, all }) => {
+            return Ok(match audit_verify(&db, org.as_deref(), all).await {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!("could not check the audit trail: {e:#}");
+                    ExitCode::from(COULD_NOT)
+                }
+            });
         }
-        Command::Openapi => println!("{}", crate::http::openapi_json()),
+        Command::Backup { db, to } => {
+            if !db.database_url.is_sqlite() {
+                tracing::error!(
+                    "orgd backup copies SQLite databases; for PostgreSQL use pg_dump, which takes a \
+                     consistent snapshot while orgd runs, e.g. \
+                     pg_dump --format=custom --file orgd.dump 'postgres://USER@HOST/DATABASE'"
+                );
+                return Ok(ExitCode::from(COULD_NOT));
+            }
+            let store = open_sqlite(&db, OpenMode::ReadOnly).await?;
+            let done = store.backup_to(&to).await;
+            orgd_core::store::Store::close(&store).await;
+            done.map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            tracing::info!(
+                "wrote a consistent copy of {} to {}; serve it with: orgd serve --database-url sqlite://{}",
+                db.database_url,
+                to.display(),
+                to.display()
+            );
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "orgd", &mut std::io::stdout());
+        }
+        Command::Openapi => println!("{}", crate::http::openapi_json()?),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn operator_service(db: &DatabaseArgs) -> anyhow::Result<Orgd> {
-    let store = open_store(db).await?;
-    let settings = Settings {
+async fn serve(args: ServeArgs, bootstrap_key_from_env: bool) -> anyhow::Result<ExitCode> {
+    if let Some(key) = &args.bootstrap_key
+        && !orgd_core::keys::is_well_formed_secret(key.expose_secret())
+    {
+        // Never echo the value: it is meant to be a secret.
+        let source = if bootstrap_key_from_env {
+            "ORGD_BOOTSTRAP_KEY"
+        } else {
+            "--bootstrap-key"
+        };
+        tracing::error!(
+            "{source} is not usable as the root key's secret: it must be 32 to 256 printable \
+             ASCII characters without spaces (its value is not shown)"
+        );
+        return Ok(ExitCode::from(COULD_NOT));
+    }
+    let config = Config::from(args);
+    let root_id = config.root_id.clone();
+    let generated = config.bootstrap_key.is_none();
+    let app = Application::build(config).await?;
+    match app.bootstrap() {
+        Bootstrap::Created(secret) if generated => {
+            tracing::info!("created the root organization '{root_id}' and its root key");
+            // The only copy there is: on stderr, on its own line, never logged.
+            eprintln!("orgd: root key secret (shown once, store it now): {secret}");
+        }
+        Bootstrap::Created(_) => tracing::info!(
+            "created the root organization '{root_id}'; its root key's secret is ORGD_BOOTSTRAP_KEY"
+        ),
+        Bootstrap::Existing => {}
+        Bootstrap::ExistingOtherSecret => tracing::warn!(
+            "ORGD_BOOTSTRAP_KEY is set, but this database was bootstrapped earlier with another \
+             root key, so it has no effect (it applies only to a new database). Use the root key \
+             printed when the database was created, mint one with `orgd keys create --org {} \
+             --permissions read,write,delete,admin --name NAME`, or start on a new database \
+             (--database-url)",
+            app_root(&app).await
+        ),
+    }
+    stop_on_signal(app.shutdown_token())?;
+    tracing::info!("listening on {}", app.local_addr());
+    app.run().await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn app_root(app: &Application) -> String {
+    app.service()
+        .root_id()
+        .await
+        .map_or_else(|_| "ROOT_ID".to_owned(), |id| id.to_string())
+}
+
+/// `orgd audit verify`: read-only, so it never creates or changes a file.
+async fn audit_verify(db: &DatabaseArgs, org: Option<&str>, all: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(db, OpenMode::ReadOnly).await?;
+    let orgd = Orgd::new(store.clone(), Arc::new(SystemClock), operator_settings());
+    let broken = if all {
+        let ids = orgd.all_org_ids_as_operator().await.map_err(describe)?;
+        let mut broken = Vec::new();
+        for id in &ids {
+            let v = orgd
+                .verify_audit_as_operator(id.as_str())
+                .await
+                .map_err(describe)?;
+            if !v.valid {
+                println!(
+                    "broken: {id} ({} events; first bad seq {})",
+                    v.events,
+                    v.first_bad_seq
+                        .map_or_else(|| "unknown".to_owned(), |s| s.to_string())
+                );
+                broken.push(id.to_string());
+            }
+        }
+        println!(
+            "audit verify: {} organizations, {} valid, {} broken",
+            ids.len(),
+            ids.len() - broken.len(),
+            broken.len()
+        );
+        !broken.is_empty()
+    } else {
+        let org = org.unwrap_or_default();
+        let v = orgd.verify_audit_as_operator(org).await.map_err(describe)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        !v.valid
+    };
+    store.close().await;
+    Ok(if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Settings for the operator's commands: they act as the root, and make nothing
+/// that depends on the rest.
+fn operator_settings() -> Settings {
+    Settings {
         root_id: OrgId::from_trusted("root".into()),
         max_depth: 16,
         default_rate_limit_per_minute: None,
-    };
-    let orgd = Orgd::new(store, Arc::new(SystemClock), settings);
+    }
+}
+
+async fn operator_service(db: &DatabaseArgs, mode: OpenMode) -> anyhow::Result<Orgd> {
+    let store = open_store(db, mode).await?;
+    let orgd = Orgd::new(store, Arc::new(SystemClock), operator_settings());
     orgd.root_id().await.map_err(|_| {
         anyhow::anyhow!("the database has no root organization yet: run `orgd serve` once first")
     })?;
@@ -192,23 +366,47 @@ fn describe(e: orgd_core::Error) -> anyhow::Error {
     }
 }
 
-async fn stop_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Cancels `token` on SIGTERM or SIGINT. The handlers are installed here,
+/// before the caller says it listens: a signal that arrives right after
+/// that line must stop the server gracefully, not kill it.
+fn stop_on_signal(token: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+        token.cancel();
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed_and_every_flag_has_help() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        fn walk(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_positional() {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "{path} --{id} has no help text"
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        walk(&cmd, "orgd");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
-    token.cancel();
 }

@@ -1,7 +1,6 @@
 //! Configuration of `orgd serve`. Every flag also reads `ORGD_<NAME>`.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
@@ -89,21 +88,87 @@ impl std::str::FromStr for DatabaseUrl {
     }
 }
 
+/// Where `orgd serve` listens: `HOST:PORT` (`127.0.0.1:8080`,
+/// `localhost:8081`, `[::1]:8081`), or `:PORT` for every IPv4 interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddr {
+    host: String,
+    port: u16,
+}
+
+impl ListenAddr {
+    /// Binds the first address `host` resolves to that can be bound.
+    pub async fn bind(&self) -> std::io::Result<tokio::net::TcpListener> {
+        tokio::net::TcpListener::bind((self.host.as_str(), self.port)).await
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let why = || {
+            format!(
+                "{s:?} is not HOST:PORT (e.g. 127.0.0.1:8080, localhost:8081, [::1]:8081 or :8081)"
+            )
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(why)?;
+        let port: u16 = port.parse().map_err(|_| why())?;
+        let host = if host.is_empty() {
+            "0.0.0.0"
+        } else if let Some(v6) = host.strip_prefix('[') {
+            let v6 = v6.strip_suffix(']').ok_or_else(why)?;
+            v6.parse::<std::net::Ipv6Addr>().map_err(|_| why())?;
+            v6
+        } else if host.contains(':') || host.contains(char::is_whitespace) {
+            // An IPv6 address without brackets cannot be told from its port.
+            return Err(why());
+        } else {
+            host
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// Database connection defaults, written once: the flags, [`DatabaseArgs::new`]
+/// and the tests all read them from here.
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
+pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+pub const DEFAULT_DB_STATEMENT_TIMEOUT_SECS: u64 = 30;
+
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Database: `sqlite://PATH` (created if missing) or `postgres://…`
+    /// Database: `sqlite://PATH` (e.g. `sqlite://orgd.db`, `sqlite:///var/lib/orgd/orgd.db`;
+    /// created if missing) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`
     /// (PostgreSQL 14 or newer).
-    #[arg(long, env = "ORGD_DATABASE_URL", default_value = "sqlite://orgd.db")]
+    #[arg(
+        long,
+        env = "ORGD_DATABASE_URL",
+        default_value = "sqlite://orgd.db",
+        value_name = "URL"
+    )]
     pub database_url: DatabaseUrl,
-    /// PostgreSQL: connections this node keeps at most.
-    #[arg(long, env = "ORGD_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// PostgreSQL: connections this node keeps at most (1–1000).
+    #[arg(long, env = "ORGD_DB_MAX_CONNECTIONS", default_value_t = DEFAULT_DB_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=1000), value_name = "N")]
     pub db_max_connections: u32,
-    /// How long a request waits for a database connection (or, on SQLite, a
+    /// Seconds a request waits for a database connection (or, on SQLite, a
     /// lock) before it is answered 503.
-    #[arg(long, env = "ORGD_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    #[arg(long, env = "ORGD_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = DEFAULT_DB_ACQUIRE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=600), value_name = "SECS")]
     pub db_acquire_timeout_secs: u64,
-    /// PostgreSQL: the server cancels any statement running longer than this.
-    #[arg(long, env = "ORGD_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// PostgreSQL: seconds after which the server cancels a statement.
+    #[arg(long, env = "ORGD_DB_STATEMENT_TIMEOUT_SECS", default_value_t = DEFAULT_DB_STATEMENT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECS")]
     pub db_statement_timeout_secs: u64,
 }
 
@@ -112,46 +177,62 @@ impl DatabaseArgs {
     pub fn new(url: DatabaseUrl) -> Self {
         Self {
             database_url: url,
-            db_max_connections: 16,
-            db_acquire_timeout_secs: 5,
-            db_statement_timeout_secs: 30,
+            db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
+            db_acquire_timeout_secs: DEFAULT_DB_ACQUIRE_TIMEOUT_SECS,
+            db_statement_timeout_secs: DEFAULT_DB_STATEMENT_TIMEOUT_SECS,
         }
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "ORGD_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on: `HOST:PORT` (`127.0.0.1:8080`, `localhost:8081`,
+    /// `[::1]:8081`) or `:PORT` for every IPv4 interface.
+    #[arg(
+        long,
+        env = "ORGD_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: ListenAddr,
     #[command(flatten)]
     pub db: DatabaseArgs,
-    /// Id of the root organization made on first start.
-    #[arg(long, env = "ORGD_ROOT_ID", default_value = "root", value_parser = parse_org_id)]
+    /// Id of the root organization made on first start (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`).
+    #[arg(long, env = "ORGD_ROOT_ID", default_value = "root", value_parser = parse_org_id, value_name = "ID")]
     pub root_id: OrgId,
-    /// Deepest level of the organization tree (the root is level 1).
-    #[arg(long, env = "ORGD_MAX_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(i64).range(1..=64))]
+    /// Deepest level of the organization tree (the root is level 1; 1–64).
+    #[arg(long, env = "ORGD_MAX_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(i64).range(1..=64), value_name = "N")]
     pub max_depth: i64,
-    /// Longest a request may take before it is answered 503.
-    #[arg(long, env = "ORGD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "ORGD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600), value_name = "SECS")]
     pub request_timeout_secs: u64,
-    /// Secret of the root key made on first start (at least 32 characters).
-    /// Prefer the environment variable: command lines are visible to others.
-    #[arg(long, env = "ORGD_BOOTSTRAP_KEY", hide_env_values = true, value_parser = parse_bootstrap_key)]
+    /// Secret of the root key made on first start of a new database (32–256
+    /// printable ASCII characters, no spaces). Ignored, with a warning, once
+    /// the database has its root key. Prefer the environment variable:
+    /// command lines are visible to others.
+    // Read as given and checked by the CLI, so that a bad value is refused
+    // without being echoed (clap's own error would print it).
+    #[arg(long, env = "ORGD_BOOTSTRAP_KEY", hide_env_values = true, value_parser = secret_arg, value_name = "SECRET")]
     pub bootstrap_key: Option<SecretString>,
     /// Record every request naming an org in that org's access log.
     #[arg(long, env = "ORGD_ACCESS_LOG", value_enum, default_value_t = Switch::On)]
     pub access_log: Switch,
     /// Days access log entries are kept; older ones are pruned in the background.
-    #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500), value_name = "DAYS")]
     pub access_log_retention_days: u32,
     /// Requests a minute each API key may make unless it has a limit of its
-    /// own (0: no limit). Buckets are per node.
-    #[arg(long, env = "ORGD_RATE_LIMIT_PER_MINUTE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    /// own (0: no limit). Buckets are per node. Keys of the root org are
+    /// exempt unless `--rate-limit-root` is given.
+    #[arg(long, env = "ORGD_RATE_LIMIT_PER_MINUTE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000), value_name = "N")]
     pub rate_limit_per_minute: u32,
-    /// Proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` is
-    /// believed. From any other peer, the socket address is the client's.
-    #[arg(long, env = "ORGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    /// Apply `--rate-limit-per-minute` to the root org's keys too (by default
+    /// they are exempt, so the operator cannot be locked out).
+    #[arg(long, env = "ORGD_RATE_LIMIT_ROOT")]
+    pub rate_limit_root: bool,
+    /// Proxies whose `X-Forwarded-For` is believed: IPs or CIDRs,
+    /// comma-separated (e.g. `10.0.0.0/8,192.0.2.7`). From any other peer,
+    /// the socket address is the client's.
+    #[arg(long, env = "ORGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, value_name = "NETS")]
     pub trusted_proxies: Vec<IpNet>,
 }
 
@@ -172,18 +253,14 @@ fn parse_org_id(s: &str) -> Result<OrgId, String> {
     OrgId::parse(s).map_err(str::to_owned)
 }
 
-fn parse_bootstrap_key(s: &str) -> Result<SecretString, String> {
-    if orgd_core::keys::is_well_formed_secret(s) {
-        Ok(SecretString::from(s.to_owned()))
-    } else {
-        Err("must be 32 to 256 printable ASCII characters without spaces".into())
-    }
+fn secret_arg(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s.to_owned()))
 }
 
 /// Everything [`crate::Application::build`] needs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     pub database: DatabaseArgs,
     pub root_id: OrgId,
     pub max_depth: i64,
@@ -194,6 +271,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// The default per-key rate limit; `None`: none.
     pub rate_limit_per_minute: Option<u32>,
+    /// Whether the default rate limit applies to the root org's keys.
+    pub rate_limit_root: bool,
 }
 
 impl From<ServeArgs> for Config {
@@ -209,6 +288,7 @@ impl From<ServeArgs> for Config {
             access_log_retention: chrono::Duration::days(i64::from(a.access_log_retention_days)),
             trusted_proxies: a.trusted_proxies,
             rate_limit_per_minute: (a.rate_limit_per_minute > 0).then_some(a.rate_limit_per_minute),
+            rate_limit_root: a.rate_limit_root,
         }
     }
 }
@@ -216,6 +296,26 @@ impl From<ServeArgs> for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_take_names_brackets_and_bare_ports() {
+        let ok = |s: &str| s.parse::<ListenAddr>().map(|a| a.to_string());
+        assert_eq!(ok("127.0.0.1:8080").as_deref(), Ok("127.0.0.1:8080"));
+        assert_eq!(ok("localhost:8081").as_deref(), Ok("localhost:8081"));
+        assert_eq!(ok("[::1]:8081").as_deref(), Ok("[::1]:8081"));
+        assert_eq!(ok(":8081").as_deref(), Ok("0.0.0.0:8081"));
+        for bad in [
+            "8080",
+            "::1:8080",
+            "[::1:8080",
+            "[nope]:1",
+            "host:",
+            "host:99999",
+            "",
+        ] {
+            assert!(bad.parse::<ListenAddr>().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn database_url_hides_its_password() {

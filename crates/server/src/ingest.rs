@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::metrics::Metrics;
+
 /// Records queued at most; beyond that, requests wait for the writer.
 const QUEUE: usize = 65_536;
 /// Records written per transaction at most.
@@ -53,6 +55,11 @@ impl TrafficWriter {
         }
     }
 
+    /// Records queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        QUEUE.saturating_sub(self.tx.capacity())
+    }
+
     /// Waits until every record queued before this call is stored.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -64,7 +71,11 @@ impl TrafficWriter {
 
 /// Starts the writer. It stops once `stop` is cancelled and every queued
 /// record is written.
-pub fn spawn(orgd: Arc<Orgd>, stop: CancellationToken) -> (TrafficWriter, JoinHandle<()>) {
+pub fn spawn(
+    orgd: Arc<Orgd>,
+    stop: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> (TrafficWriter, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Item>(QUEUE);
     let handle = tokio::spawn(async move {
         let mut buf = Vec::with_capacity(BATCH);
@@ -90,7 +101,11 @@ pub fn spawn(orgd: Arc<Orgd>, stop: CancellationToken) -> (TrafficWriter, JoinHa
                     Item::Flush(done) => waiting.push(done),
                 }
             }
+            let started = std::time::Instant::now();
             write(&orgd, &records, closing).await;
+            if !records.is_empty() {
+                metrics.traffic_flushed(started.elapsed().as_secs_f64());
+            }
             for done in waiting {
                 let _ = done.send(());
             }

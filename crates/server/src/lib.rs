@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 mod jobs;
+pub mod logging;
 
 pub use app::Application;
 pub use config::Config;

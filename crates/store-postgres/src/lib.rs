@@ -25,7 +25,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orgd_core::store::{Store, StoreError, StoreResult, Tx};
+use orgd_core::store::{OpenMode, PoolStats, Store, StoreError, StoreResult, Tx, WaitMeter};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
@@ -49,6 +49,7 @@ pub struct PgOptions {
     pub acquire_timeout: Duration,
     /// The server cancels any statement running longer than this.
     pub statement_timeout: Duration,
+    pub mode: OpenMode,
 }
 
 impl PgOptions {
@@ -58,6 +59,7 @@ impl PgOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            mode: OpenMode::Create,
         }
     }
 }
@@ -65,41 +67,148 @@ impl PgOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    applied: Vec<String>,
+    waits: std::sync::Arc<WaitMeter>,
 }
 
 impl PgStore {
-    /// Connects and runs pending migrations. Nodes starting together are
-    /// safe: the migrator holds an advisory lock while it runs.
+    /// Connects and runs pending migrations (or, read-only, checks that none
+    /// is pending). Nodes starting together are safe: the migrator holds an
+    /// advisory lock while it runs.
     pub async fn open(opts: &PgOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(&opts.url)
-            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
-            .application_name("orgd")
-            .options([(
-                "statement_timeout",
-                format!("{}ms", opts.statement_timeout.as_millis()),
-            )]);
+            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
+        let where_ = format!(
+            "{}:{}/{}",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("")
+        );
+        let mut settings = vec![(
+            "statement_timeout",
+            format!("{}ms", opts.statement_timeout.as_millis()),
+        )];
+        if opts.mode == OpenMode::ReadOnly {
+            settings.push(("default_transaction_read_only", "on".to_owned()));
+        }
+        let connect = connect.application_name("orgd").options(settings);
+        let user = connect.get_username().to_owned();
+        // One connection first, on its own: the pool retries a failed
+        // connect until its timeout and then reports only that it timed
+        // out, where this says why (refused, unknown database, bad password).
+        use sqlx::Connection as _;
+        match tokio::time::timeout(
+            opts.acquire_timeout,
+            sqlx::PgConnection::connect_with(&connect),
+        )
+        .await
+        {
+            Ok(Ok(probe)) => {
+                let _ = probe.close().await;
+            }
+            Ok(Err(e)) => return Err(connect_error(&where_, &user, e)),
+            Err(_) => return Err(connect_error(&where_, &user, sqlx::Error::PoolTimedOut)),
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(map_err)?;
-        migrator()
+            .map_err(|e| connect_error(&where_, &user, e))?;
+        let migrator = migrator();
+        let before = applied_versions(&pool).await?;
+        let pending: Vec<_> = migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        if opts.mode == OpenMode::ReadOnly {
+            if before.is_empty() {
+                return Err(StoreError::Other(format!(
+                    "the PostgreSQL database {where_} has no orgd schema; check --database-url"
+                )));
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Other(format!(
+                    "the schema of {where_} is older than this orgd: run `orgd migrate` on it first"
+                )));
+            }
+            return Ok(Self::new(pool, Vec::new()));
+        }
+        migrator
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self::new(pool, pending))
     }
+
+    fn new(pool: PgPool, applied: Vec<String>) -> Self {
+        Self {
+            pool,
+            applied,
+            waits: Default::default(),
+        }
+    }
+}
+
+/// Versions of the migrations applied to the database (none on a new one).
+async fn applied_versions(pool: &PgPool) -> StoreResult<Vec<i64>> {
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)
+}
+
+/// One sentence naming the server and the likely fix, for the failures an
+/// operator meets first.
+fn connect_error(where_: &str, user: &str, e: sqlx::Error) -> StoreError {
+    let why = match &e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the connection was refused; is PostgreSQL running and listening for TCP connections \
+             there? Check the host and port in --database-url"
+                .to_owned()
+        }
+        sqlx::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::NotFound || io.to_string().contains("lookup") =>
+        {
+            format!("the host name could not be resolved ({io}); check --database-url")
+        }
+        sqlx::Error::Io(io) => format!("{io}; check that the server is reachable"),
+        sqlx::Error::PoolTimedOut => {
+            "no connection could be made in time; is the server reachable from here?".to_owned()
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("3D000") => "the database does not exist; create it (e.g. `createdb` or CREATE \
+                              DATABASE) or fix its name in --database-url"
+                .to_owned(),
+            Some("28P01" | "28000") => format!(
+                "the server refused user {user:?} ({}); check the user and password in --database-url and pg_hba.conf",
+                db.message()
+            ),
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    };
+    StoreError::Unavailable(format!("cannot connect to PostgreSQL at {where_}: {why}"))
 }
 
 #[async_trait]
 impl Store for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        let _waiting = self.waiting();
         let tx = self.pool.begin().await.map_err(map_err)?;
         Ok(Box::new(PgTx { tx }))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Tx>> {
+        let _waiting = self.waiting();
         let tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -118,6 +227,30 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn migrations_applied(&self) -> Vec<String> {
+        self.applied.clone()
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let idle = self.pool.num_idle() as u64;
+        let (waiting, waits_total) = self.waits.read();
+        vec![PoolStats {
+            pool: "main",
+            in_use: u64::from(self.pool.size()).saturating_sub(idle),
+            idle,
+            waiting,
+            waits_total,
+        }]
+    }
+}
+
+impl PgStore {
+    fn waiting(&self) -> Option<orgd_core::store::WaitGuard<'_>> {
+        let p = &self.pool;
+        self.waits
+            .acquiring(p.num_idle(), p.size(), p.options().get_max_connections())
     }
 }
 

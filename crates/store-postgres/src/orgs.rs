@@ -278,6 +278,14 @@ impl OrgRepo for PgTx {
         self.with_tags(orgs).await
     }
 
+    async fn all_org_ids(&mut self) -> StoreResult<Vec<OrgId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM orgs ORDER BY id")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(ids.into_iter().map(OrgId::from_trusted).collect())
+    }
+
     async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -16,12 +16,13 @@ mod resources;
 mod tags;
 mod traffic;
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::store::{Store, StoreError, StoreResult, Tx};
+use orgd_core::store::{OpenMode, PoolStats, Store, StoreError, StoreResult, Tx, WaitMeter};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 
@@ -29,12 +30,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
-    /// `sqlite://path/to/file.db` (created when missing).
+    /// `sqlite://path/to/file.db`.
     pub url: String,
     /// Read connections; SQLite in WAL mode serves them concurrently.
     pub readers: u32,
     /// How long to wait for a connection or a lock before answering "unavailable".
     pub busy_timeout: Duration,
+    pub mode: OpenMode,
 }
 
 impl SqliteOptions {
@@ -43,6 +45,7 @@ impl SqliteOptions {
             url: url.into(),
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            mode: OpenMode::Create,
         }
     }
 }
@@ -51,10 +54,14 @@ impl SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    applied: Vec<String>,
+    writer_waits: std::sync::Arc<WaitMeter>,
+    reader_waits: std::sync::Arc<WaitMeter>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database and runs pending migrations.
+    /// Opens the database as `opts.mode` says: creating it when missing and
+    /// migrating it, or read-only (see [`OpenMode::ReadOnly`]).
     pub async fn open(opts: &SqliteOptions) -> StoreResult<Self> {
         // Readers and the writer are separate connections; an in-memory
         // database would give each its own, empty, database.
@@ -65,28 +72,133 @@ impl SqliteStore {
         }
         let base = SqliteConnectOptions::from_str(&opts.url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(opts.busy_timeout);
+        let path = base.get_filename().to_owned();
+        let opened = match opts.mode {
+            OpenMode::ReadOnly => Self::open_read_only(base, &path, opts).await,
+            OpenMode::Create | OpenMode::Existing => Self::open_writable(base, opts).await,
+        };
+        opened.map_err(|e| open_error(&path, opts.mode, e))
+    }
+
+    async fn open_writable(base: SqliteConnectOptions, opts: &SqliteOptions) -> StoreResult<Self> {
+        let base = base
+            .create_if_missing(opts.mode == OpenMode::Create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.busy_timeout)
             .connect_with(base.clone())
             .await
             .map_err(map_err)?;
+        let before = applied_versions(&writer).await?;
         MIGRATOR
             .run(&writer)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let applied = MIGRATOR
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
         let readers = SqlitePoolOptions::new()
             .max_connections(opts.readers.max(1))
             .acquire_timeout(opts.busy_timeout)
             .connect_with(base.pragma("query_only", "ON"))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, readers })
+        Ok(Self::new(writer, readers, applied))
+    }
+
+    /// Read-only: nothing is created, migrated or written. A database with a
+    /// write-ahead log (one a server has open, or left after a crash) is read
+    /// through it; one without is opened `immutable`, which needs no `-shm`
+    /// file beside it and so works in a read-only directory. Both pools are
+    /// read-only; writes fail.
+    async fn open_read_only(
+        base: SqliteConnectOptions,
+        path: &Path,
+        opts: &SqliteOptions,
+    ) -> StoreResult<Self> {
+        // A missing file fails to open (read-only never creates), and
+        // `open_error` says so.
+        let has_wal = std::fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > 0);
+        let base = base.read_only(true).immutable(!has_wal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.readers.max(1))
+            .acquire_timeout(opts.busy_timeout)
+            .connect_with(base)
+            .await
+            .map_err(map_err)?;
+        let applied = applied_versions(&pool).await?;
+        if applied.is_empty() {
+            return Err(StoreError::Other(
+                "it is not an orgd database (it has no orgd schema)".into(),
+            ));
+        }
+        if MIGRATOR.iter().any(|m| !applied.contains(&m.version)) {
+            return Err(StoreError::Other(
+                "its schema is older than this orgd: run `orgd migrate` on it first".into(),
+            ));
+        }
+        Ok(Self::new(pool.clone(), pool, Vec::new()))
+    }
+
+    fn new(writer: SqlitePool, readers: SqlitePool, applied: Vec<String>) -> Self {
+        Self {
+            writer,
+            readers,
+            applied,
+            writer_waits: Default::default(),
+            reader_waits: Default::default(),
+        }
+    }
+
+    /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`,
+    /// which reads one snapshot and does not block writers), made durable
+    /// before it takes its name: a crash leaves `dest` whole or absent.
+    pub async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        if dest.exists() {
+            return Err(StoreError::Other(format!(
+                "{} exists already; orgd backup never overwrites a file",
+                dest.display()
+            )));
+        }
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(StoreError::Other(format!(
+                "the directory {} does not exist; create it first",
+                dir.display()
+            )));
+        }
+        let mut partial = dest.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        let _ = std::fs::remove_file(&partial);
+        let target = partial
+            .to_str()
+            .ok_or_else(|| StoreError::Other("the backup path is not valid UTF-8".into()))?;
+        let copied = sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err);
+        let durable = copied.and_then(|_| {
+            let sync = |p: &Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+            sync(&partial)
+                .and_then(|()| std::fs::rename(&partial, dest))
+                .and_then(|()| sync(&dir))
+                .map_err(|e| StoreError::Other(format!("writing {}: {e}", dest.display())))
+        });
+        if durable.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        durable
     }
 
     async fn discard_stuck_writer(&self) {
@@ -102,9 +214,94 @@ impl SqliteStore {
     }
 }
 
+fn waiting<'a>(pool: &SqlitePool, meter: &'a WaitMeter) -> Option<orgd_core::store::WaitGuard<'a>> {
+    meter.acquiring(
+        pool.num_idle(),
+        pool.size(),
+        pool.options().get_max_connections(),
+    )
+}
+
+/// Versions of the migrations applied to the database (none on a new one).
+async fn applied_versions(pool: &SqlitePool) -> StoreResult<Vec<i64>> {
+    let has_table: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    if !has_table {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)
+}
+
+fn wal_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    p.into()
+}
+
+/// Turns a failure to open `path` into one sentence naming the path and the
+/// likely fix: SQLite itself says only "unable to open database file".
+fn open_error(path: &Path, mode: OpenMode, e: StoreError) -> StoreError {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let why = if !dir.is_dir() {
+        format!(
+            "the directory {} does not exist; create it (mkdir -p {}) or point --database-url elsewhere",
+            dir.display(),
+            dir.display()
+        )
+    } else if !path.exists() && mode != OpenMode::Create {
+        format!(
+            "there is no database at {shown}; start `orgd serve` once to create it, or check --database-url"
+        )
+    } else if mode != OpenMode::ReadOnly
+        && path.exists()
+        && std::fs::OpenOptions::new().write(true).open(path).is_err()
+    {
+        format!(
+            "{shown} is read-only for this user; orgd writes to it (make it writable, e.g. chmod u+w {shown}, \
+             or run orgd as its owner; `orgd audit verify` and `orgd backup` work on a read-only copy)"
+        )
+    } else if mode != OpenMode::ReadOnly && is_read_only_dir(&dir) {
+        format!(
+            "the directory {} is not writable for this user; SQLite keeps its -wal and -shm files \
+             beside the database, so orgd needs to write there",
+            dir.display()
+        )
+    } else {
+        match e {
+            StoreError::Other(why) | StoreError::Unavailable(why) => why,
+            e => e.to_string(),
+        }
+    };
+    StoreError::Other(format!("cannot open the SQLite database {shown}: {why}"))
+}
+
+/// Whether a file can be made in `dir` (checked by making one).
+fn is_read_only_dir(dir: &Path) -> bool {
+    let probe = dir.join(format!(".orgd-write-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            false
+        }
+        Err(_) => true,
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        let _waiting = waiting(&self.writer, &self.writer_waits);
         let tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
             // sqlx 0.8 checks that a custom BEGIN took effect after the
             // worker has run it; a caller cancelled in that window leaves the
@@ -122,6 +319,7 @@ impl Store for SqliteStore {
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Tx>> {
+        let _waiting = waiting(&self.readers, &self.reader_waits);
         let tx = self.readers.begin().await.map_err(map_err)?;
         Ok(Box::new(SqliteTx { tx }))
     }
@@ -137,6 +335,30 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+    }
+
+    fn migrations_applied(&self) -> Vec<String> {
+        self.applied.clone()
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        [
+            ("writer", &self.writer, &self.writer_waits),
+            ("readers", &self.readers, &self.reader_waits),
+        ]
+        .into_iter()
+        .map(|(name, pool, meter)| {
+            let idle = pool.num_idle() as u64;
+            let (waiting, waits_total) = meter.read();
+            PoolStats {
+                pool: name,
+                in_use: u64::from(pool.size()).saturating_sub(idle),
+                idle,
+                waiting,
+                waits_total,
+            }
+        })
+        .collect()
     }
 }
 

@@ -76,6 +76,7 @@ macro_rules! store_suite {
             orgs::live_subtree_lists_live_orgs_deepest_first,
             orgs::configs_round_trip_through_insert_and_update,
             orgs::orgs_by_ids_returns_exactly_the_asked_orgs,
+            orgs::all_org_ids_lists_every_org_tombstones_included_bytewise,
             orgs::listing_filters_by_tags_requiring_all_of_them,
             tags::inserted_tags_load_with_the_org_ordered_by_name,
             tags::tags_load_with_locked_listed_and_fetched_orgs,

@@ -648,6 +648,21 @@ pub async fn orgs_by_ids_returns_exactly_the_asked_orgs(store: &dyn Store) {
     assert_eq!(org_ids(&lineage), ["a", "a1", "a2", "r"]);
 }
 
+pub async fn all_org_ids_lists_every_org_tombstones_included_bytewise(store: &dyn Store) {
+    let tree = prefix_tree();
+    tree.insert(store).await;
+    tombstone(store, "a2", at(1)).await;
+    let mut tx = store.read().await.expect("read");
+    let ids = tx.all_org_ids().await.expect("all_org_ids");
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "a", "a-b", "a.b", "a0", "a1", "a2", "ab", "ab1", "r", "w", "x", "y", "z"
+        ]
+    );
+}
+
 pub async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
     // r ─ a ─ a1
     //   ├ b

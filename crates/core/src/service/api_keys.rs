@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::{Orgd, Origin, json, path_org_id};
 use crate::audit::Target;
 use crate::authz::Principal;
+use crate::error::AuthFailure;
 use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::{self, ApiKey, KeyRecord, Permission, Permissions};
@@ -45,10 +46,11 @@ pub struct Me {
 
 impl Orgd {
     /// Resolves a bearer secret to the principal it stands for. Every failure
-    /// (malformed, unknown, expired, revoked, org deleted) is the same 401.
+    /// (malformed, unknown, expired, revoked, org deleted) is the same 401;
+    /// the error says which, for the log.
     pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
         if !keys::is_well_formed_secret(secret) {
-            return Err(Error::Unauthenticated);
+            return Err(Error::unauthenticated(AuthFailure::Malformed));
         }
         let now = self.now();
         let digest = keys::digest(secret);
@@ -58,17 +60,30 @@ impl Orgd {
             None => {
                 let mut tx = self.store.read().await?;
                 let Some((key, org)) = tx.key_by_digest(&digest).await? else {
-                    return Err(Error::Unauthenticated);
+                    return Err(Error::unauthenticated(AuthFailure::Unknown));
                 };
-                if !org.is_live() || key.revoked_at.is_some() {
-                    return Err(Error::Unauthenticated);
+                let refused = if key.revoked_at.is_some() {
+                    Some(AuthFailure::Revoked)
+                } else if !org.is_live() {
+                    Some(AuthFailure::OrgDeleted)
+                } else {
+                    None
+                };
+                if let Some(reason) = refused {
+                    return Err(Error::Unauthenticated {
+                        reason,
+                        key_id: Some(key.id),
+                    });
                 }
                 self.keys.put(key.clone(), generation);
                 key
             }
         };
         if !key.is_usable_at(now) {
-            return Err(Error::Unauthenticated);
+            return Err(Error::Unauthenticated {
+                reason: AuthFailure::Expired,
+                key_id: Some(key.id),
+            });
         }
         if key
             .last_used_at
@@ -267,6 +282,19 @@ impl Orgd {
             items: page.items.iter().map(KeyRecord::view).collect(),
             next: page.next,
         })
+    }
+
+    /// One live key of the org (never its secret).
+    pub async fn get_key(&self, who: &Principal, org_id: &str, key_id: &str) -> Result<ApiKey> {
+        let org_id = path_org_id(org_id)?;
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Admin)?;
+        tx.key(&org.id, key_id)
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.view())
+            .ok_or(Error::NotFound("API key"))
     }
 
     pub async fn delete_key(

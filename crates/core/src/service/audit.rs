@@ -58,6 +58,13 @@ impl Orgd {
         verify_chain(tx.as_mut(), &org.id).await
     }
 
+    /// Every org that ever existed, tombstones included, by id: what
+    /// `orgd audit verify --all` checks one by one.
+    pub async fn all_org_ids_as_operator(&self) -> Result<Vec<crate::ids::OrgId>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.all_org_ids().await?)
+    }
+
     /// `orgd audit verify`: any org that ever existed, tombstones included.
     pub async fn verify_audit_as_operator(&self, org_id: &str) -> Result<Verification> {
         let org_id = path_org_id(org_id)?;

@@ -63,7 +63,7 @@ impl IfMatch {
         match self {
             IfMatch::Any => Ok(()),
             IfMatch::Version(v) if v == version => Ok(()),
-            _ => Err(Error::PreconditionFailed),
+            _ => Err(Error::PreconditionFailed { current: version }),
         }
     }
 }
@@ -93,6 +93,11 @@ impl Orgd {
         &self.settings
     }
 
+    /// The store's connection pools, for `/metrics`.
+    pub fn pool_stats(&self) -> Vec<crate::store::PoolStats> {
+        self.store.pool_stats()
+    }
+
     pub async fn ping(&self) -> Result<()> {
         Ok(self.store.ping().await?)
     }
@@ -107,14 +112,15 @@ impl Orgd {
     }
 
     /// Creates the root org and a root key holding every permission, unless
-    /// the database already has a root. Returns the root key's secret when it
-    /// made one: `secret` when given, else a generated one.
-    pub async fn bootstrap(&self, secret: Option<String>) -> Result<Option<String>> {
+    /// the database already has a root. The key's secret is `secret` when
+    /// given, else a generated one.
+    pub async fn bootstrap(&self, secret: Option<String>) -> Result<Bootstrap> {
         let origin = Origin::default();
         let operator = Principal::operator(self.settings.root_id.clone());
         let mut c = self.change(&operator, &origin).await?;
         if c.tx.root_org().await?.is_some() {
-            return Ok(None);
+            drop(c);
+            return self.bootstrapped_before(secret.as_deref()).await;
         }
         let root = OrgRecord {
             id: self.settings.root_id.clone(),
@@ -132,7 +138,10 @@ impl Orgd {
         };
         match c.tx.insert_org(&root).await {
             // Another node bootstrapped the same database first.
-            Err(StoreError::Conflict(_)) => return Ok(None),
+            Err(StoreError::Conflict(_)) => {
+                drop(c);
+                return self.bootstrapped_before(secret.as_deref()).await;
+            }
             other => other?,
         }
         c.record(
@@ -168,8 +177,41 @@ impl Orgd {
         )
         .await?;
         c.commit().await?;
-        Ok(Some(secret))
+        Ok(Bootstrap::Created(secret))
     }
+
+    /// What a secret chosen for bootstrap means to a database bootstrapped
+    /// before: nothing, unless it happens to be a live key of the root.
+    async fn bootstrapped_before(&self, chosen: Option<&str>) -> Result<Bootstrap> {
+        let Some(secret) = chosen else {
+            return Ok(Bootstrap::Existing);
+        };
+        let mut tx = self.store.read().await?;
+        let root = tx.root_org().await?;
+        let key = tx.key_by_digest(&keys::digest(secret)).await?;
+        let works = match (root, key) {
+            (Some(root), Some((key, _))) => key.org_id == root.id && key.is_usable_at(self.now()),
+            _ => false,
+        };
+        Ok(if works {
+            Bootstrap::Existing
+        } else {
+            Bootstrap::ExistingOtherSecret
+        })
+    }
+}
+
+/// What [`Orgd::bootstrap`] found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// A new database: the root org and its root key, with this secret.
+    Created(String),
+    /// The database had its root already (and the chosen secret, if any, is
+    /// one of the root's live keys).
+    Existing,
+    /// The database had its root already, and the secret chosen for
+    /// bootstrap is not a live key of the root: it has no effect.
+    ExistingOtherSecret,
 }
 
 /// One write transaction and the audit events it commits with.

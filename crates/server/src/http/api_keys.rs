@@ -21,7 +21,7 @@ use super::{AppState, PageParams, page_response};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_keys, create_key))
-        .routes(routes!(delete_key))
+        .routes(routes!(get_key, delete_key))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -129,6 +129,29 @@ async fn create_key(
         .into_response();
     res.extensions_mut().insert(SecretBearing);
     Ok(res)
+}
+
+/// Retrieve one live API key of an organization (never its secret).
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/api_keys/{key_id}", tag = "api keys",
+    params(
+        ("org_id" = String, Path, description = "The organization's id"),
+        ("key_id" = String, Path, description = "The key's id"),
+    ),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, description = "No such live key in this organization, or the organization is out of reach", body = ProblemBody),
+    )
+)]
+async fn get_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((org_id, key_id)): Path<(String, String)>,
+) -> ApiResult<Json<ApiKey>> {
+    Ok(Json(
+        s.orgd.get_key(&caller.principal, &org_id, &key_id).await?,
+    ))
 }
 
 /// Revoke an API key; it stops working at once.

@@ -198,7 +198,7 @@ config_handlers!(
 /// Every known key with its effective value: the org's own, else the nearest
 /// ancestor's, else `null` (unlimited), and the org it comes from.
 #[utoipa::path(
-    get, path = "/orgs/{org_id}/configs/effective", tag = "configs",
+    get, path = "/orgs/{org_id}/configs/effective", tag = "configs", operation_id = "effective_configs",
     params(("org_id" = String, Path, description = "The organization's id")),
     responses(
         (status = 200, body = BTreeMap<String, EffectiveConfig>,

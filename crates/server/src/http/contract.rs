@@ -3,7 +3,10 @@
 //! under their real media type (`application/problem+json`), and the error
 //! answers any route can give (401 and 429 with a key, 503 when the database
 //! is away, 400/413/415 where the request carries a body or a query), the
-//! `Idempotency-Key` header of every keyed POST (and its 409), and
+//! `Idempotency-Key` header of every keyed POST (and its 409), the
+//! `If-None-Match` header of every operation that can answer 304 and the
+//! `If-Match` header of every one that can answer 412 (whose 412 carries the
+//! current `ETag`), and
 //! request bodies as strict as the server reads them: objects with no
 //! properties beyond those declared (unknown fields are a 400), batches of 1
 //! to 1000 items.
@@ -55,7 +58,57 @@ fn idempotency_key() -> Parameter {
         .build()
 }
 
+/// A conditional-request header (RFC 9110 §13), as a parameter.
+fn condition(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples(["\"3\""])
+                .build(),
+        ))
+        .build()
+}
+
+/// Declares the conditional headers an operation honours, read off the
+/// answers it declares: 304 needs `If-None-Match`, 412 needs `If-Match`.
+fn declare_conditions(op: &mut Operation) {
+    let answers = |status: &str| op.responses.responses.contains_key(status);
+    let mut headers = Vec::new();
+    if answers("304") {
+        headers.push(condition(
+            "If-None-Match",
+            "An ETag from an earlier read (or `*`): when it is still current, the answer \
+             is 304 with no body",
+        ));
+    }
+    if answers("412") {
+        headers.push(condition(
+            "If-Match",
+            "The ETag (the org's `version`, quoted, e.g. `\"3\"`) the change is based on, or \
+             `*`: when the resource has changed since, the answer is 412 with the current `ETag`",
+        ));
+        if let Some(RefOr::T(res)) = op.responses.responses.get_mut("412") {
+            res.headers.insert(
+                "ETag".to_owned(),
+                utoipa::openapi::header::HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some("The resource's current ETag"))
+                    .build(),
+            );
+        }
+    }
+    if !headers.is_empty() {
+        op.parameters.get_or_insert_with(Vec::new).extend(headers);
+    }
+}
+
 fn complete(op: &mut Operation, is_post: bool) {
+    declare_conditions(op);
     for res in op.responses.responses.values_mut() {
         if let RefOr::T(res) = res
             && res.content.get("application/json").is_some_and(is_problem)

@@ -79,7 +79,7 @@ async fn put_customizations(
 /// The customizations merged from the root down to this organization (the
 /// nearest value wins), and which org each top-level key comes from.
 #[utoipa::path(
-    get, path = "/orgs/{org_id}/customizations/effective", tag = "customizations",
+    get, path = "/orgs/{org_id}/customizations/effective", tag = "customizations", operation_id = "effective_customizations",
     params(("org_id" = String, Path, description = "The organization's id")),
     responses(
         (status = 200, body = EffectiveCustomizations),

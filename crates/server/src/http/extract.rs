@@ -78,27 +78,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 .join("."),
         );
     });
-    let value = value.and_then(|v| de.end().map(|()| v)).map_err(|e| {
-        let kind = if e.is_data() {
-            Kind::Validation
-        } else {
-            Kind::BadRequest
-        };
-        let mut p = Problem::new(kind, format!("invalid JSON body: {e}"));
-        if e.is_data() {
-            p.errors.push(FieldError::new("body", e.to_string()));
+    let unknown_fields = |unknown: Vec<String>| {
+        unknown
+            .into_iter()
+            .map(|f| FieldError::new(f, "unknown field"))
+            .collect::<Vec<_>>()
+    };
+    match value.and_then(|v| de.end().map(|()| v)) {
+        Ok(_) if !unknown.is_empty() => Err(ApiError::Domain(orgd_core::Error::Validation(
+            unknown_fields(unknown),
+        ))),
+        Ok(v) => Ok(v),
+        // A typo of a required field (`{"nmae": …}`) fails as a missing
+        // field; the unknown field seen on the way is the cause, so it is
+        // named first.
+        Err(e) if e.is_data() => {
+            let mut errors = unknown_fields(unknown);
+            errors.push(FieldError::new("body", e.to_string()));
+            Err(ApiError::Domain(orgd_core::Error::Validation(errors)))
         }
-        p
-    })?;
-    if !unknown.is_empty() {
-        return Err(ApiError::Domain(orgd_core::Error::Validation(
-            unknown
-                .into_iter()
-                .map(|f| FieldError::new(f, "unknown field"))
-                .collect(),
-        )));
+        Err(e) => Err(Problem::new(Kind::BadRequest, format!("invalid JSON body: {e}")).into()),
     }
-    Ok(value)
 }
 
 /// Query parameters; an unreadable query string is a 400 problem. A
@@ -167,6 +167,16 @@ mod tests {
             unknown_fields(r#"{"name": "x", "nmae": 1, "inner": {"a": 1, "b": 2}, "zz": null}"#),
             vec!["nmae", "inner.b", "zz"]
         );
+    }
+
+    #[test]
+    fn a_misspelt_required_field_is_named_before_the_missing_one() {
+        let errs = match parse_json::<Body>(br#"{"nmae": "x"}"#) {
+            Err(ApiError::Domain(orgd_core::Error::Validation(errs))) => errs,
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        assert_eq!(errs[0].field, "nmae");
+        assert!(errs[1].message.contains("missing field `name`"), "{errs:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use orgd_core::error::AuthFailure;
 use orgd_core::service::{IdempotencyStart, Origin};
 use orgd_core::store::StoredResponse;
 use sha2::{Digest, Sha256};
@@ -225,22 +226,36 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Resolves `Authorization: Bearer …` to a [`Caller`]; any failure is a 401.
+/// Resolves `Authorization: Bearer …` to a [`Caller`]; any failure is a 401,
+/// logged with its reason (never the key).
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(secret) = bearer(req.headers()) else {
-        return ApiError::Domain(orgd_core::Error::Unauthenticated).into_response();
+    let principal = match bearer(req.headers()) {
+        None => Err(orgd_core::Error::unauthenticated(AuthFailure::Missing)),
+        Some(secret) => state.orgd.authenticate(secret).await,
     };
-    let principal = match state.orgd.authenticate(secret).await {
+    let principal = match principal {
         Ok(p) => p,
-        Err(e) => return ApiError::Domain(e).into_response(),
+        Err(e) => {
+            if let orgd_core::Error::Unauthenticated { reason, key_id } = &e {
+                tracing::info!(
+                    reason = reason.as_str(),
+                    key_id = key_id.as_deref(),
+                    "authentication refused"
+                );
+            }
+            return ApiError::Domain(e).into_response();
+        }
     };
     let origin = Origin {
         request_id: current_request_id(),
         ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
     };
-    let per_minute = principal
-        .rate_limit_per_minute
-        .or(state.orgd.settings().default_rate_limit_per_minute);
+    let default = state
+        .orgd
+        .settings()
+        .default_rate_limit_per_minute
+        .filter(|_| state.rate_limit_exempt.as_ref() != Some(&principal.org_id));
+    let per_minute = principal.rate_limit_per_minute.or(default);
     let decision = match (per_minute, principal.key_id.as_deref()) {
         (Some(n), Some(key_id)) => Some(state.rate_limiter.take(
             key_id,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod middleware;
 mod orgs;
 pub mod problem;
+mod query;
 pub mod rate_limit;
 mod resources;
 mod tags;
@@ -46,6 +47,10 @@ pub struct AppState {
     /// Every request's handler task; shutdown waits for all of them.
     pub tasks: tokio_util::task::TaskTracker,
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
+    /// The org (the root, unless `--rate-limit-root`) whose keys the
+    /// server-wide default rate limit spares, so that a default set too low
+    /// cannot lock the operator out.
+    pub rate_limit_exempt: Option<orgd_core::ids::OrgId>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -101,34 +106,41 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
-pub fn openapi_json() -> String {
-    openapi().to_pretty_json().unwrap_or_default()
+pub fn openapi_json() -> anyhow::Result<String> {
+    Ok(openapi().to_pretty_json()?)
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> anyhow::Result<Router> {
+    // The document of the routes below, built once: it says which query
+    // parameters each operation takes, and is served as /openapi.json and
+    // /docs, unchanged while the server runs.
+    let api = openapi();
+    let declared = Arc::new(query::Declared::from_document(&api));
     let protected = api_routes()
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
+            declared,
+            query::refuse_undeclared,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
         ));
-    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(protected)
-        .merge(health::routes())
-        .split_for_parts();
-    contract::complete_operations(&mut api);
-    // Both served as built here, once: the document does not change while
-    // the server runs.
-    let docs_page = docs::render(&serde_json::to_value(&api).unwrap_or_default());
+    let router = Router::from(
+        OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(protected)
+            .merge(health::routes()),
+    );
+    let docs_page = docs::render(&serde_json::to_value(&api)?);
     let docs_page = axum::response::Html(axum::body::Bytes::from(docs_page));
     let api_json = (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        axum::body::Bytes::from(api.to_pretty_json().unwrap_or_default()),
+        axum::body::Bytes::from(api.to_pretty_json()?),
     );
-    router
+    Ok(router
         .route(
             "/openapi.json",
             axum::routing::get(move || {
@@ -145,7 +157,10 @@ pub fn router(state: AppState) -> Router {
                             axum::http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8",
                         )],
-                        s.metrics.render(),
+                        s.metrics.render(&metrics::Readings {
+                            pools: s.orgd.pool_stats(),
+                            traffic_queue: s.traffic.queued(),
+                        }),
                     )
                 },
             ),
@@ -168,7 +183,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::envelope,
         ))
-        .with_state(state)
+        .with_state(state))
 }
 
 /// A JSON array, with `Link: <…>; rel="next"` when there is a next page.
@@ -250,7 +265,7 @@ mod tests {
     #[test]
     fn the_committed_openapi_document_matches_the_code() {
         let committed = include_str!("../../../../openapi.json");
-        let generated = openapi_json();
+        let generated = openapi_json().unwrap();
         assert!(
             committed.trim_end() == generated.trim_end(),
             "openapi.json has drifted from the route declarations; \

@@ -291,7 +291,7 @@ impl IntoResponse for ApiError {
             ApiError::Domain(e) => e,
         };
         let problem = match e {
-            Error::Unauthenticated => Problem::new(
+            Error::Unauthenticated { .. } => Problem::new(
                 Kind::Unauthorized,
                 "missing, malformed, unknown, expired or revoked API key",
             ),
@@ -339,10 +339,19 @@ impl IntoResponse for ApiError {
                 },
                 detail,
             ),
-            Error::PreconditionFailed => Problem::new(
-                Kind::PreconditionFailed,
-                "the resource has changed since the ETag given in If-Match",
-            ),
+            Error::PreconditionFailed { current } => {
+                // The current ETag comes along, so the client can re-read
+                // or retry against it.
+                let mut res = Problem::new(
+                    Kind::PreconditionFailed,
+                    format!(
+                        "the resource has changed since the ETag given in If-Match; it is now \"{current}\""
+                    ),
+                )
+                .into_response();
+                res.headers_mut().insert(header::ETAG, super::etag(current));
+                return res;
+            }
             Error::Unavailable(why) => {
                 tracing::warn!(cause = %why, "database unavailable");
                 Problem::new(

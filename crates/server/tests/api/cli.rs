@@ -68,8 +68,9 @@ async fn keys_create_mints_a_working_key_straight_in_the_database() {
         "x",
     ])
     .await;
+    // No database yet (SQLite: no file; PostgreSQL: an empty database).
     assert_eq!(code, 1, "no root yet: {err}");
-    assert!(err.contains("run `orgd serve` once"), "{err}");
+    assert!(err.contains("`orgd serve` once"), "{err}");
 
     let root = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&root)).await;

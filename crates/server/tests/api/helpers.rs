@@ -89,6 +89,7 @@ impl TestApp {
             access_log_retention: chrono::Duration::days(90),
             trusted_proxies: vec![],
             rate_limit_per_minute: None,
+            rate_limit_root: false,
         };
         tweak(&mut config);
         let clock = Arc::new(OffsetClock::default());
@@ -297,17 +298,21 @@ pub async fn problem(res: Response, status: StatusCode) -> Value {
     body
 }
 
-/// Every (method, path) of the running server's own route table.
-pub async fn routes(app: &TestApp) -> Vec<(Method, String)> {
-    let doc: Value = app
-        .client
+/// The OpenAPI document the running server serves.
+pub async fn openapi_document(app: &TestApp) -> Value {
+    app.client
         .get(app.url("/openapi.json"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Every (method, path) of the running server's own route table.
+pub async fn routes(app: &TestApp) -> Vec<(Method, String)> {
+    let doc = openapi_document(app).await;
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -368,7 +373,8 @@ pub async fn start_binary_with(
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(flags)
         .env("ORGD_DATABASE_URL", database_url)
-        .env("ORGD_LOG", "warn")
+        // Warnings, and the start-up lines (which say where it listens).
+        .env("ORGD_LOG", "warn,orgd::cli=info")
         .env_remove("ORGD_BOOTSTRAP_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -385,14 +391,20 @@ pub async fn start_binary_with(
             .await
             .unwrap()
             .expect("orgd exited before listening");
-        if let Some(addr) = line.strip_prefix("orgd: listening on ") {
-            break addr.to_owned();
+        if let Some(addr) = listening_on(&line) {
+            break addr;
         }
         printed.push(line);
     };
     // Keep draining stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://{addr}"), printed)
+}
+
+/// The address in orgd's "listening on ADDR" start-up line, text or JSON.
+pub fn listening_on(line: &str) -> Option<String> {
+    let rest = line.split("listening on ").nth(1)?;
+    Some(rest.split('"').next().unwrap_or(rest).trim().to_owned())
 }
 
 /// Runs an `orgd` subcommand to completion: `(exit code, stdout, stderr)`.
@@ -469,5 +481,106 @@ impl RawDb {
             Self::Postgres(_) => "DROP TRIGGER audit_events_append_only ON audit_events",
         };
         self.execute(sql).await.unwrap();
+    }
+}
+
+/// A running `orgd` process whose stderr is collected line by line.
+pub struct OrgdProcess {
+    pub child: Child,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    seen: Arc<tokio::sync::Notify>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl OrgdProcess {
+    /// Starts `orgd ARGS` with only the `ORGD_*` variables given in `env`.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgd"));
+        cmd.args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ORGD_") || k == "NO_COLOR" {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::new(tokio::sync::Notify::new());
+        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (l, s) = (lines.clone(), seen.clone());
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                l.lock().unwrap().push(line);
+                s.notify_waiters();
+            }
+            s.notify_waiters();
+        });
+        Self {
+            child,
+            lines,
+            seen,
+            reader,
+        }
+    }
+
+    /// Every stderr line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits for a stderr line matching `pick` and returns what it picked;
+    /// `None` once the process has exited without printing one.
+    pub async fn wait_for<T>(&mut self, pick: impl Fn(&str) -> Option<T>) -> Option<T> {
+        loop {
+            let notified = self.seen.notified();
+            if let Some(found) = self.lines().iter().find_map(|l| pick(l)) {
+                return Some(found);
+            }
+            if self.child.try_wait().unwrap().is_some() {
+                // Let the reader drain what is left, then look once more.
+                tokio::time::timeout(Duration::from_secs(5), notified)
+                    .await
+                    .ok();
+                return self.lines().iter().find_map(|l| pick(l));
+            }
+            tokio::time::timeout(Duration::from_millis(200), notified)
+                .await
+                .ok();
+        }
+    }
+
+    /// The base URL, once it listens.
+    pub async fn base(&mut self) -> String {
+        let addr = self
+            .wait_for(listening_on)
+            .await
+            .unwrap_or_else(|| panic!("orgd exited before listening: {:?}", self.lines()));
+        format!("http://{addr}")
+    }
+
+    /// SIGTERM, then the exit status and every stderr line.
+    pub async fn stop(self) -> (std::process::ExitStatus, Vec<String>) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        if let Some(id) = self.child.id() {
+            let _ = kill(Pid::from_raw(i32::try_from(id).unwrap()), Signal::SIGTERM);
+        }
+        self.exited().await
+    }
+
+    /// Waits for the process to end by itself: its status and every stderr line.
+    pub async fn exited(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("orgd exits")
+            .unwrap();
+        // The reader ends at the pipe's end of file.
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.reader).await;
+        (status, self.lines())
     }
 }

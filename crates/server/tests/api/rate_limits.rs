@@ -128,10 +128,50 @@ async fn a_key_cannot_mint_a_key_with_a_higher_or_no_limit() {
 #[tokio::test]
 async fn the_server_default_limits_keys_without_their_own() {
     let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = Some(5)).await;
+    app.org("root", "acme").await;
+    let (acme, _) = app.key("acme", &["read"]).await;
     for _ in 0..5 {
-        let res = app.get(&app.root_key, "/me").await;
+        let res = app.get(&acme, "/me").await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["ratelimit-limit"], "5");
+    }
+    problem(app.get(&acme, "/me").await, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+#[tokio::test]
+async fn the_server_default_spares_root_keys_unless_rate_limit_root_is_given() {
+    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = Some(2)).await;
+    for _ in 0..6 {
+        let res = app.get(&app.root_key, "/me").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get("ratelimit-limit").is_none());
+    }
+    // A root key with a limit of its own keeps it.
+    let res = app
+        .post(
+            &app.root_key,
+            "/orgs/root/api_keys",
+            json!({"name": "limited", "permissions": ["read"], "rate_limit_per_minute": 1}),
+        )
+        .await;
+    let limited = res.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.get(&limited, "/me").await.status(), StatusCode::OK);
+    problem(
+        app.get(&limited, "/me").await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limit_per_minute = Some(2);
+        c.rate_limit_root = true;
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(app.get(&app.root_key, "/me").await.status(), StatusCode::OK);
     }
     problem(
         app.get(&app.root_key, "/me").await,

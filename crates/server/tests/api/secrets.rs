@@ -191,11 +191,10 @@ impl Server {
                 if err.read_until(b'\n', &mut line).await.unwrap() == 0 {
                     break;
                 }
-                if let Some(addr) = line.strip_prefix(b"orgd: listening on ") {
-                    let addr = String::from_utf8_lossy(addr).trim().to_owned();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
+                if let Some(addr) = crate::helpers::listening_on(&String::from_utf8_lossy(&line))
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr);
                 }
                 all.extend_from_slice(&line);
             }
@@ -684,7 +683,7 @@ async fn no_secret_appears_anywhere_but_in_its_creating_response() {
         assert!(log.contains(id), "{}: request {id} not in the log", s.what);
     }
     assert!(
-        log.contains("orgd: stopped"),
+        log.contains("orgd::cli: stopped"),
         "the log was not read to the end"
     );
 

@@ -40,6 +40,9 @@ mod customizations;
 #[path = "../api/disconnects.rs"]
 mod disconnects;
 #[cfg(orgd_pg_tests)]
+#[path = "../api/first_hour.rs"]
+mod first_hour;
+#[cfg(orgd_pg_tests)]
 #[path = "../api/keys.rs"]
 mod keys;
 #[cfg(orgd_pg_tests)]
@@ -48,6 +51,9 @@ mod limits;
 #[cfg(orgd_pg_tests)]
 #[path = "../api/matrix.rs"]
 mod matrix;
+#[cfg(orgd_pg_tests)]
+#[path = "../api/operator_cli.rs"]
+mod operator_cli;
 #[cfg(orgd_pg_tests)]
 #[path = "../api/orgs.rs"]
 mod orgs;
