@@ -62,9 +62,9 @@ impl Principal {
 
     /// Returns the org if this principal reaches it; otherwise the same 404 a
     /// missing org gets.
-    pub fn reach(&self, org: Option<OrgRecord>) -> Result<OrgRecord> {
+    pub fn reach<O: std::borrow::Borrow<OrgRecord>>(&self, org: Option<O>) -> Result<O> {
         match org {
-            Some(org) if self.reaches(&org) => Ok(org),
+            Some(org) if self.reaches(org.borrow()) => Ok(org),
             _ => Err(Error::NotFound("organization")),
         }
     }

@@ -48,8 +48,16 @@ impl Limited {
 
 /// The value of `key` that governs the last org of `lineage` (root first):
 /// the nearest value set on it or an ancestor, with the org that set it.
-pub fn effective<'a>(lineage: &'a [OrgRecord], key: &str) -> Option<(i64, &'a OrgId)> {
-    effective_in(lineage.iter().map(|o| (&o.id, &o.configs)), key)
+pub fn effective<'a, O: std::borrow::Borrow<OrgRecord>>(
+    lineage: &'a [O],
+    key: &str,
+) -> Option<(i64, &'a OrgId)> {
+    effective_in(
+        lineage
+            .iter()
+            .map(|o| (&o.borrow().id, &o.borrow().configs)),
+        key,
+    )
 }
 
 fn effective_in<'a>(

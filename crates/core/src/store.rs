@@ -143,7 +143,26 @@ pub trait Store: Send + Sync + 'static {
     fn pool_stats(&self) -> Vec<PoolStats> {
         Vec::new()
     }
+    /// From when it returns until the store closes, calls `sink` with every
+    /// change other processes sharing the database publish
+    /// ([`Tx::publish_invalidation`]). Whenever some may have been missed (a
+    /// lost connection) it says [`Invalidation::All`]. Stores with one server
+    /// process (SQLite) have nothing to watch.
+    async fn watch_invalidations(&self, _sink: InvalidationSink) -> StoreResult<()> {
+        Ok(())
+    }
 }
+
+/// What a committed change makes stale in the caches of other nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// The state of these orgs (their record, tags, keys).
+    Orgs(Vec<OrgId>),
+    /// Anything: a subtree moved or was deleted, or changes may have been missed.
+    All,
+}
+
+pub type InvalidationSink = std::sync::Arc<dyn Fn(Invalidation) + Send + Sync>;
 
 /// A unit of work. Dropped without [`Tx::commit`], it rolls back.
 #[async_trait]
@@ -159,6 +178,11 @@ pub trait Tx:
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
+    /// Tells the other nodes sharing the database, when this transaction
+    /// commits (and only then), what it made stale.
+    async fn publish_invalidation(&mut self, _what: &Invalidation) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// Which live orgs a listing returns.

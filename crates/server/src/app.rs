@@ -111,6 +111,9 @@ impl Application {
             default_rate_limit_per_minute: config.rate_limit_per_minute,
         };
         let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
+        orgd.watch_other_nodes()
+            .await
+            .context("listening for changes made by other nodes")?;
         let chosen = config
             .bootstrap_key
             .as_ref()

@@ -13,6 +13,7 @@
 
 mod audit;
 mod idempotency;
+mod invalidations;
 mod keys;
 mod orgs;
 mod resources;
@@ -25,7 +26,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orgd_core::store::{OpenMode, PoolStats, Store, StoreError, StoreResult, Tx, WaitMeter};
+use orgd_core::store::{
+    Invalidation, InvalidationSink, OpenMode, PoolStats, Store, StoreError, StoreResult, Tx,
+    WaitMeter,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
@@ -67,6 +71,10 @@ impl PgOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// One connection, made when first needed, that LISTENs for the cache
+    /// invalidations other nodes publish; apart, so it never takes one of
+    /// the requests' connections.
+    listener: PgPool,
     applied: Vec<String>,
     waits: std::sync::Arc<WaitMeter>,
 }
@@ -92,6 +100,10 @@ impl PgStore {
             settings.push(("default_transaction_read_only", "on".to_owned()));
         }
         let connect = connect.application_name("orgd").options(settings);
+        let listener = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_lazy_with(connect.clone());
         let user = connect.get_username().to_owned();
         // One connection first, on its own: the pool retries a failed
         // connect until its timeout and then reports only that it timed
@@ -133,18 +145,19 @@ impl PgStore {
                     "the schema of {where_} is older than this orgd: run `orgd migrate` on it first"
                 )));
             }
-            return Ok(Self::new(pool, Vec::new()));
+            return Ok(Self::new(pool, listener, Vec::new()));
         }
         migrator
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self::new(pool, pending))
+        Ok(Self::new(pool, listener, pending))
     }
 
-    fn new(pool: PgPool, applied: Vec<String>) -> Self {
+    fn new(pool: PgPool, listener: PgPool, applied: Vec<String>) -> Self {
         Self {
             pool,
+            listener,
             applied,
             waits: Default::default(),
         }
@@ -226,7 +239,16 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
+        self.listener.close().await;
         self.pool.close().await;
+    }
+
+    async fn watch_invalidations(&self, sink: InvalidationSink) -> StoreResult<()> {
+        let listening = invalidations::listen(&self.listener)
+            .await
+            .map_err(map_err)?;
+        tokio::spawn(invalidations::relay(listening, self.listener.clone(), sink));
+        Ok(())
     }
 
     fn migrations_applied(&self) -> Vec<String> {
@@ -262,6 +284,16 @@ pub struct PgTx {
 impl Tx for PgTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await.map_err(map_err)
+    }
+
+    async fn publish_invalidation(&mut self, what: &Invalidation) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(invalidations::CHANNEL)
+            .bind(invalidations::encode(what))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }
 

@@ -54,8 +54,8 @@ impl Orgd {
         }
         let now = self.now();
         let digest = keys::digest(secret);
-        let generation = self.keys.generation();
-        let mut key = match self.keys.get(&digest) {
+        let generation = self.caches.keys.generation();
+        let mut key = match self.caches.keys.get(&digest) {
             Some(key) => key,
             None => {
                 let mut tx = self.store.read().await?;
@@ -75,7 +75,7 @@ impl Orgd {
                         key_id: Some(key.id),
                     });
                 }
-                self.keys.put(key.clone(), generation);
+                self.caches.keys.put(key.clone(), generation);
                 key
             }
         };
@@ -91,7 +91,7 @@ impl Orgd {
         {
             self.touch_key(&key, now).await;
             key.last_used_at = Some(now);
-            self.keys.put(key.clone(), generation);
+            self.caches.keys.put(key.clone(), generation);
         }
         Ok(Principal {
             key_id: Some(key.id),
@@ -322,9 +322,8 @@ impl Orgd {
             Value::Null,
         )
         .await?;
+        // Committing evicts the org's cached keys, this one with them.
         c.commit().await?;
-        // After the commit, so no reader can cache the key again.
-        self.keys.evict(&key.digest);
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! Recently resolved API keys, so a request need not read its key from the
 //! database every time.
 //!
-//! An entry is trusted for [`TTL`] at most. On this node, revoking a key or
-//! deleting an org evicts at once; a change made through another node sharing
-//! the database is seen within the TTL. Expiry is checked on every use
+//! An entry is trusted for [`TTL`] at most. Every audited change to an org
+//! (revoking one of its keys, deleting it) evicts the org's keys when it
+//! commits, here and, through the store's notifications, on other nodes
+//! sharing the database (see `org_cache`). Expiry is checked on every use
 //! against the injected clock, so a cached key still stops at `expires_at`.
 
 use std::collections::HashMap;
@@ -52,10 +53,11 @@ impl KeyCache {
         }
     }
 
-    pub fn evict(&self, digest: &str) {
+    /// Evicts every key of `org`.
+    pub fn evict_org(&self, org: &crate::ids::OrgId) {
         if let Ok(mut entries) = self.entries.lock() {
             self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(digest);
+            entries.retain(|_, (_, key)| key.org_id != *org);
         }
     }
 
@@ -94,7 +96,7 @@ mod tests {
     fn a_read_that_raced_an_eviction_is_not_cached() {
         let cache = KeyCache::default();
         let before = cache.generation();
-        cache.evict("d");
+        cache.evict_org(&OrgId::from_trusted("root".into()));
         cache.put(key("d"), before);
         assert!(cache.get("d").is_none());
         cache.put(key("d"), cache.generation());

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod idempotency;
 mod key_cache;
+mod org_cache;
 mod orgs;
 mod resources;
 mod settings;
@@ -22,7 +23,7 @@ use crate::clock::Clock;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::{self, KeyRecord, Permissions};
 use crate::org::OrgRecord;
-use crate::store::{Store, StoreError, Tx};
+use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
 use crate::{Error, Result};
 
 pub use api_keys::{CreatedKey, Me, NewKey};
@@ -72,7 +73,32 @@ pub struct Orgd {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    caches: Arc<Caches>,
+}
+
+/// What hot reads are served from; see [`org_cache`] for the rules.
+#[derive(Debug, Default)]
+struct Caches {
+    orgs: org_cache::OrgCache,
     keys: key_cache::KeyCache,
+}
+
+impl Caches {
+    /// One rule for changes made here and changes other nodes announce.
+    fn invalidate(&self, what: &Invalidation) {
+        match what {
+            Invalidation::Orgs(ids) => {
+                self.orgs.evict(ids);
+                for id in ids {
+                    self.keys.evict_org(id);
+                }
+            }
+            Invalidation::All => {
+                self.orgs.clear();
+                self.keys.clear();
+            }
+        }
+    }
 }
 
 impl Orgd {
@@ -81,8 +107,17 @@ impl Orgd {
             store,
             clock,
             settings,
-            keys: key_cache::KeyCache::default(),
+            caches: Default::default(),
         }
+    }
+
+    /// Subscribes the caches to the changes other nodes sharing the database
+    /// announce. A server calls it before it serves: from then on, a change
+    /// committed anywhere reaches its caches.
+    pub async fn watch_other_nodes(&self) -> Result<()> {
+        let caches = self.caches.clone();
+        let sink: InvalidationSink = Arc::new(move |what| caches.invalidate(&what));
+        Ok(self.store.watch_invalidations(sink).await?)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -102,13 +137,62 @@ impl Orgd {
         Ok(self.store.ping().await?)
     }
 
-    async fn change<'a>(&self, who: &Principal, origin: &'a Origin) -> Result<Change<'a>> {
+    async fn change<'a>(&'a self, who: &Principal, origin: &'a Origin) -> Result<Change<'a>> {
         Ok(Change {
             tx: self.store.begin().await?,
             actor: who.actor(),
             origin,
             now: self.now(),
+            caches: &self.caches,
+            stale: None,
         })
+    }
+
+    /// The org with this id as last committed, from memory when it can be;
+    /// `None` when no such org ever existed. Tombstones are returned, so
+    /// callers decide reach as with a database read.
+    async fn org_record(&self, id: &OrgId) -> Result<Option<Arc<OrgRecord>>> {
+        if let Some(org) = self.caches.orgs.get(id) {
+            return Ok(Some(org));
+        }
+        let generation = self.caches.orgs.generation();
+        let mut tx = self.store.read().await?;
+        let Some(org) = tx.org(id).await? else {
+            return Ok(None);
+        };
+        let org = Arc::new(org);
+        self.caches.orgs.put(org.clone(), generation);
+        Ok(Some(org))
+    }
+
+    /// The org and its ancestors, root first, from memory when it can be.
+    async fn lineage_of(&self, org: &OrgRecord) -> Result<Vec<Arc<OrgRecord>>> {
+        let ids = org.lineage();
+        let mut found: Vec<Option<Arc<OrgRecord>>> =
+            ids.iter().map(|id| self.caches.orgs.get(id)).collect();
+        let missing: Vec<OrgId> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !missing.is_empty() {
+            let generation = self.caches.orgs.generation();
+            let mut tx = self.store.read().await?;
+            for org in tx.orgs_by_ids(&missing).await? {
+                let org = Arc::new(org);
+                self.caches.orgs.put(org.clone(), generation);
+                if let Some(i) = ids.iter().position(|id| *id == org.id) {
+                    found[i] = Some(org);
+                }
+            }
+        }
+        ids.iter()
+            .zip(found)
+            .map(|(id, org)| {
+                org.ok_or_else(|| Error::Internal(format!("ancestor {id} is missing")))
+            })
+            .collect()
     }
 
     /// Creates the root org and a root key holding every permission, unless
@@ -220,6 +304,10 @@ struct Change<'a> {
     actor: Actor,
     origin: &'a Origin,
     now: DateTime<Utc>,
+    caches: &'a Caches,
+    /// What the change makes stale, gathered as its events are recorded:
+    /// every change to an org's state is recorded, so none is missed.
+    stale: Option<Invalidation>,
 }
 
 impl Change<'_> {
@@ -253,11 +341,37 @@ impl Change<'_> {
         };
         event.hash = event.compute_hash();
         self.tx.insert_event(&event).await?;
+        self.mark_stale(org, action);
         Ok(())
     }
 
-    async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+    fn mark_stale(&mut self, org: &OrgId, action: &str) {
+        // A move rewrites the paths of a whole subtree; a delete may end one.
+        let whole_tree = matches!(action, "org.move" | "org.delete");
+        self.stale = match self.stale.take() {
+            Some(Invalidation::All) => Some(Invalidation::All),
+            _ if whole_tree => Some(Invalidation::All),
+            Some(Invalidation::Orgs(mut ids)) => {
+                if !ids.contains(org) {
+                    ids.push(org.clone());
+                }
+                Some(Invalidation::Orgs(ids))
+            }
+            None => Some(Invalidation::Orgs(vec![org.clone()])),
+        };
+    }
+
+    /// Commits, then evicts what the change made stale: a read on this node
+    /// that follows the answer sees the change.
+    async fn commit(mut self) -> Result<()> {
+        if let Some(what) = &self.stale {
+            self.tx.publish_invalidation(what).await?;
+        }
+        self.tx.commit().await?;
+        if let Some(what) = &self.stale {
+            self.caches.invalidate(what);
+        }
+        Ok(())
     }
 }
 

@@ -58,11 +58,7 @@ fn validation(errors: Vec<FieldError>) -> Result<()> {
 
 impl Orgd {
     pub async fn get_org(&self, who: &Principal, id: &str) -> Result<Org> {
-        let id = path_org_id(id)?;
-        let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&id).await?)?;
-        who.require(Permission::Read)?;
-        Ok(org.view())
+        Ok(self.read_org(who, id, Permission::Read).await?.view())
     }
 
     pub async fn create_org(&self, who: &Principal, origin: &Origin, new: NewOrg) -> Result<Org> {
@@ -342,9 +338,9 @@ impl Orgd {
         for org in &affected {
             self.record_children(&mut c, org).await?;
         }
+        // Committing evicts every cached key: those of the deleted orgs stop
+        // working at once.
         c.commit().await?;
-        // Keys of the deleted orgs stop working now, on this node at once.
-        self.keys.clear();
         Ok(())
     }
 

@@ -76,8 +76,9 @@ impl Orgd {
         who: &Principal,
         org_id: &str,
     ) -> Result<BTreeMap<&'static str, LimitStatus>> {
-        let (mut tx, org) = self.read_org(who, org_id, Permission::Read).await?;
-        let lineage = Self::lineage(tx.as_mut(), &org).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
+        let lineage = self.lineage_of(&org).await?;
+        let mut tx = self.store.read().await?;
         let now = self.now();
         let mut out = BTreeMap::new();
         for what in Limited::ALL {
@@ -95,7 +96,8 @@ impl Orgd {
         kind: ResourceKind,
         page: PageRequest<String>,
     ) -> Result<Page<Resource>> {
-        let (mut tx, org) = self.read_org(who, org_id, Permission::Read).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
+        let mut tx = self.store.read().await?;
         let limit = page.limit;
         let rows = tx.list_resources(&org.id, kind, &page).await?;
         Ok(paginate(rows, limit, |r| encode_id_cursor(&r.id)))
@@ -108,7 +110,8 @@ impl Orgd {
         kind: ResourceKind,
         id: &str,
     ) -> Result<Resource> {
-        let (mut tx, org) = self.read_org(who, org_id, Permission::Read).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
+        let mut tx = self.store.read().await?;
         tx.resource(&org.id, kind, id)
             .await?
             .ok_or(Error::NotFound(kind.singular()))

@@ -2,6 +2,7 @@
 //! Each change bumps the org's version and is audited in the same transaction.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -54,21 +55,22 @@ pub struct EffectiveCustomizations {
 }
 
 impl Orgd {
-    /// An org the caller reaches, with `perm`, read in a snapshot.
+    /// An org the caller reaches, with `perm`, as last committed (from
+    /// memory when it can be).
     pub(super) async fn read_org(
         &self,
         who: &Principal,
         id: &str,
         perm: Permission,
-    ) -> Result<(Box<dyn Tx>, OrgRecord)> {
+    ) -> Result<Arc<OrgRecord>> {
         let id = path_org_id(id)?;
-        let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&id).await?)?;
+        let org = who.reach(self.org_record(&id).await?)?;
         who.require(perm)?;
-        Ok((tx, org))
+        Ok(org)
     }
 
-    /// The org and its ancestors, root first.
+    /// The org and its ancestors, root first, read in the write transaction
+    /// (what a limit check decides on).
     pub(super) async fn lineage(tx: &mut dyn Tx, org: &OrgRecord) -> Result<Vec<OrgRecord>> {
         let ids = org.lineage();
         let mut found: BTreeMap<OrgId, OrgRecord> = tx
@@ -87,9 +89,9 @@ impl Orgd {
     }
 
     pub async fn get_configs(&self, who: &Principal, org_id: &str) -> Result<Versioned<Configs>> {
-        let (_, org) = self.read_org(who, org_id, Permission::Read).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
         Ok(Versioned {
-            value: org.configs,
+            value: org.configs.clone(),
             version: org.version,
         })
     }
@@ -156,8 +158,8 @@ impl Orgd {
         who: &Principal,
         org_id: &str,
     ) -> Result<BTreeMap<String, EffectiveConfig>> {
-        let (mut tx, org) = self.read_org(who, org_id, Permission::Read).await?;
-        let lineage = Self::lineage(tx.as_mut(), &org).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
+        let lineage = self.lineage_of(&org).await?;
         Ok(REGISTRY
             .iter()
             .map(|spec| {
@@ -176,9 +178,9 @@ impl Orgd {
         who: &Principal,
         org_id: &str,
     ) -> Result<Versioned<Value>> {
-        let (_, org) = self.read_org(who, org_id, Permission::Read).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
         Ok(Versioned {
-            value: org.customizations,
+            value: org.customizations.clone(),
             version: org.version,
         })
     }
@@ -225,10 +227,10 @@ impl Orgd {
         who: &Principal,
         org_id: &str,
     ) -> Result<EffectiveCustomizations> {
-        let (mut tx, org) = self.read_org(who, org_id, Permission::Read).await?;
+        let org = self.read_org(who, org_id, Permission::Read).await?;
         let mut merged = Value::Object(Default::default());
         let mut sources = BTreeMap::new();
-        for o in Self::lineage(tx.as_mut(), &org).await? {
+        for o in self.lineage_of(&org).await? {
             customizations::deep_merge(&mut merged, &o.customizations);
             if let Value::Object(m) = &o.customizations {
                 for k in m.keys() {
@@ -243,8 +245,8 @@ impl Orgd {
     }
 
     pub async fn list_tags(&self, who: &Principal, org_id: &str) -> Result<Vec<Tag>> {
-        let (_, org) = self.read_org(who, org_id, Permission::Read).await?;
-        Ok(org.tags)
+        let org = self.read_org(who, org_id, Permission::Read).await?;
+        Ok(org.tags.clone())
     }
 
     pub async fn create_tag(

@@ -6,6 +6,7 @@ mod helpers;
 
 mod access_log;
 mod audit;
+mod cache;
 mod cli;
 mod configs;
 mod consumption;

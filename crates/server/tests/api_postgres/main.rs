@@ -16,6 +16,9 @@ mod access_log;
 #[path = "../api/audit.rs"]
 mod audit;
 #[cfg(orgd_pg_tests)]
+#[path = "../api/cache.rs"]
+mod cache;
+#[cfg(orgd_pg_tests)]
 #[path = "../api/cli.rs"]
 mod cli;
 #[cfg(orgd_pg_tests)]

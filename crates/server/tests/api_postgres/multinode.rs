@@ -137,8 +137,16 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
     assert_eq!(v["valid"], true, "{v}");
     // org.create, configs.update, five application.create, forty org.update
     assert_eq!(v["events"], 47, "{v}");
-    let (_, org) = nodes[1].send(Method::GET, "/orgs/a", None).await;
-    assert_eq!(org["version"], 42);
+    // Node 2 may answer from its cache until node 1's last change reaches it.
+    let changed = Instant::now();
+    loop {
+        let (_, org) = nodes[1].send(Method::GET, "/orgs/a", None).await;
+        if org["version"] == 42 {
+            break;
+        }
+        assert!(changed.elapsed() < Duration::from_secs(1), "{org}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // An Idempotency-Key replayed on the other node replays.
     let post = |node: &Node| {
@@ -258,6 +266,59 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
         );
     }
 
+    c1.kill().await.unwrap();
+    c2.kill().await.unwrap();
+}
+
+/// Each node serves hot reads from memory; a change committed on one node
+/// reaches the other's cache through PostgreSQL's notifications, well before
+/// the cache's own expiry (5 s) would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_reaches_the_other_nodes_cache_within_a_second() {
+    let storage = Storage::new().await;
+    let root = orgd_core::keys::generate_secret();
+    let (mut c1, b1, _) = start_binary(&storage.database_url, Some(&root)).await;
+    let (mut c2, b2, _) = start_binary(&storage.database_url, Some(&root)).await;
+    let node = |base: String| Node {
+        base,
+        client: reqwest::Client::new(),
+        key: root.clone(),
+    };
+    let (one, two) = (node(b1), node(b2));
+    use reqwest::Method;
+    let (s, _) = one
+        .send(Method::POST, "/orgs", Some(json!({"id": "a", "name": "A"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let name = |n: &Node| {
+        let req = n.req(Method::GET, "/orgs/a");
+        async move {
+            let org: Value = req.send().await.unwrap().json().await.unwrap();
+            org["name"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(name(&two).await, "A");
+
+    // Node 2 answers from memory: a change made behind orgd's back (which
+    // publishes nothing) is not seen.
+    let mut db = crate::helpers::RawDb::connect(&storage.database_url).await;
+    db.execute("UPDATE orgs SET name = 'behind' WHERE id = 'a'")
+        .await
+        .unwrap();
+    assert_eq!(name(&two).await, "A");
+
+    let (s, _) = one
+        .send(Method::PATCH, "/orgs/a", Some(json!({"name": "Renamed"})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let changed = Instant::now();
+    while name(&two).await != "Renamed" {
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "node 2 still serves the old name"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     c1.kill().await.unwrap();
     c2.kill().await.unwrap();
 }

@@ -1,0 +1,99 @@
+//! Hot reads come from memory, and a node reads its own writes at once.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{RawDb, TestApp};
+
+async fn name_of(app: &TestApp, org: &str) -> String {
+    let res = app.get(&app.root_key, &format!("/orgs/{org}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    body["name"].as_str().unwrap().to_owned()
+}
+
+async fn effective(app: &TestApp, org: &str) -> Value {
+    let res = app
+        .get(&app.root_key, &format!("/orgs/{org}/configs/effective"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    app.org("a", "b").await;
+    let before = name_of(&app, "a").await;
+
+    // Behind orgd's back (as another process could): the cached record
+    // still answers, so the read did not go to the database.
+    let mut db = RawDb::connect(&app.database_url).await;
+    db.execute("UPDATE orgs SET name = 'changed behind orgd' WHERE id = 'a'")
+        .await
+        .unwrap();
+    assert_eq!(name_of(&app, "a").await, before);
+
+    // Through orgd: the answer after the write is the write, for the record,
+    // its tags, and what its descendants inherit.
+    let res = app
+        .patch(&app.root_key, "/orgs/a", json!({"name": "Renamed"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(name_of(&app, "a").await, "Renamed");
+
+    let before = effective(&app, "b").await;
+    assert!(before["applications.limit"]["value"].is_null());
+    let res = app
+        .patch(
+            &app.root_key,
+            "/orgs/a/configs",
+            json!({"applications.limit": 7}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let after = effective(&app, "b").await;
+    assert_eq!(after["applications.limit"]["value"], 7);
+    assert_eq!(after["applications.limit"]["source"], "a");
+
+    let res = app
+        .post(&app.root_key, "/orgs/b/tags", json!({"name": "gold"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let org: Value = app
+        .get(&app.root_key, "/orgs/b")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["tags"], json!(["gold"]));
+
+    // A move rewrites the subtree's paths: a key of the old parent loses
+    // reach to `b` at once.
+    app.org("root", "c").await;
+    let (a_key, _) = app.key("a", &["read"]).await;
+    assert_eq!(app.get(&a_key, "/orgs/b").await.status(), StatusCode::OK);
+    let res = app
+        .patch(&app.root_key, "/orgs/b", json!({"parent_id": "c"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&a_key, "/orgs/b").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A deleted org is gone at once, and so are its keys.
+    let (c_key, _) = app.key("c", &["read"]).await;
+    assert_eq!(app.get(&c_key, "/orgs/c").await.status(), StatusCode::OK);
+    let res = app.delete(&app.root_key, "/orgs/c?cascade=true").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&app.root_key, "/orgs/c").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&c_key, "/orgs/c").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
