@@ -4,97 +4,94 @@ use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{AuditFilter, AuditRepo, StoreResult};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::{Row, params};
 
-use crate::{SqliteTx, fetch_limit, map_err, parse_json, parse_ts, ts};
+use crate::SqliteTx;
+use crate::error::Error;
+use crate::sql::{Query, execute, fetch_limit, parse_json, parse_ts, row, rows, ts};
 
-const COLUMNS: &str = "e.gid, e.id, e.org_id, e.seq, e.timestamp, e.actor_key_id, e.actor_user, \
-     e.action, e.target_type, e.target_id, e.changes, e.request_id, e.ip, e.prev_hash, e.hash";
+macro_rules! columns {
+    () => {
+        "e.gid, e.id, e.org_id, e.seq, e.timestamp, e.actor_key_id, e.actor_user, e.action, \
+         e.target_type, e.target_id, e.changes, e.request_id, e.ip, e.prev_hash, e.hash"
+    };
+}
 
-fn event_from_row(r: &SqliteRow) -> StoreResult<AuditEvent> {
+fn event_from_row(r: &Row<'_>) -> Result<AuditEvent, Error> {
     Ok(AuditEvent {
-        id: r.try_get("id").map_err(map_err)?,
-        seq: r.try_get("seq").map_err(map_err)?,
-        timestamp: parse_ts(r.try_get("timestamp").map_err(map_err)?)?,
-        org_id: r.try_get("org_id").map_err(map_err)?,
+        id: r.get("id")?,
+        seq: r.get("seq")?,
+        timestamp: parse_ts(&r.get::<_, String>("timestamp")?)?,
+        org_id: r.get("org_id")?,
         actor: Actor {
-            key_id: r.try_get("actor_key_id").map_err(map_err)?,
-            user: r.try_get("actor_user").map_err(map_err)?,
+            key_id: r.get("actor_key_id")?,
+            user: r.get("actor_user")?,
         },
-        action: r.try_get("action").map_err(map_err)?,
+        action: r.get("action")?,
         target: Target {
-            kind: r.try_get("target_type").map_err(map_err)?,
-            id: r.try_get("target_id").map_err(map_err)?,
+            kind: r.get("target_type")?,
+            id: r.get("target_id")?,
         },
-        changes: parse_json(r.try_get("changes").map_err(map_err)?)?,
-        request_id: r.try_get("request_id").map_err(map_err)?,
-        ip: r.try_get("ip").map_err(map_err)?,
-        prev_hash: r.try_get("prev_hash").map_err(map_err)?,
-        hash: r.try_get("hash").map_err(map_err)?,
+        changes: parse_json(&r.get::<_, String>("changes")?)?,
+        request_id: r.get("request_id")?,
+        ip: r.get("ip")?,
+        prev_hash: r.get("prev_hash")?,
+        hash: r.get("hash")?,
     })
 }
 
-fn push_filter(b: &mut QueryBuilder<'_, Sqlite>, f: &AuditFilter) {
+fn push_filter(b: &mut Query, f: &AuditFilter) {
     if let Some(start) = f.start {
-        b.push(" AND e.timestamp >= ").push_bind(ts(start));
+        b.push(" AND e.timestamp >= ").bind(ts(start));
     }
     if let Some(end) = f.end {
-        b.push(" AND e.timestamp < ").push_bind(ts(end));
+        b.push(" AND e.timestamp < ").bind(ts(end));
     }
     if let Some(action) = &f.action {
-        b.push(" AND e.action = ").push_bind(action.clone());
+        b.push(" AND e.action = ").bind(action.clone());
     }
     if let Some(key_id) = &f.key_id {
-        b.push(" AND e.actor_key_id = ").push_bind(key_id.clone());
+        b.push(" AND e.actor_key_id = ").bind(key_id.clone());
     }
     if let Some(org_id) = &f.org_id {
-        b.push(" AND e.org_id = ").push_bind(org_id.to_string());
+        b.push(" AND e.org_id = ").bind(org_id.to_string());
     }
 }
 
 #[async_trait]
 impl AuditRepo for SqliteTx {
     async fn audit_head(&mut self, org: &OrgId) -> StoreResult<Option<(i64, String)>> {
-        let row = sqlx::query(
+        Ok(row(
+            self.conn()?,
             "SELECT seq, hash FROM audit_events WHERE org_id = ? ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(org.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get("seq").map_err(map_err)?,
-                r.try_get("hash").map_err(map_err)?,
-            ))
-        })
-        .transpose()
+            [org.as_str()],
+            |r| Ok((r.get("seq")?, r.get("hash")?)),
+        )?)
     }
 
     async fn insert_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (id, org_id, seq, timestamp, actor_key_id, actor_user, action, \
-             target_type, target_id, changes, request_id, ip, prev_hash, hash) \
+        execute(
+            self.conn()?,
+            "INSERT INTO audit_events (id, org_id, seq, timestamp, actor_key_id, actor_user, \
+             action, target_type, target_id, changes, request_id, ip, prev_hash, hash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.id)
-        .bind(&e.org_id)
-        .bind(e.seq)
-        .bind(ts(e.timestamp))
-        .bind(&e.actor.key_id)
-        .bind(&e.actor.user)
-        .bind(&e.action)
-        .bind(&e.target.kind)
-        .bind(&e.target.id)
-        .bind(e.changes.to_string())
-        .bind(&e.request_id)
-        .bind(&e.ip)
-        .bind(&e.prev_hash)
-        .bind(&e.hash)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+            params![
+                e.id,
+                e.org_id,
+                e.seq,
+                ts(e.timestamp),
+                e.actor.key_id,
+                e.actor.user,
+                e.action,
+                e.target.kind,
+                e.target.id,
+                e.changes.to_string(),
+                e.request_id,
+                e.ip,
+                e.prev_hash,
+                e.hash,
+            ],
+        )?;
         Ok(())
     }
 
@@ -104,23 +101,19 @@ impl AuditRepo for SqliteTx {
         filter: &AuditFilter,
         page: &PageRequest<i64>,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let mut b = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {COLUMNS} FROM audit_events e WHERE e.org_id = "
+        let mut b = Query::new(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM audit_events e WHERE e.org_id = "
         ));
-        b.push_bind(org.to_string());
+        b.bind(org.to_string());
         push_filter(&mut b, filter);
         if let Some(after) = page.after {
-            b.push(" AND e.seq < ").push_bind(after);
+            b.push(" AND e.seq < ").bind(after);
         }
         b.push(" ORDER BY e.seq DESC LIMIT ")
-            .push_bind(fetch_limit(page.limit));
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(event_from_row)
-            .collect()
+            .bind(fetch_limit(page.limit));
+        Ok(b.rows(self.conn()?, event_from_row)?)
     }
 
     async fn subtree_events(
@@ -129,25 +122,21 @@ impl AuditRepo for SqliteTx {
         filter: &AuditFilter,
         page: &PageRequest<i64>,
     ) -> StoreResult<Vec<(i64, AuditEvent)>> {
-        let mut b = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {COLUMNS} FROM audit_events e JOIN orgs o ON o.id = e.org_id WHERE o.path > "
+        let mut b = Query::new(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM audit_events e JOIN orgs o ON o.id = e.org_id WHERE o.path > "
         ));
-        b.push_bind(path.to_owned())
+        b.bind(path.to_owned())
             .push(" AND o.path < ")
-            .push_bind(subtree_upper_bound(path));
+            .bind(subtree_upper_bound(path));
         push_filter(&mut b, filter);
         if let Some(after) = page.after {
-            b.push(" AND e.gid < ").push_bind(after);
+            b.push(" AND e.gid < ").bind(after);
         }
         b.push(" ORDER BY e.gid DESC LIMIT ")
-            .push_bind(fetch_limit(page.limit));
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| Ok((r.try_get("gid").map_err(map_err)?, event_from_row(r)?)))
-            .collect()
+            .bind(fetch_limit(page.limit));
+        Ok(b.rows(self.conn()?, |r| Ok((r.get("gid")?, event_from_row(r)?)))?)
     }
 
     async fn chain_events(
@@ -156,17 +145,19 @@ impl AuditRepo for SqliteTx {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_events e WHERE e.org_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"
-        ))
-        .bind(org.as_str())
-        .bind(after_seq)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(event_from_row)
-        .collect()
+        Ok(rows(
+            self.conn()?,
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM audit_events e WHERE e.org_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"
+            ),
+            params![
+                org.as_str(),
+                after_seq,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            event_from_row,
+        )?)
     }
 }

@@ -1,9 +1,34 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orgd_core::store::{IdempotencyRecord, IdempotencyRepo, StoreResult, StoredResponse};
-use sqlx::Row;
+use rusqlite::{Row, params};
 
-use crate::{SqliteTx, map_err, parse_ts, ts};
+use crate::SqliteTx;
+use crate::error::Error;
+use crate::sql::{execute, parse_ts, row, ts};
+
+fn record_from_row(
+    r: &Row<'_>,
+    key_id: &str,
+    idempotency_key: &str,
+) -> Result<IdempotencyRecord, Error> {
+    let response = match r.get::<_, Option<i64>>("status")? {
+        None => None,
+        Some(status) => Some(StoredResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            content_type: r.get("content_type")?,
+            location: r.get("location")?,
+            body: r.get::<_, Option<Vec<u8>>>("body")?.unwrap_or_default(),
+        }),
+    };
+    Ok(IdempotencyRecord {
+        key_id: key_id.to_owned(),
+        idempotency_key: idempotency_key.to_owned(),
+        fingerprint: r.get("fingerprint")?,
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        response,
+    })
+}
 
 #[async_trait]
 impl IdempotencyRepo for SqliteTx {
@@ -12,49 +37,27 @@ impl IdempotencyRepo for SqliteTx {
         key_id: &str,
         idempotency_key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        let row = sqlx::query(
-            "SELECT fingerprint, created_at, status, content_type, location, body FROM idempotency_keys \
-             WHERE key_id = ? AND idempotency_key = ?",
-        )
-        .bind(key_id)
-        .bind(idempotency_key)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        let Some(r) = row else { return Ok(None) };
-        let status: Option<i64> = r.try_get("status").map_err(map_err)?;
-        let response = match status {
-            None => None,
-            Some(status) => Some(StoredResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                content_type: r.try_get("content_type").map_err(map_err)?,
-                location: r.try_get("location").map_err(map_err)?,
-                body: r
-                    .try_get::<Option<Vec<u8>>, _>("body")
-                    .map_err(map_err)?
-                    .unwrap_or_default(),
-            }),
-        };
-        Ok(Some(IdempotencyRecord {
-            key_id: key_id.to_owned(),
-            idempotency_key: idempotency_key.to_owned(),
-            fingerprint: r.try_get("fingerprint").map_err(map_err)?,
-            created_at: parse_ts(r.try_get("created_at").map_err(map_err)?)?,
-            response,
-        }))
+        Ok(row(
+            self.conn()?,
+            "SELECT fingerprint, created_at, status, content_type, location, body \
+             FROM idempotency_keys WHERE key_id = ? AND idempotency_key = ?",
+            params![key_id, idempotency_key],
+            |r| record_from_row(r, key_id, idempotency_key),
+        )?)
     }
 
     async fn insert_idempotency(&mut self, rec: &IdempotencyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key_id, idempotency_key, fingerprint, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&rec.key_id)
-        .bind(&rec.idempotency_key)
-        .bind(&rec.fingerprint)
-        .bind(ts(rec.created_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        execute(
+            self.conn()?,
+            "INSERT INTO idempotency_keys (key_id, idempotency_key, fingerprint, created_at) \
+             VALUES (?, ?, ?, ?)",
+            params![
+                rec.key_id,
+                rec.idempotency_key,
+                rec.fingerprint,
+                ts(rec.created_at),
+            ],
+        )?;
         Ok(())
     }
 
@@ -64,38 +67,36 @@ impl IdempotencyRepo for SqliteTx {
         idempotency_key: &str,
         r: &StoredResponse,
     ) -> StoreResult<()> {
-        sqlx::query(
+        execute(
+            self.conn()?,
             "UPDATE idempotency_keys SET status = ?, content_type = ?, location = ?, body = ? \
              WHERE key_id = ? AND idempotency_key = ?",
-        )
-        .bind(i64::from(r.status))
-        .bind(&r.content_type)
-        .bind(&r.location)
-        .bind(&r.body)
-        .bind(key_id)
-        .bind(idempotency_key)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+            params![
+                i64::from(r.status),
+                r.content_type,
+                r.location,
+                r.body,
+                key_id,
+                idempotency_key,
+            ],
+        )?;
         Ok(())
     }
 
     async fn delete_idempotency(&mut self, key_id: &str, idempotency_key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE key_id = ? AND idempotency_key = ?")
-            .bind(key_id)
-            .bind(idempotency_key)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        execute(
+            self.conn()?,
+            "DELETE FROM idempotency_keys WHERE key_id = ? AND idempotency_key = ?",
+            params![key_id, idempotency_key],
+        )?;
         Ok(())
     }
 
     async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(ts(before))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(execute(
+            self.conn()?,
+            "DELETE FROM idempotency_keys WHERE created_at < ?",
+            [ts(before)],
+        )?)
     }
 }

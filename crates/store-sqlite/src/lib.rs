@@ -1,32 +1,61 @@
 //! The embedded SQLite store: orgd's default, nothing to install.
 //!
+//! SQLite is called directly, on the thread of the task that asks: a
+//! statement is a function call on a prepared, cached statement, not a
+//! message to a connection's own thread and back (one such round trip per
+//! statement had the machine spending most of its time waking threads).
+//!
 //! WAL mode with `synchronous = FULL`, so every acknowledged commit survives a
-//! crash of the process and of the machine. SQLite has one writer at a time;
-//! orgd gives it exactly one writer connection, and starts every write
-//! transaction with `BEGIN IMMEDIATE` so a transaction that reads before it
-//! writes can never fail to upgrade (another process, such as `orgd keys
-//! create`, may hold the write lock; it waits up to the busy timeout). Reads
-//! run on a separate pool of read-only connections and never wait for writers.
+//! crash of the process and of the machine. Reads run on a small pool of
+//! `query_only` connections, each read transaction one snapshot, and never
+//! wait for the writer.
+//!
+//! SQLite has one writer at a time, and each commit costs an fsync. orgd
+//! keeps one writer connection and commits in groups (`writer.rs`): a write
+//! transaction is a savepoint inside a shared batch transaction, so units
+//! that queue up behind each other share one COMMIT, and a unit that fails
+//! or is dropped rolls back to its savepoint alone. `commit` returns only
+//! once the batch's COMMIT has returned, so nothing is acknowledged before
+//! it is durable.
+//!
+//! What can wait on the disk or on another process runs in `spawn_blocking`
+//! instead of stalling an async worker thread: the COMMIT (its fsync), and
+//! `BEGIN IMMEDIATE` when another process holds the write lock. That task
+//! owns the writer, so a request cancelled meanwhile (a client hanging up)
+//! can neither interrupt the COMMIT nor leave the connection inside a
+//! transaction. Everything else a unit does to the connection is synchronous
+//! and runs from `Drop` when the unit is abandoned: there is no await point
+//! at which a cancelled request could leave the writer in an unknown state.
 
 mod audit;
+mod error;
 mod idempotency;
 mod keys;
+mod open;
 mod orgs;
+mod readers;
 mod resources;
+mod sql;
 mod tags;
 mod traffic;
+mod writer;
 
-use std::path::Path;
-use std::str::FromStr;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use orgd_core::store::{OpenMode, PoolStats, Store, StoreError, StoreResult, Tx, WaitMeter};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use orgd_core::store::{OpenMode, PoolStats, Store, StoreError, StoreResult, Tx};
+use rusqlite::Connection;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+use crate::error::Error;
+use crate::open::{Location, Opener, open_error};
+use crate::readers::{ReadUnit, Readers};
+use crate::writer::{WriteUnit, Writer};
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -50,13 +79,25 @@ impl SqliteOptions {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    /// `None` when opened read-only: write transactions then run on the
+    /// read-only connections, and their writes fail.
+    writer: Option<Arc<Writer>>,
+    readers: Arc<Readers>,
     applied: Vec<String>,
-    writer_waits: std::sync::Arc<WaitMeter>,
-    reader_waits: std::sync::Arc<WaitMeter>,
+    path: PathBuf,
+    /// How `backup_to` opens its own connection.
+    opener: Opener,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("read_only", &self.writer.is_none())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
@@ -70,90 +111,59 @@ impl SqliteStore {
                 "in-memory SQLite is not supported: use a file (sqlite://PATH)".into(),
             ));
         }
-        let base = SqliteConnectOptions::from_str(&opts.url)
-            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
-            .foreign_keys(true)
-            .busy_timeout(opts.busy_timeout);
-        let path = base.get_filename().to_owned();
+        let loc = Location::parse(&opts.url)
+            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?;
         let opened = match opts.mode {
-            OpenMode::ReadOnly => Self::open_read_only(base, &path, opts).await,
-            OpenMode::Create | OpenMode::Existing => Self::open_writable(base, opts).await,
+            OpenMode::ReadOnly => Self::open_read_only(&loc, opts),
+            OpenMode::Create | OpenMode::Existing => Self::open_writable(&loc, opts).await,
         };
-        opened.map_err(|e| open_error(&path, opts.mode, e))
+        opened.map_err(|e| open_error(&loc.path, opts.mode, e.into()))
     }
 
-    async fn open_writable(base: SqliteConnectOptions, opts: &SqliteOptions) -> StoreResult<Self> {
-        let base = base
-            .create_if_missing(opts.mode == OpenMode::Create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(opts.busy_timeout)
-            .connect_with(base.clone())
-            .await
-            .map_err(map_err)?;
-        let before = applied_versions(&writer).await?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let applied = MIGRATOR
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect();
-        let readers = SqlitePoolOptions::new()
-            .max_connections(opts.readers.max(1))
-            .acquire_timeout(opts.busy_timeout)
-            .connect_with(base.pragma("query_only", "ON"))
-            .await
-            .map_err(map_err)?;
-        Ok(Self::new(writer, readers, applied))
+    async fn open_writable(loc: &Location, opts: &SqliteOptions) -> Result<Self, Error> {
+        let opener = Opener::new(loc, opts.mode, false, opts.busy_timeout);
+        let writer = opener.open_writer()?;
+        let before = open::applied_versions(&writer)?;
+        let applied = open::migrate(loc, opts.busy_timeout, &before).await?;
+        let readers = Readers::open(
+            opener.clone().query_only(),
+            opts.readers as usize,
+            opts.busy_timeout,
+        )?;
+        Ok(Self {
+            writer: Some(Arc::new(Writer::new(writer, opts.busy_timeout))),
+            readers: Arc::new(readers),
+            applied,
+            path: loc.path.clone(),
+            opener,
+        })
     }
 
     /// Read-only: nothing is created, migrated or written. A database with a
     /// write-ahead log (one a server has open, or left after a crash) is read
     /// through it; one without is opened `immutable`, which needs no `-shm`
-    /// file beside it and so works in a read-only directory. Both pools are
-    /// read-only; writes fail.
-    async fn open_read_only(
-        base: SqliteConnectOptions,
-        path: &Path,
-        opts: &SqliteOptions,
-    ) -> StoreResult<Self> {
+    /// file beside it and so works in a read-only directory.
+    fn open_read_only(loc: &Location, opts: &SqliteOptions) -> Result<Self, Error> {
         // A missing file fails to open (read-only never creates), and
         // `open_error` says so.
-        let has_wal = std::fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > 0);
-        let base = base.read_only(true).immutable(!has_wal);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(opts.readers.max(1))
-            .acquire_timeout(opts.busy_timeout)
-            .connect_with(base)
-            .await
-            .map_err(map_err)?;
-        let applied = applied_versions(&pool).await?;
-        if applied.is_empty() {
-            return Err(StoreError::Other(
-                "it is not an orgd database (it has no orgd schema)".into(),
-            ));
+        let has_wal = std::fs::metadata(open::wal_path(&loc.path)).is_ok_and(|m| m.len() > 0);
+        let mut opener = Opener::new(loc, OpenMode::ReadOnly, true, opts.busy_timeout);
+        if !has_wal {
+            opener = opener.immutable();
         }
-        if MIGRATOR.iter().any(|m| !applied.contains(&m.version)) {
-            return Err(StoreError::Other(
-                "its schema is older than this orgd: run `orgd migrate` on it first".into(),
-            ));
+        let first = opener.open()?;
+        open::check_schema(&first)?;
+        let mut conns = vec![first];
+        for _ in 1..opts.readers.max(1) {
+            conns.push(opener.open()?);
         }
-        Ok(Self::new(pool.clone(), pool, Vec::new()))
-    }
-
-    fn new(writer: SqlitePool, readers: SqlitePool, applied: Vec<String>) -> Self {
-        Self {
-            writer,
-            readers,
-            applied,
-            writer_waits: Default::default(),
-            reader_waits: Default::default(),
-        }
+        Ok(Self {
+            writer: None,
+            readers: Arc::new(Readers::new(conns, opener.clone(), opts.busy_timeout)),
+            applied: Vec::new(),
+            path: loc.path.clone(),
+            opener,
+        })
     }
 
     /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`,
@@ -168,7 +178,7 @@ impl SqliteStore {
         }
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => std::path::PathBuf::from("."),
+            _ => PathBuf::from("."),
         };
         if !dir.is_dir() {
             return Err(StoreError::Other(format!(
@@ -178,17 +188,24 @@ impl SqliteStore {
         }
         let mut partial = dest.as_os_str().to_owned();
         partial.push(".partial");
-        let partial = std::path::PathBuf::from(partial);
+        let partial = PathBuf::from(partial);
         let _ = std::fs::remove_file(&partial);
         let target = partial
             .to_str()
-            .ok_or_else(|| StoreError::Other("the backup path is not valid UTF-8".into()))?;
-        let copied = sqlx::query("VACUUM INTO ?")
-            .bind(target)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err);
-        let durable = copied.and_then(|_| {
+            .ok_or_else(|| StoreError::Other("the backup path is not valid UTF-8".into()))?
+            .to_owned();
+        // Its own connection, off the async threads: copying a large
+        // database takes a while.
+        let opener = self.opener.clone();
+        let copied = tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let conn = opener.open()?;
+            sql::execute(&conn, "VACUUM INTO ?", [target])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("the backup task failed: {e}")))?
+        .map_err(StoreError::from);
+        let durable = copied.and_then(|()| {
             let sync = |p: &Path| std::fs::File::open(p).and_then(|f| f.sync_all());
             sync(&partial)
                 .and_then(|()| std::fs::rename(&partial, dest))
@@ -200,141 +217,34 @@ impl SqliteStore {
         }
         durable
     }
-
-    async fn discard_stuck_writer(&self) {
-        use sqlx::Connection as _;
-        if let Ok(conn) = self.writer.acquire().await
-            && conn.is_in_transaction()
-        {
-            tracing::warn!("replacing the SQLite writer connection left inside a transaction");
-            if let Err(e) = conn.close().await {
-                tracing::warn!(error = %e, "closing the stuck writer connection failed");
-            }
-        }
-    }
-}
-
-fn waiting<'a>(pool: &SqlitePool, meter: &'a WaitMeter) -> Option<orgd_core::store::WaitGuard<'a>> {
-    meter.acquiring(
-        pool.num_idle(),
-        pool.size(),
-        pool.options().get_max_connections(),
-    )
-}
-
-/// Versions of the migrations applied to the database (none on a new one).
-async fn applied_versions(pool: &SqlitePool) -> StoreResult<Vec<i64>> {
-    let has_table: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(map_err)?;
-    if !has_table {
-        return Ok(Vec::new());
-    }
-    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)
-}
-
-fn wal_path(db: &Path) -> std::path::PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push("-wal");
-    p.into()
-}
-
-/// Turns a failure to open `path` into one sentence naming the path and the
-/// likely fix: SQLite itself says only "unable to open database file".
-fn open_error(path: &Path, mode: OpenMode, e: StoreError) -> StoreError {
-    let shown = path.display();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let why = if !dir.is_dir() {
-        format!(
-            "the directory {} does not exist; create it (mkdir -p {}) or point --database-url elsewhere",
-            dir.display(),
-            dir.display()
-        )
-    } else if !path.exists() && mode != OpenMode::Create {
-        format!(
-            "there is no database at {shown}; start `orgd serve` once to create it, or check --database-url"
-        )
-    } else if mode != OpenMode::ReadOnly
-        && path.exists()
-        && std::fs::OpenOptions::new().write(true).open(path).is_err()
-    {
-        format!(
-            "{shown} is read-only for this user; orgd writes to it (make it writable, e.g. chmod u+w {shown}, \
-             or run orgd as its owner; `orgd audit verify` and `orgd backup` work on a read-only copy)"
-        )
-    } else if mode != OpenMode::ReadOnly && is_read_only_dir(&dir) {
-        format!(
-            "the directory {} is not writable for this user; SQLite keeps its -wal and -shm files \
-             beside the database, so orgd needs to write there",
-            dir.display()
-        )
-    } else {
-        match e {
-            StoreError::Other(why) | StoreError::Unavailable(why) => why,
-            e => e.to_string(),
-        }
-    };
-    StoreError::Other(format!("cannot open the SQLite database {shown}: {why}"))
-}
-
-/// Whether a file can be made in `dir` (checked by making one).
-fn is_read_only_dir(dir: &Path) -> bool {
-    let probe = dir.join(format!(".orgd-write-probe-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            false
-        }
-        Err(_) => true,
-    }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        let _waiting = waiting(&self.writer, &self.writer_waits);
-        let tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
-            // sqlx 0.8 checks that a custom BEGIN took effect after the
-            // worker has run it; a caller cancelled in that window leaves the
-            // pooled connection inside a transaction nobody owns, and every
-            // later begin fails like this. Replace the connection (closing it
-            // rolls its transaction back) and begin again.
-            Err(sqlx::Error::InvalidSavePointStatement) => {
-                self.discard_stuck_writer().await;
-                self.writer.begin_with("BEGIN IMMEDIATE").await
-            }
-            other => other,
-        }
-        .map_err(map_err)?;
-        Ok(Box::new(SqliteTx { tx }))
+        let unit = match &self.writer {
+            Some(w) => Unit::Write(w.begin().await?),
+            None => Unit::Read(self.readers.begin().await?),
+        };
+        Ok(Box::new(SqliteTx { unit }))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Tx>> {
-        let _waiting = waiting(&self.readers, &self.reader_waits);
-        let tx = self.readers.begin().await.map_err(map_err)?;
-        Ok(Box::new(SqliteTx { tx }))
+        let unit = Unit::Read(self.readers.begin().await?);
+        Ok(Box::new(SqliteTx { unit }))
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.readers)
-            .await
-            .map_err(map_err)?;
+        let unit = self.readers.begin().await?;
+        sql::count(unit.conn()?, "SELECT 1", [])?;
         Ok(())
     }
 
     async fn close(&self) {
         self.readers.close().await;
-        self.writer.close().await;
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
     }
 
     fn migrations_applied(&self) -> Vec<String> {
@@ -342,102 +252,40 @@ impl Store for SqliteStore {
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        [
-            ("writer", &self.writer, &self.writer_waits),
-            ("readers", &self.readers, &self.reader_waits),
-        ]
-        .into_iter()
-        .map(|(name, pool, meter)| {
-            let idle = pool.num_idle() as u64;
-            let (waiting, waits_total) = meter.read();
-            PoolStats {
-                pool: name,
-                in_use: u64::from(pool.size()).saturating_sub(idle),
-                idle,
-                waiting,
-                waits_total,
-            }
-        })
-        .collect()
+        let writer = match &self.writer {
+            Some(w) => w.stats(),
+            None => self.readers.stats("writer"),
+        };
+        vec![writer, self.readers.stats("readers")]
     }
 }
 
+/// A transaction of either kind; the repositories only need its connection.
 pub struct SqliteTx {
-    tx: sqlx::Transaction<'static, Sqlite>,
+    unit: Unit,
+}
+
+enum Unit {
+    Read(ReadUnit),
+    Write(WriteUnit),
+}
+
+impl SqliteTx {
+    fn conn(&self) -> Result<&Connection, Error> {
+        match &self.unit {
+            Unit::Read(u) => u.conn(),
+            Unit::Write(u) => u.conn(),
+        }
+    }
 }
 
 #[async_trait]
 impl Tx for SqliteTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(map_err)
-    }
-}
-
-/// Sorts sqlx errors into the store's kinds.
-fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
+        match self.unit {
+            // Nothing to keep: ending it is enough.
+            Unit::Read(_) => Ok(()),
+            Unit::Write(u) => Ok(u.commit().await?),
         }
-        // SQLITE_BUSY / SQLITE_LOCKED: another writer held the lock past the timeout.
-        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6" | "517")) => {
-            StoreError::Unavailable(db.message().to_owned())
-        }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        _ => StoreError::Other(e.to_string()),
-    }
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    orgd_core::time::format(t)
-}
-
-fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
-    orgd_core::time::parse(s)
-        .ok_or_else(|| StoreError::Other(format!("bad stored timestamp {s:?}")))
-}
-
-fn parse_opt_ts(s: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {
-    s.as_deref().map(parse_ts).transpose()
-}
-
-fn parse_json(s: &str) -> StoreResult<serde_json::Value> {
-    serde_json::from_str(s).map_err(|e| StoreError::Other(format!("bad stored JSON: {e}")))
-}
-
-/// The page size as SQL wants it: one row more than asked, to see whether a
-/// next page exists.
-fn fetch_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use sqlx::Connection as _;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_writer_left_inside_a_transaction_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&SqliteOptions::new(url)).await.unwrap();
-
-        // What a begin cancelled at the wrong moment leaves behind: the pooled
-        // writer inside a transaction that no `Transaction` value owns.
-        let mut conn = store.writer.acquire().await.unwrap();
-        std::mem::forget(conn.begin().await.unwrap());
-        assert!(conn.is_in_transaction());
-        drop(conn);
-
-        let tx = store.begin().await.expect("begin recovers");
-        tx.commit().await.unwrap();
-        let tx = store.begin().await.unwrap();
-        tx.commit().await.unwrap();
     }
 }

@@ -3,19 +3,24 @@ use orgd_core::ids::OrgId;
 use orgd_core::page::PageRequest;
 use orgd_core::resources::{Resource, ResourceKind};
 use orgd_core::store::{ResourceRepo, StoreError, StoreResult};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Row, params};
 
-use crate::{SqliteTx, fetch_limit, map_err, parse_ts, ts};
+use crate::SqliteTx;
+use crate::error::Error;
+use crate::sql::{count, execute, fetch_limit, parse_ts, row, rows, ts};
 
-const COLUMNS: &str = "id, name, created_at, metadata";
+macro_rules! columns {
+    () => {
+        "id, name, created_at, metadata"
+    };
+}
 
-fn resource_from_row(r: &SqliteRow) -> StoreResult<Resource> {
-    let metadata: String = r.try_get("metadata").map_err(map_err)?;
+fn resource_from_row(r: &Row<'_>) -> Result<Resource, Error> {
+    let metadata: String = r.get("metadata")?;
     Ok(Resource {
-        id: r.try_get("id").map_err(map_err)?,
-        name: r.try_get("name").map_err(map_err)?,
-        created_at: parse_ts(r.try_get("created_at").map_err(map_err)?)?,
+        id: r.get("id")?,
+        name: r.get("name")?,
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Other(format!("bad stored metadata: {e}")))?,
     })
@@ -29,19 +34,19 @@ impl ResourceRepo for SqliteTx {
         kind: ResourceKind,
         item: &Resource,
     ) -> StoreResult<()> {
-        sqlx::query(
+        execute(
+            self.conn()?,
             "INSERT INTO resources (org_id, kind, id, name, created_at, metadata) \
              VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(org.as_str())
-        .bind(kind.plural())
-        .bind(&item.id)
-        .bind(&item.name)
-        .bind(ts(item.created_at))
-        .bind(item.metadata.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+            params![
+                org.as_str(),
+                kind.plural(),
+                item.id,
+                item.name,
+                ts(item.created_at),
+                item.metadata.to_string(),
+            ],
+        )?;
         Ok(())
     }
 
@@ -51,18 +56,16 @@ impl ResourceRepo for SqliteTx {
         kind: ResourceKind,
         id: &str,
     ) -> StoreResult<Option<Resource>> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM resources WHERE org_id = ? AND kind = ? AND id = ?"
-        ))
-        .bind(org.as_str())
-        .bind(kind.plural())
-        .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(resource_from_row)
-        .transpose()
+        Ok(row(
+            self.conn()?,
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM resources WHERE org_id = ? AND kind = ? AND id = ?"
+            ),
+            params![org.as_str(), kind.plural(), id],
+            resource_from_row,
+        )?)
     }
 
     async fn list_resources(
@@ -71,20 +74,21 @@ impl ResourceRepo for SqliteTx {
         kind: ResourceKind,
         page: &PageRequest<String>,
     ) -> StoreResult<Vec<Resource>> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM resources WHERE org_id = ? AND kind = ? AND id > ? \
-             ORDER BY id LIMIT ?"
-        ))
-        .bind(org.as_str())
-        .bind(kind.plural())
-        .bind(page.after.as_deref().unwrap_or(""))
-        .bind(fetch_limit(page.limit))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(resource_from_row)
-        .collect()
+        Ok(rows(
+            self.conn()?,
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM resources WHERE org_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?"
+            ),
+            params![
+                org.as_str(),
+                kind.plural(),
+                page.after.as_deref().unwrap_or(""),
+                fetch_limit(page.limit),
+            ],
+            resource_from_row,
+        )?)
     }
 
     async fn delete_resource(
@@ -93,35 +97,30 @@ impl ResourceRepo for SqliteTx {
         kind: ResourceKind,
         id: &str,
     ) -> StoreResult<Option<Resource>> {
-        sqlx::query(&format!(
-            "DELETE FROM resources WHERE org_id = ? AND kind = ? AND id = ? RETURNING {COLUMNS}"
-        ))
-        .bind(org.as_str())
-        .bind(kind.plural())
-        .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(resource_from_row)
-        .transpose()
+        Ok(row(
+            self.conn()?,
+            concat!(
+                "DELETE FROM resources WHERE org_id = ? AND kind = ? AND id = ? RETURNING ",
+                columns!()
+            ),
+            params![org.as_str(), kind.plural(), id],
+            resource_from_row,
+        )?)
     }
 
     async fn count_resources(&mut self, org: &OrgId, kind: ResourceKind) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE org_id = ? AND kind = ?")
-            .bind(org.as_str())
-            .bind(kind.plural())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        Ok(count(
+            self.conn()?,
+            "SELECT COUNT(*) FROM resources WHERE org_id = ? AND kind = ?",
+            params![org.as_str(), kind.plural()],
+        )?)
     }
 
     async fn delete_org_resources(&mut self, org: &OrgId) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM resources WHERE org_id = ?")
-            .bind(org.as_str())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(execute(
+            self.conn()?,
+            "DELETE FROM resources WHERE org_id = ?",
+            [org.as_str()],
+        )?)
     }
 }

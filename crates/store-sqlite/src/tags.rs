@@ -2,40 +2,29 @@ use async_trait::async_trait;
 use orgd_core::ids::OrgId;
 use orgd_core::store::{StoreResult, TagRepo};
 use orgd_core::tags::Tag;
-use sqlx::Row;
+use rusqlite::params;
 
-use crate::{SqliteTx, map_err, parse_ts, ts};
+use crate::SqliteTx;
+use crate::orgs::tag_from_row;
+use crate::sql::{execute, row, ts};
 
 #[async_trait]
 impl TagRepo for SqliteTx {
     async fn insert_tag(&mut self, org: &OrgId, tag: &Tag) -> StoreResult<()> {
-        sqlx::query("INSERT INTO org_tags (id, org_id, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&tag.id)
-            .bind(org.as_str())
-            .bind(&tag.name)
-            .bind(ts(tag.created_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        execute(
+            self.conn()?,
+            "INSERT INTO org_tags (id, org_id, name, created_at) VALUES (?, ?, ?, ?)",
+            params![tag.id, org.as_str(), tag.name, ts(tag.created_at)],
+        )?;
         Ok(())
     }
 
     async fn delete_tag(&mut self, org: &OrgId, tag_id: &str) -> StoreResult<Option<Tag>> {
-        let row = sqlx::query(
+        Ok(row(
+            self.conn()?,
             "DELETE FROM org_tags WHERE org_id = ? AND id = ? RETURNING id, name, created_at",
-        )
-        .bind(org.as_str())
-        .bind(tag_id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok(Tag {
-                id: r.try_get("id").map_err(map_err)?,
-                name: r.try_get("name").map_err(map_err)?,
-                created_at: parse_ts(r.try_get("created_at").map_err(map_err)?)?,
-            })
-        })
-        .transpose()
+            params![org.as_str(), tag_id],
+            tag_from_row,
+        )?)
     }
 }
