@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# The benchmark harness: `bash bench/run.sh` (about two minutes).
+# The benchmark harness: `bash bench/run.sh` (about 15 minutes, more the
+# first time, when it generates the large tree).
 #
-# Builds orgd and a no-op axum server in release mode, installs wrk (Debian)
-# when missing, and measures, in one run on this machine:
-#   - the no-op endpoint (the ceiling for any axum service here),
-#   - GET /orgs/{id} with the access log on, and with it off,
-#   - PATCH /orgs/{id}, POST /orgs/{id}/usage (1000 events a call),
-#     GET /orgs/{id}/children_audit,
-# each on a fresh database. Results go to BENCHMARKS.md.
+# Builds orgd, a no-op axum server and the naive baselines in release mode,
+# installs wrk (Debian) when missing, and measures in one run on this machine:
+#   - the ceiling: a no-op axum endpoint;
+#   - the naive baselines, same stack (axum + sqlx on SQLite, FULL): one
+#     pooled SELECT; one INSERT per transaction;
+#   - orgd on SQLite: GET /orgs/{id} with the access log on and off, PATCH,
+#     POST /orgs, usage ingestion, children_audit; the server's RSS;
+#   - orgd on PostgreSQL (a database of its own, dropped after): GET, PATCH;
+#   - orgd on a large tree (BENCH_ORGS orgs, default 100,000, with 10 audit
+#     events and 100 access entries each, built by `bench_gen` through the
+#     store): GET, children_audit's first page at the root and in a 50-org
+#     subtree, consumption with children at the root; the server's RSS.
+# Results, with every target of issue 13 checked, go to BENCHMARKS.md.
+#
+# The large tree is kept in target/bench/ and reused while bench_gen and the
+# migrations are unchanged (BENCH_REGENERATE=1 makes it anew).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
+ORGS=${BENCH_ORGS:-100000}
+PG_ADMIN_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+pg_db=""
+cleanup() {
+  for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "$pg_db" ] && psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 if ! command -v wrk >/dev/null; then
@@ -24,7 +41,7 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
 fi
 
-cargo build --release --quiet --bin orgd --example noop
+cargo build --release --quiet --bin orgd --example noop --example baseline --example bench_gen
 bin=target/release/orgd
 
 # start NAME CMD... : runs CMD in the background and sets $addr from its
@@ -34,7 +51,7 @@ start() {
   "$@" >/dev/null 2>"$work/$name.log" &
   pids+=($!)
   addr=""
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     addr=$(sed -n 's/.*listening on \(.*\)$/\1/p' "$work/$name.log" | head -n1)
     [ -n "$addr" ] && return
     sleep 0.05
@@ -45,9 +62,10 @@ start() {
 stop_last() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
 
 # measure LABEL URL [wrk args...]: appends "LABEL|req/s|p50|p99" to results.
+# BENCH_C / BENCH_T override the connections and threads for one line.
 measure() {
   local label=$1 url=$2; shift 2
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" >"$work/wrk.out"
+  wrk -t"${BENCH_T:-$THREADS}" -c"${BENCH_C:-$CONNECTIONS}" -d"$DURATION" --latency "$@" "$url" >"$work/wrk.out"
   python3 - "$label" "$work/wrk.out" >>"$work/results" <<'PY'
 import re, sys
 label, text = sys.argv[1], open(sys.argv[2]).read()
@@ -62,6 +80,14 @@ PY
   tail -n1 "$work/results" >&2
 }
 
+# rss LABEL: appends the resident set of the last server started, in MiB.
+rss() {
+  local kib
+  kib=$(awk '/^VmRSS:/ {print $2}' "/proc/${pids[-1]}/status")
+  echo "$1|$((kib / 1024))" >>"$work/rss"
+  echo "$1: $((kib / 1024)) MiB" >&2
+}
+
 key="orgd_bench$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export ORGD_KEY=$key
 auth="Authorization: Bearer $key"
@@ -70,12 +96,22 @@ start noop target/release/examples/noop
 measure "no-op axum endpoint (ceiling)" "http://$addr/noop"
 stop_last
 
-# serve_fresh NAME [flags...]: orgd on a fresh database, with an org "bench".
+start baseline target/release/examples/baseline "$work/baseline.db"
+measure "naive: one pooled SELECT (axum + sqlx)" "http://$addr/select/bench"
+measure "naive: one INSERT per transaction, FULL" "http://$addr/insert" -s bench/insert.lua
+stop_last
+
+# serve NAME URL [flags...]: orgd on the database at URL.
+serve() {
+  local name=$1 url=$2; shift 2
+  ORGD_LOG=warn,orgd::cli=info ORGD_BOOTSTRAP_KEY=$key start "$name" "$bin" serve --listen 127.0.0.1:0 \
+    --database-url "$url" "$@"
+}
+# serve_fresh NAME [flags...]: orgd on a fresh SQLite database.
 serve_fresh() {
   local name=$1; shift
   rm -f "$work/$name.db"*
-  ORGD_LOG=warn,orgd::cli=info ORGD_BOOTSTRAP_KEY=$key start "$name" "$bin" serve --listen 127.0.0.1:0 \
-    --database-url "sqlite://$work/$name.db" "$@"
+  serve "$name" "sqlite://$work/$name.db" "$@"
 }
 setup() {
   curl -sf "http://$1/orgs" -H "$auth" -H 'Content-Type: application/json' \
@@ -99,43 +135,47 @@ done
 serve_fresh writes
 setup "$addr"
 measure "PATCH /orgs/{id}" "http://$addr/orgs/bench" -s bench/patch.lua
+measure "POST /orgs" "http://$addr/orgs" -s bench/create.lua
 measure "POST /orgs/{id}/usage (1000 events)" "http://$addr/orgs/bench/usage" -s bench/usage.lua
-for i in $(seq 1 50); do
-  curl -sf "http://$addr/orgs" -H "$auth" -H 'Content-Type: application/json' \
-    -d "{\"id\":\"child-$i\",\"name\":\"Child $i\",\"parent_id\":\"bench\"}" >/dev/null
-done
 measure "GET /orgs/{id}/children_audit" "http://$addr/orgs/bench/children_audit" -H "$auth"
+rss "after the SQLite write lines"
 stop_last
 
-python3 - "$work/results" <<'PY' >BENCHMARKS.md
-import datetime, os, platform, subprocess, sys
-rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:  # a label measured twice keeps its better run
-    row = (float(r[1]), float(r[2]), float(r[3]))
-    if r[0] not in by or row[0] > by[r[0]][0]:
-        by[r[0]] = row
-ceiling = by["no-op axum endpoint (ceiling)"][0]
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-on = by["GET /orgs/{id}, access log on"][0]
-off = by["GET /orgs/{id}, access log off"][0]
-usage = by["POST /orgs/{id}/usage (1000 events)"][0] * 1000
-print("# Benchmarks\n")
-print("Made by `bash bench/run.sh` (wrk, "
-      f"{os.environ.get('BENCH_THREADS', '2')} threads, {os.environ.get('BENCH_CONNECTIONS', '32')} connections, "
-      f"{os.environ.get('BENCH_DURATION', '10s')} per line; orgd in release mode on a fresh SQLite database, "
-      "durable commits; load generator and server on the same machine).\n")
-print(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {rev}")
-print(f"- Machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}\n")
-print("GET with the access log on and off is measured twice each, alternating; the better run of each is shown.\n")
-print("| endpoint | requests/s | vs ceiling | p50 ms | p99 ms |")
-print("|---|---:|---:|---:|---:|")
-for name, (rps, p50, p99) in by.items():
-    print(f"| {name} | {rps:,.0f} | {rps / ceiling:.1%} | {p50:.2f} | {p99:.2f} |")
-print("\n## Targets\n")
-print(f"- GET with the access log on reaches {on / off:.1%} of its throughput with the log off "
-      f"(target ≥ 90%): {'met' if on >= 0.9 * off else 'NOT met'}.")
-print(f"- Usage ingestion: {usage:,.0f} events/s (target ≥ 100,000): {'met' if usage >= 100_000 else 'NOT met'}.")
-PY
+pg_db="orgd_bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $pg_db" >/dev/null
+serve pg "${PG_ADMIN_URL%/*}/$pg_db"
+setup "$addr"
+measure "PostgreSQL: GET /orgs/{id}, access log on" "http://$addr/orgs/bench" -H "$auth"
+measure "PostgreSQL: PATCH /orgs/{id}" "http://$addr/orgs/bench" -s bench/patch.lua
+stop_last
+
+# The large tree, generated once per version of the generator and schema.
+mkdir -p target/bench
+stamp=$(cat crates/server/examples/bench_gen.rs crates/store-sqlite/migrations/*.sql | sha256sum | head -c 12)
+large="target/bench/large-$ORGS-$stamp.db"
+if [ -n "${BENCH_REGENERATE:-}" ] || [ ! -f "$large.key" ]; then
+  rm -f target/bench/large-*
+  echo "generating $ORGS orgs into $large" >&2
+  gen_start=$(date +%s)
+  target/release/examples/bench_gen "sqlite://$large" "$key" --orgs "$ORGS" >&2
+  echo "$key" >"$large.key"
+  echo "generated in $(( $(date +%s) - gen_start )) s" >&2
+fi
+# The root key the tree was generated with.
+ORGD_KEY=$(cat "$large.key")
+export ORGD_KEY
+large_auth="Authorization: Bearer $ORGD_KEY"
+key=$ORGD_KEY
+serve large "sqlite://$large"
+measure "$ORGS orgs: GET /orgs/{id}" "http://$addr/orgs/c0-t0" -H "$large_auth"
+BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: children_audit first page at the root" \
+  "http://$addr/orgs/root/children_audit" -H "$large_auth"
+BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: children_audit first page, 50-org subtree" \
+  "http://$addr/orgs/c0/children_audit" -H "$large_auth"
+BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: consumption with children at the root" \
+  "http://$addr/orgs/root/consumption?include_children=true" -H "$large_auth"
+rss "$ORGS orgs, after its lines"
+stop_last
+
+BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" >BENCHMARKS.md
 cat BENCHMARKS.md

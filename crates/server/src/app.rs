@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DatabaseArgs};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, SharedState};
 use crate::{ingest, jobs};
 
 /// Opens the store the URL names as `mode` says (creating and migrating it,
@@ -132,7 +132,7 @@ impl Application {
         let metrics = Arc::new(http::metrics::Metrics::new().context("setting up metrics")?);
         let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone(), metrics.clone());
         let tasks = TaskTracker::new();
-        let router = http::router(AppState {
+        let router = http::router(AppState::new(SharedState {
             orgd: orgd.clone(),
             request_timeout: config.request_timeout,
             traffic: traffic.clone(),
@@ -142,7 +142,7 @@ impl Application {
             rate_limiter: Default::default(),
             rate_limit_exempt: (!config.rate_limit_root).then_some(root),
             metrics,
-        })?;
+        }))?;
         Ok(Self {
             listener,
             router,

@@ -55,6 +55,23 @@ impl TrafficWriter {
         }
     }
 
+    /// Queues a record from where nothing can wait (a `Drop`): at once when
+    /// there is room, else from a task of its own.
+    pub fn record_detached(&self, t: Traffic) {
+        match self.tx.try_send(Item::Record(t)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(item).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!("traffic record arrived after shutdown; not stored");
+            }
+        }
+    }
+
     /// Records queued and not yet taken by the writer.
     pub fn queued(&self) -> usize {
         QUEUE.saturating_sub(self.tx.capacity())

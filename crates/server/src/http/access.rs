@@ -64,41 +64,52 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         return next.run(req).await;
     };
     let started = Instant::now();
-    let method = req.method().to_string();
-    let path = req.uri().path().chars().take(1024).collect::<String>();
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect::<String>());
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0.to_string());
+    // The entry as it stands if no answer ever comes: a read runs in the
+    // request's own future (see `envelope`), which a client hanging up or
+    // the timeout drops; the guard still writes it then, as a failure
+    // without a status.
+    let mut pending = Unanswered {
+        state: &state,
+        entry: state.access_log.then(|| AccessEntry {
+            id: prefixed_ulid("acc"),
+            timestamp: state.orgd.now(),
+            org_id: t.org_id.clone(),
+            user: None,
+            key_id: None,
+            action: t.action,
+            status: Outcome::Failure,
+            http_status: None,
+            method: Some(req.method().to_string()),
+            path: Some(req.uri().path().chars().take(1024).collect()),
+            ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
+            user_agent,
+            request_id: current_request_id(),
+            latency_ms: None,
+            source: Source::Api,
+            details: None,
+        }),
+    };
 
     let res = next.run(req).await;
 
     let caller = res.extensions().get::<Caller>();
     let status = res.status();
     let now = state.orgd.now();
-    let entry = state.access_log.then(|| AccessEntry {
-        id: prefixed_ulid("acc"),
-        timestamp: now,
-        org_id: t.org_id.clone(),
-        user: caller.and_then(|c| c.principal.user.clone()),
-        key_id: caller.and_then(|c| c.principal.key_id.clone()),
-        action: t.action,
-        status: if status.is_client_error() || status.is_server_error() {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        },
-        http_status: Some(status.as_u16()),
-        method: Some(method),
-        path: Some(path),
-        ip,
-        user_agent,
-        request_id: current_request_id(),
-        latency_ms: Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
-        source: Source::Api,
-        details: None,
+    let entry = pending.entry.take().map(|mut e| {
+        e.timestamp = now;
+        e.user = caller.and_then(|c| c.principal.user.clone());
+        e.key_id = caller.and_then(|c| c.principal.key_id.clone());
+        if !(status.is_client_error() || status.is_server_error()) {
+            e.status = Outcome::Success;
+        }
+        e.http_status = Some(status.as_u16());
+        e.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+        e
     });
     // Counted when the caller reached the org: not for a bad key (401), nor
     // for an org it may not see (404).
@@ -109,6 +120,23 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         state.traffic.record(Traffic { entry, count }).await;
     }
     res
+}
+
+/// An access log entry whose request has not been answered yet.
+struct Unanswered<'a> {
+    state: &'a AppState,
+    entry: Option<AccessEntry>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.state.traffic.record_detached(Traffic {
+                entry: Some(entry),
+                count: None,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

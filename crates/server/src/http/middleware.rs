@@ -100,17 +100,23 @@ pub async fn envelope(State(state): State<AppState>, mut req: Request, next: Nex
     let tasks = state.tasks.clone();
     let work = async move {
         let _in_flight = metrics.started();
-        // The rest of the stack runs in a task of its own. A client that hangs
-        // up, or the timeout below, stops waiting for it but never cancels it:
-        // a handler dropped half-way through a database transaction can leave
-        // the connection unusable (sqlx 0.8), and a request received whole is
-        // finished either way, so a retry with its Idempotency-Key learns the
-        // outcome. Shutdown waits for these tasks (see `Application::run`).
-        let handler = tasks.spawn(
-            CURRENT_REQUEST_ID
-                .scope(handler_id, next.run(req))
-                .in_current_span(),
-        );
+        let handler = CURRENT_REQUEST_ID
+            .scope(handler_id, next.run(req))
+            .in_current_span();
+        // A request that may change something runs in a task of its own: a
+        // client that hangs up, or the timeout below, stops waiting for it
+        // but never cancels it. A request received whole is finished either
+        // way, so a retry with its Idempotency-Key learns the outcome.
+        // Shutdown waits for these tasks (see `Application::run`). A read
+        // changes nothing (its access log entry is queued either way), so it
+        // runs here, without a task to spawn and wake.
+        let handler = if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+            tokio_util::either::Either::Left(async move {
+                Ok::<_, tokio::task::JoinError>(handler.await)
+            })
+        } else {
+            tokio_util::either::Either::Right(tasks.spawn(handler))
+        };
         let mut res = match tokio::time::timeout(timeout, handler).await {
             Ok(Ok(res)) => problemize(res),
             Ok(Err(e)) => {
