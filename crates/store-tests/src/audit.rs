@@ -350,6 +350,76 @@ pub async fn subtree_events_page_by_their_global_order(store: &dyn Store) {
     assert_eq!(seen, expected);
 }
 
+/// Stores may read a large subtree differently from a small one (orgd's
+/// read it org by org below a few hundred orgs); the answer is the same.
+pub async fn subtree_events_of_a_large_subtree_page_and_filter_alike(store: &dyn Store) {
+    let mut tree = Tree::new("r").add("r", "big").add("r", "out");
+    for i in 0..300 {
+        tree = tree.add("big", &format!("b{i}"));
+    }
+    tree.insert(store).await;
+    let mut inside = Vec::new();
+    for i in 0..300i64 {
+        let action = if i % 3 == 0 {
+            "org.update"
+        } else {
+            "org.create"
+        };
+        inside.push(append_event(store, &format!("b{i}"), at(i), action).await);
+        if i % 10 == 0 {
+            append_event(store, "out", at(i), "org.update").await;
+        }
+    }
+    inside.reverse();
+
+    let mut tx = store.read().await.expect("read");
+    let path = tree.path("big");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = tx
+            .subtree_events(&path, &no_filter(), &page(7, after))
+            .await
+            .expect("subtree_events");
+        assert!(rows.len() <= 8);
+        let more = rows.len() > 7;
+        let kept: Vec<_> = rows.into_iter().take(7).collect();
+        after = kept.last().map(|(k, _)| *k);
+        seen.extend(kept.into_iter().map(|(_, e)| e));
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(seen, inside);
+
+    let updates = AuditFilter {
+        action: Some("org.update".into()),
+        ..no_filter()
+    };
+    let rows = tx
+        .subtree_events(&path, &updates, &page(500, None))
+        .await
+        .expect("subtree_events");
+    let got: Vec<AuditEvent> = rows.into_iter().map(|(_, e)| e).collect();
+    let want: Vec<AuditEvent> = inside
+        .iter()
+        .filter(|e| e.action == "org.update")
+        .cloned()
+        .collect();
+    assert_eq!(got, want);
+
+    let one = AuditFilter {
+        org_id: Some(oid("b42")),
+        ..no_filter()
+    };
+    let rows = tx
+        .subtree_events(&path, &one, &page(10, None))
+        .await
+        .expect("subtree_events");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1.org_id, "b42");
+}
+
 pub async fn subtree_events_apply_the_filters(store: &dyn Store) {
     let (tree, expected) = subtree_with_events(store).await;
     let path = tree.path("a");

@@ -106,6 +106,7 @@ macro_rules! store_suite {
             audit::subtree_events_cover_strict_descendants_only_newest_first,
             audit::subtree_events_page_by_their_global_order,
             audit::subtree_events_apply_the_filters,
+            audit::subtree_events_of_a_large_subtree_page_and_filter_alike,
             audit::chain_events_are_oldest_first_after_a_seq,
             idempotency::claimed_idempotency_key_reads_back_without_a_response,
             idempotency::claiming_a_claimed_idempotency_key_conflicts,
