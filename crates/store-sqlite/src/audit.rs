@@ -164,7 +164,7 @@ impl AuditRepo for SqliteTx {
                 b.push(" ORDER BY e.gid DESC LIMIT ").bind(limit);
                 out.extend(b.rows(conn, |r| Ok((r.get::<_, i64>("gid")?, event_from_row(r)?)))?);
             }
-            out.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            out.sort_unstable_by_key(|(gid, _)| std::cmp::Reverse(*gid));
             out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             return Ok(out);
         }
