@@ -244,7 +244,8 @@ impl OrgRepo for PgTx {
     }
 
     async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM orgs WHERE parent_id = $1 AND deleted_at IS NULL")
+        // Kept by triggers (migration 0003).
+        sqlx::query_scalar("SELECT coalesce((SELECT live_children FROM orgs WHERE id = $1), 0)")
             .bind(id.as_str())
             .fetch_one(&mut *self.tx)
             .await

@@ -230,7 +230,8 @@ impl OrgRepo for SqliteTx {
     async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64> {
         Ok(count(
             self.conn()?,
-            "SELECT count(*) FROM orgs WHERE parent_id = ? AND deleted_at IS NULL",
+            // Kept by triggers (migration 0006).
+            "SELECT coalesce((SELECT live_children FROM orgs WHERE id = ?), 0)",
             [id.as_str()],
         )?)
     }

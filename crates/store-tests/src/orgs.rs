@@ -496,6 +496,27 @@ pub async fn count_live_children_counts_direct_live_children_only(store: &dyn St
             "{id}"
         );
     }
+    drop(tx);
+
+    // A move takes a live child from one parent to the other; a rename
+    // changes no count; a deletion takes one away.
+    let mut tx = store.begin().await.expect("begin");
+    let mut moved = tx.lock_org(&oid("a2")).await.expect("lock").expect("a2");
+    moved.parent_id = Some(oid("ab"));
+    tx.update_org(&moved).await.expect("move");
+    let mut renamed = tx.lock_org(&oid("a1")).await.expect("lock").expect("a1");
+    renamed.name = "renamed".into();
+    tx.update_org(&renamed).await.expect("rename");
+    tx.commit().await.expect("commit");
+    tombstone(store, "ab1", at(2)).await;
+    let mut tx = store.read().await.expect("read");
+    for (id, expected) in [("a", 1), ("ab", 1), ("a1", 1), ("r", 2)] {
+        assert_eq!(
+            tx.count_live_children(&oid(id)).await.expect("count"),
+            expected,
+            "{id} after the move"
+        );
+    }
 }
 
 pub async fn max_depth_in_subtree_ignores_tombstones_and_siblings(store: &dyn Store) {
