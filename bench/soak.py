@@ -36,7 +36,7 @@ def rss_mib():
     return 0.0
 
 
-def call(conn, method, path, body=None, ok=(200, 201)):
+def call(conn, method, path, body=None, ok=(200, 201, 202)):
     global done
     conn.request(method, path, body=None if body is None else json.dumps(body), headers=auth)
     res = conn.getresponse()
