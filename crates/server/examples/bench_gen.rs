@@ -230,7 +230,7 @@ async fn write_batch(
     for chunk in access.chunks(5_000) {
         tx.insert_access_entries(chunk).await?;
     }
-    tx.add_counters(&counters).await?;
+    orgd_core::service::add_counters(tx.as_mut(), &counters).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -13,13 +13,18 @@ use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{
-    AccessLogRepo, ConsumptionRepo, CounterDelta, MetricRow, StoreError, StoreResult,
+    AccessLogRepo, ConsumptionRepo, CounterDelta, GaugeChange, GaugeRow, MetricRow, StoreError,
+    StoreResult,
 };
 use orgd_core::time::truncate;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::{PgTx, fetch_limit, map_err};
+
+fn parse_month(s: &str) -> StoreResult<Month> {
+    Month::parse(s).ok_or_else(|| StoreError::Other(format!("bad stored month {s:?}")))
+}
 
 const ACCESS_COLUMNS: &str = "id, org_id, timestamp, user_name, key_id, action, status, http_status, \
      method, path, ip, user_agent, request_id, latency_ms, source, details";
@@ -247,31 +252,212 @@ impl ConsumptionRepo for PgTx {
     }
 
     /// A month's first row starts its peak from the value carried in from
-    /// before.
+    /// before. The caller holds the org's lock, so before and after are exact.
     async fn set_gauge(
         &mut self,
         org: &OrgId,
         month: Month,
         gauge: &str,
         current: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO consumption_gauges (org_id, gauge, month, current, peak) \
-             VALUES ($1, $2, $3, $4, GREATEST($4, COALESCE(( \
-                 SELECT g.current FROM consumption_gauges g \
-                 WHERE g.org_id = $1 AND g.gauge = $2 AND g.month < $3 \
-                 ORDER BY g.month DESC LIMIT 1), 0))) \
-             ON CONFLICT (org_id, gauge, month) DO UPDATE SET current = EXCLUDED.current, \
-             peak = GREATEST(consumption_gauges.peak, EXCLUDED.current)",
+    ) -> StoreResult<GaugeChange> {
+        let month = month.to_string();
+        // The month's row, else the value carried in from before.
+        let before: (i64, i64) = sqlx::query_as(
+            "SELECT current, CASE WHEN month = $3 THEN peak ELSE current END \
+             FROM consumption_gauges WHERE org_id = $1 AND gauge = $2 AND month <= $3 \
+             ORDER BY month DESC LIMIT 1",
         )
         .bind(org.as_str())
         .bind(gauge)
-        .bind(month.to_string())
-        .bind(current)
+        .bind(&month)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?
+        .unwrap_or((0, 0));
+        let after = (current, current.max(before.1));
+        sqlx::query(
+            "INSERT INTO consumption_gauges (org_id, gauge, month, current, peak) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, gauge, month) DO UPDATE SET current = EXCLUDED.current, \
+             peak = EXCLUDED.peak",
+        )
+        .bind(org.as_str())
+        .bind(gauge)
+        .bind(&month)
+        .bind(after.0)
+        .bind(after.1)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(GaugeChange { before, after })
+    }
+
+    /// One statement, rows in the caller's (sorted) order: concurrent
+    /// batches lock shared ancestors' rows in one order.
+    async fn add_subtree_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let orgs: Vec<&str> = deltas.iter().map(|d| d.org_id.as_str()).collect();
+        let months: Vec<String> = deltas.iter().map(|d| d.month.to_string()).collect();
+        let metrics: Vec<&str> = deltas.iter().map(|d| d.metric.as_str()).collect();
+        let values: Vec<i64> = deltas.iter().map(|d| d.amount).collect();
+        sqlx::query(
+            "INSERT INTO subtree_counters (org_id, month, metric, value) \
+             SELECT d.org_id, d.month, d.metric, d.value \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY \
+             AS d(org_id, month, metric, value, ord) \
+             ORDER BY d.ord \
+             ON CONFLICT (org_id, month, metric) \
+             DO UPDATE SET value = CASE \
+             WHEN EXCLUDED.value > 9223372036854775807 - subtree_counters.value \
+             THEN 9223372036854775807 ELSE subtree_counters.value + EXCLUDED.value END",
+        )
+        .bind(orgs)
+        .bind(months)
+        .bind(metrics)
+        .bind(values)
         .execute(&mut *self.tx)
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn subtree_counter_rows(&mut self, org: &OrgId) -> StoreResult<Vec<CounterDelta>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT org_id, month, metric, value FROM subtree_counters WHERE org_id = $1 \
+             ORDER BY month, metric",
+        )
+        .bind(org.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(org_id, month, metric, amount)| {
+                Ok(CounterDelta {
+                    org_id,
+                    month: parse_month(&month)?,
+                    metric,
+                    amount,
+                })
+            })
+            .collect()
+    }
+
+    async fn seed_subtree_gauge(
+        &mut self,
+        org: &OrgId,
+        gauge: &str,
+        month: Month,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO subtree_gauges (org_id, gauge, month, current, peak) \
+             SELECT $1, $2, $3, COALESCE(c, 0), COALESCE(c, 0) FROM (SELECT ( \
+                 SELECT current FROM subtree_gauges \
+                  WHERE org_id = $1 AND gauge = $2 AND month < $3 \
+                  ORDER BY month DESC LIMIT 1) AS c) s \
+             ON CONFLICT (org_id, gauge, month) DO NOTHING",
+        )
+        .bind(org.as_str())
+        .bind(gauge)
+        .bind(month.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn add_subtree_gauge(
+        &mut self,
+        org: &OrgId,
+        gauge: &str,
+        month: Month,
+        current: i64,
+        peak: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE subtree_gauges SET current = current + $1, peak = peak + $2 \
+             WHERE org_id = $3 AND gauge = $4 AND month = $5",
+        )
+        .bind(current)
+        .bind(peak)
+        .bind(org.as_str())
+        .bind(gauge)
+        .bind(month.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn subtree_gauge_rows(&mut self, org: &OrgId) -> StoreResult<Vec<GaugeRow>> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT gauge, month, current, peak FROM subtree_gauges WHERE org_id = $1 \
+             ORDER BY gauge, month",
+        )
+        .bind(org.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(gauge, month, current, peak)| {
+                Ok(GaugeRow {
+                    gauge,
+                    month: parse_month(&month)?,
+                    current,
+                    peak,
+                })
+            })
+            .collect()
+    }
+
+    async fn rollups(
+        &mut self,
+        org: &OrgId,
+        children: bool,
+        month: Month,
+    ) -> StoreResult<Vec<(OrgId, String, MetricValue)>> {
+        let month = month.to_string();
+        // The orgs whose roll-ups are read: the org, or its direct children.
+        let scope = if children {
+            "s.org_id IN (SELECT id FROM orgs WHERE parent_id = $1)"
+        } else {
+            "s.org_id = $1"
+        };
+        let counters: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT s.org_id, s.metric, s.value FROM subtree_counters s \
+             WHERE {scope} AND s.month = $2"
+        ))
+        .bind(org.as_str())
+        .bind(&month)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        // Each gauge's row of the month, else the latest before it, whose
+        // current is carried as the peak too.
+        let gauges: Vec<(String, String, String, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT DISTINCT ON (s.org_id, s.gauge) s.org_id, s.gauge, s.month, s.current, s.peak \
+             FROM subtree_gauges s WHERE {scope} AND s.month <= $2 \
+             ORDER BY s.org_id, s.gauge, s.month DESC"
+        ))
+        .bind(org.as_str())
+        .bind(&month)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        let mut out: Vec<(OrgId, String, MetricValue)> = counters
+            .into_iter()
+            .map(|(o, metric, v)| (OrgId::from_trusted(o), metric, MetricValue::Counter(v)))
+            .collect();
+        out.extend(gauges.into_iter().map(|(o, gauge, m, current, peak)| {
+            let peak = if m == month { peak } else { current };
+            (
+                OrgId::from_trusted(o),
+                gauge,
+                MetricValue::Gauge { current, peak },
+            )
+        }));
+        Ok(out)
     }
 
     async fn month_metrics(

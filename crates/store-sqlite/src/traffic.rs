@@ -10,7 +10,8 @@ use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{
-    AccessLogRepo, ConsumptionRepo, CounterDelta, MetricRow, StoreError, StoreResult,
+    AccessLogRepo, ConsumptionRepo, CounterDelta, GaugeChange, GaugeRow, MetricRow, StoreError,
+    StoreResult,
 };
 use rusqlite::{Connection, Row, params};
 
@@ -68,6 +69,10 @@ fn entry_from_row(r: &Row<'_>) -> Result<AccessEntry, Error> {
             .ok_or_else(|| StoreError::Other(format!("bad stored source {source}")))?,
         details: details.as_deref().map(parse_json).transpose()?,
     })
+}
+
+fn parse_month(s: &str) -> Result<Month, Error> {
+    Month::parse(s).ok_or_else(|| StoreError::Other(format!("bad stored month {s:?}")).into())
 }
 
 fn metric_row(r: &Row<'_>, value: MetricValue) -> Result<MetricRow, Error> {
@@ -216,32 +221,181 @@ impl ConsumptionRepo for SqliteTx {
         month: Month,
         gauge: &str,
         current: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<GaugeChange> {
         let conn = self.conn()?;
         let month = month.to_string();
-        // A month's first row starts from the value carried in from before.
-        let carried: Option<i64> = row(
+        // The month's row, else the value carried in from before.
+        let before = match row(
             conn,
-            "SELECT current FROM consumption_gauges WHERE org_id = ? AND gauge = ? AND month < ? \
-             ORDER BY month DESC LIMIT 1",
+            "SELECT current, peak FROM consumption_gauges \
+             WHERE org_id = ? AND gauge = ? AND month = ?",
             params![org.as_str(), gauge, month],
-            |r| Ok(r.get(0)?),
-        )?;
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )? {
+            Some(v) => v,
+            None => row(
+                conn,
+                "SELECT current FROM consumption_gauges WHERE org_id = ? AND gauge = ? AND month < ? \
+                 ORDER BY month DESC LIMIT 1",
+                params![org.as_str(), gauge, month],
+                |r| Ok(r.get(0)?),
+            )?
+            .map_or((0, 0), |c: i64| (c, c)),
+        };
+        let after = (current, current.max(before.1));
         execute(
             conn,
             "INSERT INTO consumption_gauges (org_id, gauge, month, current, peak) \
              VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (org_id, gauge, month) DO UPDATE SET current = excluded.current, \
-             peak = max(peak, excluded.current)",
-            params![
-                org.as_str(),
-                gauge,
-                month,
-                current,
-                current.max(carried.unwrap_or(0)),
-            ],
+             peak = excluded.peak",
+            params![org.as_str(), gauge, month, after.0, after.1],
+        )?;
+        Ok(GaugeChange { before, after })
+    }
+
+    async fn add_subtree_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()> {
+        let conn = self.conn()?;
+        for d in deltas {
+            execute(
+                conn,
+                "INSERT INTO subtree_counters (org_id, month, metric, value) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (org_id, month, metric) DO UPDATE SET value = \
+                 CASE WHEN excluded.value > 9223372036854775807 - value \
+                 THEN 9223372036854775807 ELSE value + excluded.value END",
+                params![d.org_id, d.month.to_string(), d.metric, d.amount],
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn subtree_counter_rows(&mut self, org: &OrgId) -> StoreResult<Vec<CounterDelta>> {
+        Ok(rows(
+            self.conn()?,
+            "SELECT org_id, month, metric, value FROM subtree_counters WHERE org_id = ? \
+             ORDER BY month, metric",
+            [org.as_str()],
+            |r| {
+                Ok(CounterDelta {
+                    org_id: r.get("org_id")?,
+                    month: parse_month(&r.get::<_, String>("month")?)?,
+                    metric: r.get("metric")?,
+                    amount: r.get("value")?,
+                })
+            },
+        )?)
+    }
+
+    async fn seed_subtree_gauge(
+        &mut self,
+        org: &OrgId,
+        gauge: &str,
+        month: Month,
+    ) -> StoreResult<()> {
+        // `WHERE true`: SQLite reads an upsert's SELECT ambiguously without one.
+        execute(
+            self.conn()?,
+            "INSERT INTO subtree_gauges (org_id, gauge, month, current, peak) \
+             SELECT ?1, ?2, ?3, coalesce(c, 0), coalesce(c, 0) FROM (SELECT ( \
+                 SELECT current FROM subtree_gauges \
+                  WHERE org_id = ?1 AND gauge = ?2 AND month < ?3 \
+                  ORDER BY month DESC LIMIT 1) AS c) \
+             WHERE true \
+             ON CONFLICT (org_id, gauge, month) DO NOTHING",
+            params![org.as_str(), gauge, month.to_string()],
         )?;
         Ok(())
+    }
+
+    async fn add_subtree_gauge(
+        &mut self,
+        org: &OrgId,
+        gauge: &str,
+        month: Month,
+        current: i64,
+        peak: i64,
+    ) -> StoreResult<()> {
+        execute(
+            self.conn()?,
+            "UPDATE subtree_gauges SET current = current + ?, peak = peak + ? \
+             WHERE org_id = ? AND gauge = ? AND month = ?",
+            params![current, peak, org.as_str(), gauge, month.to_string()],
+        )?;
+        Ok(())
+    }
+
+    async fn subtree_gauge_rows(&mut self, org: &OrgId) -> StoreResult<Vec<GaugeRow>> {
+        Ok(rows(
+            self.conn()?,
+            "SELECT gauge, month, current, peak FROM subtree_gauges WHERE org_id = ? \
+             ORDER BY gauge, month",
+            [org.as_str()],
+            |r| {
+                Ok(GaugeRow {
+                    gauge: r.get("gauge")?,
+                    month: parse_month(&r.get::<_, String>("month")?)?,
+                    current: r.get("current")?,
+                    peak: r.get("peak")?,
+                })
+            },
+        )?)
+    }
+
+    async fn rollups(
+        &mut self,
+        org: &OrgId,
+        children: bool,
+        month: Month,
+    ) -> StoreResult<Vec<(OrgId, String, MetricValue)>> {
+        let conn = self.conn()?;
+        let month = month.to_string();
+        // The orgs whose roll-ups are read: the org, or its direct children.
+        let scope = if children {
+            "s.org_id IN (SELECT id FROM orgs WHERE parent_id = ?1)"
+        } else {
+            "s.org_id = ?1"
+        };
+        let mut out = rows(
+            conn,
+            &format!(
+                "SELECT s.org_id, s.metric, s.value FROM subtree_counters s \
+                 WHERE {scope} AND s.month = ?2"
+            ),
+            params![org.as_str(), month],
+            |r| {
+                Ok((
+                    OrgId::from_trusted(r.get("org_id")?),
+                    r.get("metric")?,
+                    MetricValue::Counter(r.get("value")?),
+                ))
+            },
+        )?;
+        let gauges = rows(
+            conn,
+            &format!(
+                "SELECT s.org_id, s.gauge, s.month, s.current, s.peak FROM subtree_gauges s \
+                 WHERE {scope} AND s.month = ( \
+                     SELECT max(s2.month) FROM subtree_gauges s2 \
+                      WHERE s2.org_id = s.org_id AND s2.gauge = s.gauge AND s2.month <= ?2)"
+            ),
+            params![org.as_str(), month],
+            |r| {
+                let current: i64 = r.get("current")?;
+                // A month without a row carries the last current, as its peak too.
+                let peak = if r.get::<_, String>("month")? == month {
+                    r.get("peak")?
+                } else {
+                    current
+                };
+                Ok((
+                    OrgId::from_trusted(r.get("org_id")?),
+                    r.get("gauge")?,
+                    MetricValue::Gauge { current, peak },
+                ))
+            },
+        )?;
+        out.extend(gauges);
+        Ok(out)
     }
 
     async fn month_metrics(

@@ -9,6 +9,7 @@ mod key_cache;
 mod org_cache;
 mod orgs;
 mod resources;
+mod rollups;
 mod settings;
 mod traffic;
 
@@ -30,6 +31,7 @@ pub use api_keys::{CreatedKey, Me, NewKey};
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{NewOrg, OrgFilter, OrgPatch};
 pub use resources::NewResource;
+pub use rollups::add_counters;
 pub use settings::{ConfigsChange, EffectiveConfig, EffectiveCustomizations, Versioned};
 pub use traffic::{ChildConsumption, ConsumptionReport, UsageReceipt};
 

@@ -275,6 +275,7 @@ impl Orgd {
         self.ensure_room(c, &parent, Limited::Children).await?;
         let new_path = child_path(&parent.path, &org.id);
         c.tx.move_subtree(&org.path, &new_path).await?;
+        super::rollups::move_subtree(c.tx.as_mut(), &org.id, &org.path, &new_path).await?;
         org.path = new_path;
         org.depth = parent.depth + 1;
         org.parent_id = Some(parent.id);

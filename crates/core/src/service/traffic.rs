@@ -101,11 +101,13 @@ impl Orgd {
         counters: &[CounterDelta],
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
+        if !counters.is_empty() {
+            // Before any row lock (see `rollups`).
+            tx.lock_tree(false).await?;
+            super::rollups::add_counters(tx.as_mut(), counters).await?;
+        }
         if !entries.is_empty() {
             tx.insert_access_entries(entries).await?;
-        }
-        if !counters.is_empty() {
-            tx.add_counters(counters).await?;
         }
         Ok(tx.commit().await?)
     }
@@ -122,6 +124,8 @@ impl Orgd {
         let now = self.now();
         let usage = parse_usage(events, now).map_err(Error::Validation)?;
         let mut tx = self.store.begin().await?;
+        // Before any row lock (see `rollups`).
+        tx.lock_tree(false).await?;
         let org = who.reach(tx.org(&org_id).await?)?;
         who.require(Permission::Write)?;
         // Keys are claimed in sorted order (the first of equal keys first), so
@@ -156,7 +160,7 @@ impl Orgd {
                 amount,
             })
             .collect();
-        tx.add_counters(&deltas).await?;
+        super::rollups::add_counters(tx.as_mut(), &deltas).await?;
         tx.commit().await?;
         Ok(UsageReceipt {
             accepted: usage.len() - duplicates,
@@ -179,21 +183,24 @@ impl Orgd {
         let mut tx = self.store.read().await?;
         let org = who.reach(tx.org(&org_id).await?)?;
         who.require(Permission::Read)?;
-        let rows = tx.month_metrics(&org.path, include_children, month).await?;
-
         let mut own = Metrics::new();
-        let mut subtree = Metrics::new();
-        let mut by_child: BTreeMap<String, Metrics> = BTreeMap::new();
-        for r in rows {
-            let one = Metrics::from([(r.metric, r.value)]);
-            if r.org_id == org.id {
-                consumption::add_metrics(&mut own, &one);
-            } else if let Some(child) = r.path[org.path.len()..].split('/').next() {
-                consumption::add_metrics(by_child.entry(child.to_owned()).or_default(), &one);
-            }
-            consumption::add_metrics(&mut subtree, &one);
+        for r in tx.month_metrics(&org.path, false, month).await? {
+            consumption::add_metrics(&mut own, &Metrics::from([(r.metric, r.value)]));
         }
-        let children = if include_children {
+        // The subtree and each child's come from the roll-ups (`rollups`):
+        // one row per child and metric, whatever the subtree holds.
+        let (subtree, children) = if include_children {
+            let mut subtree = Metrics::new();
+            for (_, metric, value) in tx.rollups(&org.id, false, month).await? {
+                consumption::add_metrics(&mut subtree, &Metrics::from([(metric, value)]));
+            }
+            let mut by_child: BTreeMap<String, Metrics> = BTreeMap::new();
+            for (child, metric, value) in tx.rollups(&org.id, true, month).await? {
+                consumption::add_metrics(
+                    by_child.entry(child.to_string()).or_default(),
+                    &Metrics::from([(metric, value)]),
+                );
+            }
             let live = tx
                 .list_orgs(
                     &crate::store::OrgQuery {
@@ -208,23 +215,22 @@ impl Orgd {
             for c in live {
                 by_child.entry(c.id.to_string()).or_default();
             }
-            Some(
-                by_child
-                    .into_iter()
-                    .map(|(org_id, m)| ChildConsumption {
-                        org_id,
-                        subtree: with_all_gauges(m),
-                    })
-                    .collect(),
-            )
+            let children = by_child
+                .into_iter()
+                .map(|(org_id, m)| ChildConsumption {
+                    org_id,
+                    subtree: with_all_gauges(m),
+                })
+                .collect();
+            (Some(with_all_gauges(subtree)), Some(children))
         } else {
-            None
+            (None, None)
         };
         Ok(ConsumptionReport {
             org_id: org.id.to_string(),
             month: month.to_string(),
             metrics: with_all_gauges(own),
-            subtree: include_children.then(|| with_all_gauges(subtree)),
+            subtree,
             children,
         })
     }
@@ -237,9 +243,12 @@ impl Orgd {
         gauge: &str,
         current: i64,
     ) -> Result<()> {
-        Ok(c.tx
-            .set_gauge(org, Month::of(c.now), gauge, current)
-            .await?)
+        let path =
+            c.tx.org(org)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("org {org} is missing")))?
+                .path;
+        super::rollups::set_gauge(c.tx.as_mut(), org, &path, Month::of(c.now), gauge, current).await
     }
 
     /// Re-counts `org`'s live children into its `children` gauge.

@@ -323,3 +323,245 @@ async fn huge_quantities_are_refused_and_a_full_counter_saturates() {
         .unwrap();
     assert_eq!(report["metrics"]["bytes"], json!(i64::MAX));
 }
+
+/// Every metric but `api_requests` (which the checking requests themselves
+/// move) of `GET /orgs/{org}/consumption?month=…`, own or with children.
+async fn metrics_of(app: &TestApp, org: &str, month: &str, children: bool) -> Value {
+    let res = app
+        .get(
+            &app.root_key,
+            &format!("/orgs/{org}/consumption?month={month}&include_children={children}"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut v: Value = res.json().await.unwrap();
+    let strip = |m: &mut Value| {
+        if let Some(o) = m.as_object_mut() {
+            o.remove("api_requests");
+        }
+    };
+    strip(&mut v["metrics"]);
+    strip(&mut v["subtree"]);
+    if let Some(cs) = v["children"].as_array_mut() {
+        for c in cs {
+            strip(&mut c["subtree"]);
+        }
+    }
+    v
+}
+
+/// Adds `b` into `a`: numbers add, `{current, peak}` add field by field.
+fn add(a: &mut Value, b: &Value) {
+    for (k, v) in b.as_object().unwrap() {
+        let slot = a
+            .as_object_mut()
+            .unwrap()
+            .entry(k.clone())
+            .or_insert(json!(0));
+        match v {
+            Value::Number(n) => *slot = json!(slot.as_i64().unwrap_or(0) + n.as_i64().unwrap()),
+            Value::Object(g) => {
+                if !slot.is_object() {
+                    *slot = json!({"current": 0, "peak": 0});
+                }
+                for f in ["current", "peak"] {
+                    slot[f] = json!(slot[f].as_i64().unwrap() + g[f].as_i64().unwrap());
+                }
+            }
+            _ => panic!("unexpected metric {v}"),
+        }
+    }
+}
+
+/// The subtree sums and each child's, checked against the sum of every
+/// org's own consumption (the definition), in `month`.
+async fn check_sums(app: &TestApp, tree: &[(&str, &str)], month: &str) {
+    let children_of = |p: &str| -> Vec<&str> {
+        tree.iter()
+            .filter(|(_, parent)| *parent == p)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    fn subtree<'a>(tree: &[(&'a str, &'a str)], root: &'a str) -> Vec<&'a str> {
+        let mut out = vec![root];
+        for (id, parent) in tree {
+            if *parent == root {
+                out.extend(subtree(tree, id));
+            }
+        }
+        out
+    }
+    let mut own = std::collections::HashMap::new();
+    for id in subtree(tree, "root") {
+        own.insert(
+            id,
+            metrics_of(app, id, month, false).await["metrics"].clone(),
+        );
+    }
+    let expected = |root: &str| {
+        let mut sum = json!({});
+        for id in subtree(tree, root) {
+            add(&mut sum, &own[id]);
+        }
+        sum
+    };
+    let nonzero = |v: &Value| -> Value {
+        // Gauges the API reports at zero when unset: compare only what is set.
+        let mut out = serde_json::Map::new();
+        for (k, m) in v.as_object().unwrap() {
+            if m != &json!(0) && m != &json!({"current": 0, "peak": 0}) {
+                out.insert(k.clone(), m.clone());
+            }
+        }
+        Value::Object(out)
+    };
+    for (id, _) in tree.iter().chain([("root", "")].iter()) {
+        let report = metrics_of(app, id, month, true).await;
+        assert_eq!(
+            nonzero(&report["subtree"]),
+            nonzero(&expected(id)),
+            "subtree of {id} in {month}"
+        );
+        for child in children_of(id) {
+            let got = report["children"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["org_id"] == child)
+                .unwrap_or_else(|| panic!("{child} missing under {id}"))["subtree"]
+                .clone();
+            assert_eq!(
+                nonzero(&got),
+                nonzero(&expected(child)),
+                "{child} under {id} in {month}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn subtree_sums_follow_usage_gauges_and_moves_across_months() {
+    let app = TestApp::spawn().await;
+    let mut tree = vec![
+        ("a", "root"),
+        ("a1", "a"),
+        ("a2", "a"),
+        ("a21", "a2"),
+        ("b", "root"),
+    ];
+    for (id, parent) in &tree {
+        app.org(parent, id).await;
+    }
+    let usage = |org: &'static str, n: i64| {
+        let app = &app;
+        async move {
+            let res = app
+                .post(
+                    &app.root_key,
+                    &format!("/orgs/{org}/usage"),
+                    json!([{"metric": "seats", "quantity": n}]),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::ACCEPTED);
+        }
+    };
+    let application = |org: &'static str, name: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .post(
+                    &app.root_key,
+                    &format!("/orgs/{org}/applications"),
+                    json!({"name": name}),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+        }
+    };
+    usage("a1", 5).await;
+    usage("a21", 3).await;
+    usage("b", 7).await;
+    usage("a", 1).await;
+    application("a1", "x").await;
+    application("a1", "y").await;
+    application("a21", "z").await;
+    let first = app.clock_now().format("%Y-%m").to_string();
+    check_sums(&app, &tree, &first).await;
+
+    // a2 (with a21) moves under b: its history goes with it.
+    let res = app
+        .patch(&app.root_key, "/orgs/a2", json!({"parent_id": "b"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    tree.retain(|(id, _)| *id != "a2");
+    tree.push(("a2", "b"));
+    check_sums(&app, &tree, &first).await;
+
+    // The next month: gauges carry over, counters start again; then more.
+    app.clock.advance(chrono::Duration::days(32));
+    let second = app.clock_now().format("%Y-%m").to_string();
+    check_sums(&app, &tree, &second).await;
+    usage("a21", 4).await;
+    application("a21", "w").await;
+    application("b", "v").await;
+    let res = app
+        .patch(&app.root_key, "/orgs/a21", json!({"parent_id": "a"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    tree.retain(|(id, _)| *id != "a21");
+    tree.push(("a21", "a"));
+    check_sums(&app, &tree, &second).await;
+    check_sums(&app, &tree, &first).await;
+}
+
+/// A database written before the roll-ups existed gets them, complete, from
+/// the migration that adds them.
+#[tokio::test]
+async fn the_migration_builds_the_rollups_of_an_existing_database() {
+    let app = TestApp::spawn().await;
+    let tree = vec![("a", "root"), ("a1", "a"), ("a2", "a"), ("b", "root")];
+    for (id, parent) in &tree {
+        app.org(parent, id).await;
+    }
+    for (org, n) in [("a1", 5), ("a2", 3), ("b", 7)] {
+        let res = app
+            .post(
+                &app.root_key,
+                &format!("/orgs/{org}/usage"),
+                json!([{"metric": "seats", "quantity": n}]),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    for (org, name) in [("a1", "x"), ("a2", "y"), ("a2", "z")] {
+        let res = app
+            .post(
+                &app.root_key,
+                &format!("/orgs/{org}/applications"),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    app.flush().await;
+    // As the database was before: no roll-up tables, their migration not run.
+    let mut db = crate::helpers::RawDb::connect(&app.database_url).await;
+    let newest = db.scalar("SELECT max(version) FROM _sqlx_migrations").await;
+    for sql in [
+        "DROP TABLE subtree_counters".to_owned(),
+        "DROP TABLE subtree_gauges".to_owned(),
+        format!("DELETE FROM _sqlx_migrations WHERE version = {newest}"),
+    ] {
+        db.execute(&sql).await.unwrap();
+    }
+    drop(db);
+    let app = app.restart().await;
+    let month = app.clock_now().format("%Y-%m").to_string();
+    check_sums(&app, &tree, &month).await;
+    let report = metrics_of(&app, "root", &month, true).await;
+    assert_eq!(report["subtree"]["seats"], 15);
+    assert_eq!(
+        report["subtree"]["applications"],
+        json!({"current": 3, "peak": 3})
+    );
+}
