@@ -22,6 +22,57 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::{PgTx, fetch_limit, map_err};
 
+/// Adds `(org, month, metric, amount)` rows to `table` (`consumption_counters`
+/// or `subtree_counters`) in one statement, in the given order (callers sort,
+/// so concurrent batches lock shared rows in one order); counters saturate.
+/// `existing_orgs_only` drops rows naming no org.
+async fn add_to_counters(
+    tx: &mut PgTx,
+    table: &str,
+    existing_orgs_only: bool,
+    rows: Vec<(&str, String, &str, i64)>,
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (mut orgs, mut months, mut metrics, mut values) = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    for (org, month, metric, value) in rows {
+        orgs.push(org);
+        months.push(month);
+        metrics.push(metric);
+        values.push(value);
+    }
+    let only_existing = if existing_orgs_only {
+        "WHERE EXISTS (SELECT 1 FROM orgs o WHERE o.id = d.org_id)"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "INSERT INTO {table} (org_id, month, metric, value) \
+         SELECT d.org_id, d.month, d.metric, d.value \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY \
+         AS d(org_id, month, metric, value, ord) {only_existing} \
+         ORDER BY d.ord \
+         ON CONFLICT (org_id, month, metric) \
+         DO UPDATE SET value = CASE \
+         WHEN EXCLUDED.value > 9223372036854775807 - {table}.value \
+         THEN 9223372036854775807 ELSE {table}.value + EXCLUDED.value END"
+    ))
+    .bind(orgs)
+    .bind(months)
+    .bind(metrics)
+    .bind(values)
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 fn parse_month(s: &str) -> StoreResult<Month> {
     Month::parse(s).ok_or_else(|| StoreError::Other(format!("bad stored month {s:?}")))
 }
@@ -189,38 +240,11 @@ impl ConsumptionRepo for PgTx {
         if sums.is_empty() {
             return Ok(());
         }
-        let (mut orgs, mut months, mut metrics, mut values) = (
-            Vec::with_capacity(sums.len()),
-            Vec::with_capacity(sums.len()),
-            Vec::with_capacity(sums.len()),
-            Vec::with_capacity(sums.len()),
-        );
-        for ((org, month, metric), value) in sums {
-            orgs.push(org);
-            months.push(month);
-            metrics.push(metric);
-            values.push(value);
-        }
-        sqlx::query(
-            "INSERT INTO consumption_counters (org_id, month, metric, value) \
-             SELECT d.org_id, d.month, d.metric, d.value \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY \
-             AS d(org_id, month, metric, value, ord) \
-             WHERE EXISTS (SELECT 1 FROM orgs o WHERE o.id = d.org_id) \
-             ORDER BY d.ord \
-             ON CONFLICT (org_id, month, metric) \
-             DO UPDATE SET value = CASE \
-             WHEN EXCLUDED.value > 9223372036854775807 - consumption_counters.value \
-             THEN 9223372036854775807 ELSE consumption_counters.value + EXCLUDED.value END",
-        )
-        .bind(orgs)
-        .bind(months)
-        .bind(metrics)
-        .bind(values)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let rows: Vec<(&str, String, &str, i64)> = sums
+            .into_iter()
+            .map(|((org, month, metric), value)| (org, month, metric, value))
+            .collect();
+        add_to_counters(self, "consumption_counters", true, rows).await
     }
 
     async fn claim_usage_key(
@@ -295,32 +319,18 @@ impl ConsumptionRepo for PgTx {
     /// One statement, rows in the caller's (sorted) order: concurrent
     /// batches lock shared ancestors' rows in one order.
     async fn add_subtree_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let orgs: Vec<&str> = deltas.iter().map(|d| d.org_id.as_str()).collect();
-        let months: Vec<String> = deltas.iter().map(|d| d.month.to_string()).collect();
-        let metrics: Vec<&str> = deltas.iter().map(|d| d.metric.as_str()).collect();
-        let values: Vec<i64> = deltas.iter().map(|d| d.amount).collect();
-        sqlx::query(
-            "INSERT INTO subtree_counters (org_id, month, metric, value) \
-             SELECT d.org_id, d.month, d.metric, d.value \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY \
-             AS d(org_id, month, metric, value, ord) \
-             ORDER BY d.ord \
-             ON CONFLICT (org_id, month, metric) \
-             DO UPDATE SET value = CASE \
-             WHEN EXCLUDED.value > 9223372036854775807 - subtree_counters.value \
-             THEN 9223372036854775807 ELSE subtree_counters.value + EXCLUDED.value END",
-        )
-        .bind(orgs)
-        .bind(months)
-        .bind(metrics)
-        .bind(values)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        let rows = deltas
+            .iter()
+            .map(|d| {
+                (
+                    d.org_id.as_str(),
+                    d.month.to_string(),
+                    d.metric.as_str(),
+                    d.amount,
+                )
+            })
+            .collect();
+        add_to_counters(self, "subtree_counters", false, rows).await
     }
 
     async fn subtree_counter_rows(&mut self, org: &OrgId) -> StoreResult<Vec<CounterDelta>> {

@@ -71,6 +71,29 @@ fn entry_from_row(r: &Row<'_>) -> Result<AccessEntry, Error> {
     })
 }
 
+/// Adds each delta to its row of `table` (`consumption_counters` or
+/// `subtree_counters`), creating it at 0; counters saturate.
+fn add_to_counters<'a>(
+    conn: &Connection,
+    table: &str,
+    deltas: impl IntoIterator<Item = &'a CounterDelta>,
+) -> Result<(), Error> {
+    let sql = format!(
+        "INSERT INTO {table} (org_id, month, metric, value) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (org_id, month, metric) DO UPDATE SET value = \
+         CASE WHEN excluded.value > 9223372036854775807 - value \
+         THEN 9223372036854775807 ELSE value + excluded.value END"
+    );
+    for d in deltas {
+        execute(
+            conn,
+            &sql,
+            params![d.org_id, d.month.to_string(), d.metric, d.amount],
+        )?;
+    }
+    Ok(())
+}
+
 fn parse_month(s: &str) -> Result<Month, Error> {
     Month::parse(s).ok_or_else(|| StoreError::Other(format!("bad stored month {s:?}")).into())
 }
@@ -178,18 +201,8 @@ impl ConsumptionRepo for SqliteTx {
     async fn add_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()> {
         let conn = self.conn()?;
         let existing = existing_orgs(conn, deltas.iter().map(|d| d.org_id.as_str()))?;
-        for d in deltas.iter().filter(|d| existing.contains(&d.org_id)) {
-            execute(
-                conn,
-                "INSERT INTO consumption_counters (org_id, month, metric, value) \
-                 VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (org_id, month, metric) DO UPDATE SET value = \
-                 CASE WHEN excluded.value > 9223372036854775807 - value \
-                 THEN 9223372036854775807 ELSE value + excluded.value END",
-                params![d.org_id, d.month.to_string(), d.metric, d.amount],
-            )?;
-        }
-        Ok(())
+        let known = deltas.iter().filter(|d| existing.contains(&d.org_id));
+        Ok(add_to_counters(conn, "consumption_counters", known)?)
     }
 
     async fn claim_usage_key(
@@ -255,18 +268,7 @@ impl ConsumptionRepo for SqliteTx {
     }
 
     async fn add_subtree_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()> {
-        let conn = self.conn()?;
-        for d in deltas {
-            execute(
-                conn,
-                "INSERT INTO subtree_counters (org_id, month, metric, value) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (org_id, month, metric) DO UPDATE SET value = \
-                 CASE WHEN excluded.value > 9223372036854775807 - value \
-                 THEN 9223372036854775807 ELSE value + excluded.value END",
-                params![d.org_id, d.month.to_string(), d.metric, d.amount],
-            )?;
-        }
-        Ok(())
+        Ok(add_to_counters(self.conn()?, "subtree_counters", deltas)?)
     }
 
     async fn subtree_counter_rows(&mut self, org: &OrgId) -> StoreResult<Vec<CounterDelta>> {
