@@ -4,17 +4,18 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use orgd_core::access::{AccessEntry, Outcome, Source};
 use orgd_core::consumption::Month;
 use orgd_core::ids::{OrgId, prefixed_ulid};
 
 use super::AppState;
+use super::client_ip::ClientIp;
 use super::extract::Caller;
-use super::middleware::{ClientIp, current_request_id};
+use super::layer::run;
+use super::request_id;
 use crate::ingest::Traffic;
 
 /// The org a request names, and the operation's name for the log.
@@ -55,13 +56,20 @@ fn target(pattern: &str, path: &str, method: &str) -> Option<Target> {
     })
 }
 
-pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Runs the request on `inner` and records it.
+pub async fn recorded<S>(state: AppState, req: Request, inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let Some(t) = req
         .extensions()
         .get::<MatchedPath>()
         .and_then(|m| target(m.as_str(), req.uri().path(), req.method().as_str()))
     else {
-        return next.run(req).await;
+        return run(inner, req).await;
     };
     let started = Instant::now();
     let user_agent = req
@@ -88,14 +96,14 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
             path: Some(req.uri().path().chars().take(1024).collect()),
             ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
             user_agent,
-            request_id: current_request_id(),
+            request_id: request_id::current(),
             latency_ms: None,
             source: Source::Api,
             details: None,
         }),
     };
 
-    let res = next.run(req).await;
+    let res = run(inner, req).await;
 
     let caller = res.extensions().get::<Caller>();
     let status = res.status();

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{AppJson, AppQuery, Caller};
-use super::middleware::SecretBearing;
+use super::idempotency::SecretBearing;
 use super::orgs::{Message, id_page};
 use super::problem::{ApiResult, ProblemBody};
 use super::{AppState, PageParams, page_response};

@@ -118,7 +118,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
 }
 
 /// The authenticated caller and where the request came from. Put in place by
-/// the authentication middleware on every route that requires a key.
+/// the guard (`guard.rs`) on every route that requires a key.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,

@@ -5,20 +5,26 @@ mod access;
 mod access_log;
 mod api_keys;
 mod audit;
+mod auth;
+pub mod client_ip;
 mod configs;
 mod consumption;
 mod contract;
 mod customizations;
 mod docs;
+mod envelope;
 pub mod extract;
+mod guard;
 mod health;
+mod idempotency;
+mod layer;
 mod me;
 pub mod metrics;
-pub mod middleware;
 mod orgs;
 pub mod problem;
 mod query;
 pub mod rate_limit;
+pub mod request_id;
 mod resources;
 mod tags;
 
@@ -132,20 +138,11 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     // parameters each operation takes, and is served as /openapi.json and
     // /docs, unchanged while the server runs.
     let api = openapi();
-    let declared = Arc::new(query::Declared::from_document(&api));
-    let protected = api_routes()
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::idempotency,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            declared,
-            query::refuse_undeclared,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ));
+    let guard = guard::Guard {
+        state: state.clone(),
+        declared: Arc::new(query::Declared::from_document(&api)),
+    };
+    let protected = api_routes().route_layer(layer::WrapLayer(guard));
     let router = Router::from(
         OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(protected)
@@ -191,15 +188,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         )
         .fallback(|| async { problem::Problem::new(problem::Kind::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            access::record,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::envelope,
-        ))
+        .layer(CatchPanicLayer::custom(envelope::panic_response))
+        .layer(layer::WrapLayer(envelope::Envelope(state.clone())))
         .with_state(state))
 }
 

@@ -7,7 +7,7 @@ use orgd_core::error::ConflictKind;
 use orgd_core::{Error, FieldError};
 use serde::Serialize;
 
-use super::middleware::current_request_id;
+use super::request_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -231,7 +231,7 @@ impl Problem {
             status: status.as_u16(),
             detail: self.detail.clone(),
             code: slug.replace('-', "_"),
-            request_id: current_request_id(),
+            request_id: request_id::current(),
             errors: self.errors.clone(),
             resource: self.limit.as_ref().map(|l| l.resource.to_owned()),
             limit: self.limit.as_ref().map(|l| l.limit),

@@ -5,11 +5,9 @@
 //! description cannot drift apart.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use orgd_core::FieldError;
 use utoipa::openapi::OpenApi;
@@ -90,32 +88,31 @@ fn operation<'a>(
     }
 }
 
-/// Route layer: a 400 naming every query parameter the operation does not take.
-pub async fn refuse_undeclared(
-    State(declared): State<Arc<Declared>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let (Some(query), Some(route)) = (req.uri().query(), req.extensions().get::<MatchedPath>()) {
-        let unknown = declared.undeclared(req.method(), route.as_str(), query);
-        if !unknown.is_empty() {
-            let known = declared.known(req.method(), route.as_str());
-            let message = if known.is_empty() {
-                "unknown query parameter: this operation takes none".to_owned()
-            } else {
-                format!(
-                    "unknown query parameter; this operation takes: {}",
-                    known.join(", ")
-                )
-            };
-            let errors = unknown
-                .into_iter()
-                .map(|name| FieldError::new(name, message.clone()))
-                .collect();
-            return ApiError::Domain(orgd_core::Error::Validation(errors)).into_response();
-        }
+/// The 400 naming every query parameter the operation does not take; `None`
+/// when it takes them all.
+pub fn refuse_undeclared(declared: &Declared, req: &Request) -> Option<Response> {
+    let (Some(query), Some(route)) = (req.uri().query(), req.extensions().get::<MatchedPath>())
+    else {
+        return None;
+    };
+    let unknown = declared.undeclared(req.method(), route.as_str(), query);
+    if unknown.is_empty() {
+        return None;
     }
-    next.run(req).await
+    let known = declared.known(req.method(), route.as_str());
+    let message = if known.is_empty() {
+        "unknown query parameter: this operation takes none".to_owned()
+    } else {
+        format!(
+            "unknown query parameter; this operation takes: {}",
+            known.join(", ")
+        )
+    };
+    let errors = unknown
+        .into_iter()
+        .map(|name| FieldError::new(name, message.clone()))
+        .collect();
+    Some(ApiError::Domain(orgd_core::Error::Validation(errors)).into_response())
 }
 
 #[cfg(test)]

@@ -16,6 +16,61 @@ use std::time::{Duration, Instant};
 const PRUNE_ABOVE: usize = 10_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use orgd_core::authz::Principal;
+
+use super::AppState;
+use super::problem::{Kind, Problem};
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Takes one request from the caller's key: its own limit, else the
+/// server-wide default (which spares the exempt org's keys, so that a
+/// default set too low cannot lock the operator out). `None` when no limit
+/// applies.
+pub fn decide(state: &AppState, principal: &Principal) -> Option<Decision> {
+    let default = state
+        .orgd
+        .settings()
+        .default_rate_limit_per_minute
+        .filter(|_| state.rate_limit_exempt.as_ref() != Some(&principal.org_id));
+    let per_minute = principal.rate_limit_per_minute.or(default)?;
+    let key_id = principal.key_id.as_deref()?;
+    Some(
+        state
+            .rate_limiter
+            .take(key_id, per_minute, std::time::Instant::now()),
+    )
+}
+
+/// The 429 of a refused request; `None` when it was allowed.
+pub fn refusal(d: Decision) -> Option<Response> {
+    if d.allowed {
+        return None;
+    }
+    let mut res = Problem::new(
+        Kind::RateLimited,
+        format!(
+            "this key may make {} requests a minute; retry in {} s",
+            d.limit, d.retry_after_secs
+        ),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_secs));
+    Some(res)
+}
+
+/// The `RateLimit-*` headers of every response to a limited key.
+pub fn stamp(headers: &mut HeaderMap, d: Decision) {
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(d.limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(d.remaining));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(d.reset_secs));
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
     pub allowed: bool,

@@ -1,0 +1,159 @@
+//! `Idempotency-Key` on POST: the first response is kept for 24 h and
+//! replayed to a retry with the same key and the same request.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orgd_core::service::IdempotencyStart;
+use orgd_core::store::StoredResponse;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::extract::{BODY_LIMIT, Caller};
+use super::layer::run;
+use super::problem::{ApiError, Kind, Problem};
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// Whether `req` asks for idempotent replay: a POST with an `Idempotency-Key`.
+pub fn applies(req: &Request) -> bool {
+    req.method() == Method::POST && req.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
+/// Serves a request that [`applies`]: the first response is kept for 24 h
+/// and replayed to a retry with the same key and the same request.
+pub async fn idempotent<S>(state: &AppState, req: Request, inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return run(inner, req).await;
+    };
+    let Some(idem_key) = raw_key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+    else {
+        return ApiError::Domain(orgd_core::Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        ))
+        .into_response();
+    };
+    let Some(key_id) = req
+        .extensions()
+        .get::<Caller>()
+        .and_then(|c| c.principal.key_id.clone())
+    else {
+        return run(inner, req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Problem::new(
+                Kind::PayloadTooLarge,
+                format!("the body may be at most {BODY_LIMIT} bytes"),
+            )
+            .into_response();
+        }
+    };
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(parts.method.as_str());
+        h.update(b"\n");
+        h.update(parts.uri.to_string());
+        h.update(b"\n");
+        h.update(&bytes);
+        hex::encode(h.finalize())
+    };
+    match state
+        .orgd
+        .idempotency_begin(&key_id, &idem_key, &fingerprint)
+        .await
+    {
+        Err(e) => return ApiError::Domain(e).into_response(),
+        Ok(IdempotencyStart::Replay(stored)) => return replay(stored),
+        Ok(IdempotencyStart::Proceed) => {}
+    }
+    let res = run(inner, Request::from_parts(parts, Body::from(bytes))).await;
+    if res.status().is_server_error() {
+        if let Err(e) = state
+            .orgd
+            .idempotency_finish(&key_id, &idem_key, None)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let Ok(body) = to_bytes(body, usize::MAX).await else {
+        return Problem::new(Kind::Internal, "the response could not be buffered").into_response();
+    };
+    let header_text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        content_type: header_text(header::CONTENT_TYPE),
+        location: header_text(header::LOCATION),
+        body: if parts.extensions.get::<SecretBearing>().is_some() {
+            without_secret(&body)
+        } else {
+            body.to_vec()
+        },
+    };
+    if let Err(e) = state
+        .orgd
+        .idempotency_finish(&key_id, &idem_key, Some(&stored))
+        .await
+    {
+        tracing::warn!(error = %e, "could not store a response for idempotent replay");
+    }
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Marks a response that shows a secret. orgd stores no secrets, so its
+/// idempotent replay carries the same body without the `secret` field.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretBearing;
+
+fn without_secret(body: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("secret");
+            serde_json::to_vec(&m).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut res = (status, stored.body).into_response();
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, stored.content_type),
+        (header::LOCATION, stored.location),
+    ] {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            h.insert(name, v);
+        }
+    }
+    h.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    if status == StatusCode::CREATED {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
