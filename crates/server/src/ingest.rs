@@ -138,7 +138,7 @@ pub fn spawn(
                 }
             }
             let started = std::time::Instant::now();
-            write(&orgd, &records, closing).await;
+            write(&orgd, &mut records, closing).await;
             if !records.is_empty() {
                 metrics.traffic_flushed(started.elapsed().as_secs_f64());
             }
@@ -169,11 +169,11 @@ async fn gather(rx: &mut mpsc::Receiver<Item>, buf: &mut Vec<Item>, flush_asked:
     }
 }
 
-async fn write(orgd: &Orgd, batch: &[Traffic], closing: bool) {
+async fn write(orgd: &Orgd, batch: &mut [Traffic], closing: bool) {
     if batch.is_empty() {
         return;
     }
-    let entries: Vec<AccessEntry> = batch.iter().filter_map(|t| t.entry.clone()).collect();
+    let entries: Vec<AccessEntry> = batch.iter_mut().filter_map(|t| t.entry.take()).collect();
     let mut counts: HashMap<(&str, Month), i64> = HashMap::new();
     for (org, month) in batch.iter().filter_map(|t| t.count.as_ref()) {
         *counts.entry((org.as_str(), *month)).or_default() += 1;

@@ -94,7 +94,7 @@ where
             http_status: None,
             method: Some(req.method().to_string()),
             path: Some(req.uri().path().chars().take(1024).collect()),
-            ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
+            ip: req.extensions().get::<ClientIp>().map(|c| c.text.clone()),
             user_agent,
             request_id: request_id::current(),
             latency_ms: None,

@@ -1,8 +1,6 @@
 //! Authentication: `Authorization: Bearer …` resolved to a [`Caller`]. Any
 //! failure is a 401, logged with its reason (never the key).
 
-use std::net::IpAddr;
-
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use orgd_core::error::AuthFailure;
@@ -17,7 +15,7 @@ use super::request_id;
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    ip: Option<IpAddr>,
+    ip: Option<String>,
 ) -> Result<Caller, Response> {
     let principal = match bearer(headers) {
         None => Err(orgd_core::Error::unauthenticated(AuthFailure::Missing)),
@@ -28,7 +26,7 @@ pub async fn authenticate(
             principal,
             origin: Origin {
                 request_id: request_id::current(),
-                ip: ip.map(|ip| ip.to_string()),
+                ip,
             },
         }),
         Err(e) => {

@@ -44,7 +44,7 @@ where
     S::Future: Send,
 {
     let state = &guard.state;
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.text.clone());
     let caller: Caller = match authenticate(state, req.headers(), ip).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
