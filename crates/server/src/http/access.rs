@@ -14,7 +14,7 @@ use orgd_core::ids::{OrgId, prefixed_ulid};
 use super::AppState;
 use super::client_ip::ClientIp;
 use super::extract::Caller;
-use super::layer::run;
+use super::layer::{Inner, run};
 use super::request_id;
 use crate::ingest::Traffic;
 
@@ -57,13 +57,7 @@ fn target(pattern: &str, path: &str, method: &str) -> Option<Target> {
 }
 
 /// Runs the request on `inner` and records it.
-pub async fn recorded<S>(state: AppState, req: Request, inner: S) -> Response
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Response {
     let Some(t) = req
         .extensions()
         .get::<MatchedPath>()

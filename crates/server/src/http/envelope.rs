@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::client_ip::{ClientIp, client_ip};
 use super::extract::BODY_LIMIT;
-use super::layer::Wrap;
+use super::layer::{Inner, Wrap};
 use super::problem::{Kind, Problem};
 use super::request_id::{self, REQUEST_ID};
 
@@ -23,24 +23,16 @@ use super::request_id::{self, REQUEST_ID};
 pub struct Envelope(pub AppState);
 
 impl Wrap for Envelope {
-    fn wrap<S>(self, req: Request, inner: S) -> impl Future<Output = Response> + Send + 'static
-    where
-        S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-            + Send
-            + 'static,
-        S::Future: Send,
-    {
+    fn wrap<S: Inner>(
+        self,
+        req: Request,
+        inner: S,
+    ) -> impl Future<Output = Response> + Send + 'static {
         serve(self.0, req, inner)
     }
 }
 
-async fn serve<S>(state: AppState, mut req: Request, inner: S) -> Response
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Response {
     let id = request_id::assign(req.headers_mut());
     let peer = req
         .extensions()

@@ -13,7 +13,7 @@ use super::auth::authenticate;
 use super::client_ip::ClientIp;
 use super::extract::Caller;
 use super::idempotency;
-use super::layer::{Wrap, run};
+use super::layer::{Inner, Wrap, run};
 use super::query::{Declared, refuse_undeclared};
 use super::rate_limit;
 
@@ -25,24 +25,16 @@ pub struct Guard {
 }
 
 impl Wrap for Guard {
-    fn wrap<S>(self, req: Request, inner: S) -> impl Future<Output = Response> + Send + 'static
-    where
-        S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-            + Send
-            + 'static,
-        S::Future: Send,
-    {
+    fn wrap<S: Inner>(
+        self,
+        req: Request,
+        inner: S,
+    ) -> impl Future<Output = Response> + Send + 'static {
         serve(self, req, inner)
     }
 }
 
-async fn serve<S>(guard: Guard, mut req: Request, inner: S) -> Response
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+async fn serve<S: Inner>(guard: Guard, mut req: Request, inner: S) -> Response {
     let state = &guard.state;
     let ip = req.extensions().get::<ClientIp>().map(|c| c.text.clone());
     let caller: Caller = match authenticate(state, req.headers(), ip).await {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::extract::{BODY_LIMIT, Caller};
-use super::layer::run;
+use super::layer::{Inner, run};
 use super::problem::{ApiError, Kind, Problem};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -24,13 +24,7 @@ pub fn applies(req: &Request) -> bool {
 
 /// Serves a request that [`applies`]: the first response is kept for 24 h
 /// and replayed to a retry with the same key and the same request.
-pub async fn idempotent<S>(state: &AppState, req: Request, inner: S) -> Response
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> Response {
     let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY) else {
         return run(inner, req).await;
     };

@@ -17,13 +17,25 @@ use axum::extract::Request;
 use axum::response::Response;
 use tower::Service;
 
-/// What a layer does around the route it wraps. `inner` is the route (with
-/// the layers inside this one); call it with `tower::ServiceExt::oneshot`.
+/// The route a layer wraps (with the layers inside it): what every wrapping
+/// function takes, named once.
+pub trait Inner:
+    Service<Request, Response = Response, Error = Infallible, Future: Send> + Send + 'static
+{
+}
+
+impl<S> Inner for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send> + Send + 'static
+{
+}
+
+/// What a layer does around the route it wraps; call `inner` with [`run`].
 pub trait Wrap: Clone + Send + Sync + 'static {
-    fn wrap<S>(self, req: Request, inner: S) -> impl Future<Output = Response> + Send + 'static
-    where
-        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-        S::Future: Send;
+    fn wrap<S: Inner>(
+        self,
+        req: Request,
+        inner: S,
+    ) -> impl Future<Output = Response> + Send + 'static;
 }
 
 /// The tower layer of a [`Wrap`].
@@ -50,8 +62,7 @@ pub struct Wrapped<W, S> {
 impl<W, S> Service<Request> for Wrapped<W, S>
 where
     W: Wrap,
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Inner + Clone,
 {
     type Response = Response;
     type Error = Infallible;
