@@ -75,6 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         root_id: root_id.clone(),
         max_depth: 16,
         default_rate_limit_per_minute: None,
+        cache_ttl: Default::default(),
     };
     let orgd = Orgd::new(store.clone(), Arc::new(SystemClock), settings);
     orgd.bootstrap(Some(a.secret.clone())).await?;

@@ -109,6 +109,7 @@ impl Application {
             root_id: config.root_id.clone(),
             max_depth: config.max_depth,
             default_rate_limit_per_minute: config.rate_limit_per_minute,
+            cache_ttl: config.cache_ttl,
         };
         let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
         orgd.watch_other_nodes()

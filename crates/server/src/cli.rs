@@ -340,6 +340,7 @@ fn operator_settings() -> Settings {
         root_id: OrgId::from_trusted("root".into()),
         max_depth: 16,
         default_rate_limit_per_minute: None,
+        cache_ttl: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use ipnet::IpNet;
 use orgd_core::ids::OrgId;
+use orgd_core::service::CacheTtl;
 use secrecy::SecretString;
 
 /// A database URL whose `Debug` and `Display` hide any password.
@@ -234,6 +235,22 @@ pub struct ServeArgs {
     /// the socket address is the client's.
     #[arg(long, env = "ORGD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, value_name = "NETS")]
     pub trusted_proxies: Vec<IpNet>,
+    /// Milliseconds a node serves an org from memory without hearing of a
+    /// change. Changes made through orgd reach every node's cache when they
+    /// commit (on PostgreSQL through notifications); this bounds how long a
+    /// missed notification, or a write behind orgd's back, stays unseen.
+    #[arg(long, env = "ORGD_ORG_CACHE_TTL_MS", default_value_t = millis(CacheTtl::DEFAULT.orgs), value_parser = clap::value_parser!(u64).range(1..=86_400_000), value_name = "MS")]
+    pub org_cache_ttl_ms: u64,
+    /// The same for resolved API keys (kept short: a missed notification
+    /// must not keep a revoked key working for long).
+    #[arg(long, env = "ORGD_KEY_CACHE_TTL_MS", default_value_t = millis(CacheTtl::DEFAULT.keys), value_parser = clap::value_parser!(u64).range(1..=86_400_000), value_name = "MS")]
+    pub key_cache_ttl_ms: u64,
+}
+
+/// A default duration as a flag's default value.
+const fn millis(d: Duration) -> u64 {
+    // No default is anywhere near u64::MAX milliseconds.
+    d.as_millis() as u64
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -273,6 +290,7 @@ pub struct Config {
     pub rate_limit_per_minute: Option<u32>,
     /// Whether the default rate limit applies to the root org's keys.
     pub rate_limit_root: bool,
+    pub cache_ttl: CacheTtl,
 }
 
 impl From<ServeArgs> for Config {
@@ -289,6 +307,10 @@ impl From<ServeArgs> for Config {
             trusted_proxies: a.trusted_proxies,
             rate_limit_per_minute: (a.rate_limit_per_minute > 0).then_some(a.rate_limit_per_minute),
             rate_limit_root: a.rate_limit_root,
+            cache_ttl: CacheTtl {
+                orgs: Duration::from_millis(a.org_cache_ttl_ms),
+                keys: Duration::from_millis(a.key_cache_ttl_ms),
+            },
         }
     }
 }

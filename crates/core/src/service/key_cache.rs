@@ -1,7 +1,8 @@
 //! Recently resolved API keys, so a request need not read its key from the
 //! database every time.
 //!
-//! An entry is trusted for [`TTL`] at most. Every audited change to an org
+//! An entry is trusted for the TTL at most ([`DEFAULT_TTL`] unless the
+//! operator sets another). Every audited change to an org
 //! (revoking one of its keys, deleting it) evicts the org's keys when it
 //! commits, here and, through the store's notifications, on other nodes
 //! sharing the database (see `org_cache`). Expiry is checked on every use
@@ -14,13 +15,16 @@ use std::time::{Duration, Instant};
 
 use crate::keys::KeyRecord;
 
-pub const TTL: Duration = Duration::from_millis(500);
+/// Shorter than the org cache's: a missed notification must not keep a
+/// revoked key working for long.
+pub const DEFAULT_TTL: Duration = Duration::from_millis(500);
 /// Beyond this many entries the cache starts over (a flood of distinct keys
 /// cannot grow it without bound).
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyCache {
+    ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, KeyRecord)>>,
     /// Bumped by every eviction. A lookup that read the database before an
     /// eviction must not put what it read back in.
@@ -28,11 +32,19 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::default(),
+            generation: AtomicU64::default(),
+        }
+    }
+
     /// The key with this digest, if resolved (to a live org) within the TTL.
     pub fn get(&self, digest: &str) -> Option<KeyRecord> {
         let entries = self.entries.lock().ok()?;
         let (at, key) = entries.get(digest)?;
-        (at.elapsed() < TTL).then(|| key.clone())
+        (at.elapsed() < self.ttl).then(|| key.clone())
     }
 
     /// Call before reading a key from the database; pass it to [`KeyCache::put`].
@@ -94,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_an_eviction_is_not_cached() {
-        let cache = KeyCache::default();
+        let cache = KeyCache::new(DEFAULT_TTL);
         let before = cache.generation();
         cache.evict_org(&OrgId::from_trusted("root".into()));
         cache.put(key("d"), before);

@@ -43,6 +43,28 @@ pub struct Settings {
     pub max_depth: i64,
     /// Requests a minute for keys without a limit of their own; `None`: no limit.
     pub default_rate_limit_per_minute: Option<u32>,
+    pub cache_ttl: CacheTtl,
+}
+
+/// How long cached reads are trusted without hearing of a change: the safety
+/// net should a notification from another node be missed (see `org_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheTtl {
+    pub orgs: std::time::Duration,
+    pub keys: std::time::Duration,
+}
+
+impl CacheTtl {
+    pub const DEFAULT: Self = Self {
+        orgs: org_cache::DEFAULT_TTL,
+        keys: key_cache::DEFAULT_TTL,
+    };
+}
+
+impl Default for CacheTtl {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Where a request came from, as the audit trail records it.
@@ -79,13 +101,20 @@ pub struct Orgd {
 }
 
 /// What hot reads are served from; see [`org_cache`] for the rules.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Caches {
     orgs: org_cache::OrgCache,
     keys: key_cache::KeyCache,
 }
 
 impl Caches {
+    fn new(ttl: CacheTtl) -> Self {
+        Self {
+            orgs: org_cache::OrgCache::new(ttl.orgs),
+            keys: key_cache::KeyCache::new(ttl.keys),
+        }
+    }
+
     /// One rule for changes made here and changes other nodes announce.
     fn invalidate(&self, what: &Invalidation) {
         match what {
@@ -106,10 +135,10 @@ impl Caches {
 impl Orgd {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         Self {
+            caches: Arc::new(Caches::new(settings.cache_ttl)),
             store,
             clock,
             settings,
-            caches: Default::default(),
         }
     }
 

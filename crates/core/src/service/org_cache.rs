@@ -7,8 +7,8 @@
 //! evicts them once it has committed, so this node reads its own writes at
 //! once. Moves and deletes change whole subtrees and clear everything. Other
 //! nodes sharing a PostgreSQL database learn of the same changes through the
-//! store ([`crate::store::Store::watch_invalidations`]). [`TTL`] is the
-//! safety net should a notification ever be missed (or another process, such
+//! store ([`crate::store::Store::watch_invalidations`]). The TTL
+//! ([`DEFAULT_TTL`] unless the operator sets another) is the safety net should a notification ever be missed (or another process, such
 //! as the CLI, write to a SQLite file).
 //!
 //! A read that raced an eviction must not put what it read back: fills carry
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use crate::ids::OrgId;
 use crate::org::OrgRecord;
 
-/// How long an entry is trusted without a notification.
-pub const TTL: Duration = Duration::from_secs(5);
+/// How long an entry is trusted without a notification, by default.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 /// What the cache may hold, by the estimated size of its records.
 pub const CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
 /// Estimated per-record overhead beyond its strings and JSON.
@@ -49,14 +49,15 @@ impl quick_cache::Weighter<OrgId, Entry> for ByWeight {
 }
 
 pub struct OrgCache {
+    ttl: Duration,
     entries: quick_cache::sync::Cache<OrgId, Entry, ByWeight>,
     /// Bumped by every eviction, before it removes anything.
     generation: AtomicU64,
 }
 
-impl Default for OrgCache {
-    fn default() -> Self {
-        Self::with_capacity(CAPACITY_BYTES)
+impl OrgCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self::with_capacity(CAPACITY_BYTES, ttl)
     }
 }
 
@@ -69,9 +70,10 @@ impl std::fmt::Debug for OrgCache {
 }
 
 impl OrgCache {
-    pub fn with_capacity(bytes: u64) -> Self {
+    pub fn with_capacity(bytes: u64, ttl: Duration) -> Self {
         let estimated_items = usize::try_from(bytes / 1024).unwrap_or(usize::MAX).max(16);
         Self {
+            ttl,
             entries: quick_cache::sync::Cache::with_weighter(estimated_items, bytes, ByWeight),
             generation: AtomicU64::new(0),
         }
@@ -80,7 +82,7 @@ impl OrgCache {
     /// The org, if read within the TTL and not changed since.
     pub fn get(&self, id: &OrgId) -> Option<Arc<OrgRecord>> {
         let e = self.entries.get(id)?;
-        (e.at.elapsed() < TTL).then_some(e.org)
+        (e.at.elapsed() < self.ttl).then_some(e.org)
     }
 
     /// Read before reading an org from the database; pass it to [`OrgCache::put`].
@@ -163,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_fill_overtaken_by_an_eviction_is_not_kept() {
-        let cache = OrgCache::default();
+        let cache = OrgCache::new(DEFAULT_TTL);
         let a = OrgId::from_trusted("a".into());
         let before = cache.generation();
         cache.evict(std::slice::from_ref(&a));
@@ -185,7 +187,7 @@ mod tests {
 
     #[test]
     fn the_capacity_bounds_what_is_held() {
-        let cache = OrgCache::with_capacity(64 * 1024);
+        let cache = OrgCache::with_capacity(64 * 1024, DEFAULT_TTL);
         for i in 0..10_000 {
             cache.put(org(&format!("org{i}"), "n"), cache.generation());
         }

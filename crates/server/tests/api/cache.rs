@@ -1,5 +1,8 @@
 //! Hot reads come from memory, and a node reads its own writes at once.
 
+use std::time::Duration;
+
+use orgd_core::service::CacheTtl;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -20,9 +23,18 @@ async fn effective(app: &TestApp, org: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// Caches that trust what they hold for an hour: within a test, a read
+/// that sees a change saw it because the change evicted it.
+fn cache_for_an_hour(c: &mut orgd::Config) {
+    c.cache_ttl = CacheTtl {
+        orgs: Duration::from_secs(3600),
+        keys: Duration::from_secs(3600),
+    };
+}
+
 #[tokio::test]
 async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(cache_for_an_hour).await;
     app.org("root", "a").await;
     app.org("a", "b").await;
     let before = name_of(&app, "a").await;
@@ -94,6 +106,37 @@ async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
     );
     assert_eq!(
         app.get(&c_key, "/orgs/c").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The TTL is the safety net: a change no notification announced (here one
+/// made behind orgd's back) is seen once it has passed.
+#[tokio::test]
+async fn a_change_nothing_announced_is_seen_after_the_ttl() {
+    let app = TestApp::spawn_with(|c| {
+        c.cache_ttl = CacheTtl {
+            orgs: Duration::from_millis(1),
+            keys: Duration::from_millis(1),
+        }
+    })
+    .await;
+    app.org("root", "a").await;
+    let (key, _) = app.key("a", &["read"]).await;
+    assert_eq!(app.get(&key, "/orgs/a").await.status(), StatusCode::OK);
+    assert_ne!(name_of(&app, "a").await, "changed behind orgd");
+
+    let mut db = RawDb::connect(&app.database_url).await;
+    db.execute("UPDATE orgs SET name = 'changed behind orgd' WHERE id = 'a'")
+        .await
+        .unwrap();
+    db.execute("UPDATE api_keys SET revoked_at = created_at WHERE org_id = 'a'")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(name_of(&app, "a").await, "changed behind orgd");
+    assert_eq!(
+        app.get(&key, "/orgs/a").await.status(),
         StatusCode::UNAUTHORIZED
     );
 }

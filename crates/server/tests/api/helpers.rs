@@ -90,6 +90,7 @@ impl TestApp {
             trusted_proxies: vec![],
             rate_limit_per_minute: None,
             rate_limit_root: false,
+            cache_ttl: Default::default(),
         };
         tweak(&mut config);
         let clock = Arc::new(OffsetClock::default());

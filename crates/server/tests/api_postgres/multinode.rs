@@ -1,13 +1,50 @@
 //! Two `orgd serve` processes on one PostgreSQL database: every guarantee
 //! holds across them.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Storage, start_binary};
+use crate::helpers::{Storage, start_binary_with};
+
+/// Each node's caches trust what they hold for an hour: within a test, a
+/// change can reach another node only through PostgreSQL's notifications.
+const CACHE_FOR_AN_HOUR: &[&str] = &[
+    "--org-cache-ttl-ms",
+    "3600000",
+    "--key-cache-ttl-ms",
+    "3600000",
+];
+
+async fn start_node(database_url: &str, root: &str) -> (tokio::process::Child, String) {
+    let (child, base, _) = start_binary_with(database_url, Some(root), CACHE_FOR_AN_HOUR).await;
+    (child, base)
+}
+
+/// Polls `arrived` until it says yes. Not a timing check: the caches would
+/// hold the old state for an hour, so only a notification can end the wait.
+/// The minute is a guard against hanging forever, far beyond what delivery
+/// takes.
+async fn until<F, Fut>(what: &str, mut arrived: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let wait = async {
+        while !arrived().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .is_err()
+    {
+        panic!("{what} never reached the other node");
+    }
+}
 
 struct Node {
     base: String,
@@ -44,9 +81,9 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
     let storage = Storage::new().await;
     let root = orgd_core::keys::generate_secret();
     // Both start at once: migrations and bootstrap race, and must not clash.
-    let ((mut c1, b1, _), (mut c2, b2, _)) = tokio::join!(
-        start_binary(&storage.database_url, Some(&root)),
-        start_binary(&storage.database_url, Some(&root)),
+    let ((mut c1, b1), (mut c2, b2)) = tokio::join!(
+        start_node(&storage.database_url, &root),
+        start_node(&storage.database_url, &root),
     );
     let nodes = Arc::new([
         Node {
@@ -138,15 +175,11 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
     // org.create, configs.update, five application.create, forty org.update
     assert_eq!(v["events"], 47, "{v}");
     // Node 2 may answer from its cache until node 1's last change reaches it.
-    let changed = Instant::now();
-    loop {
+    until("the last rename", || async {
         let (_, org) = nodes[1].send(Method::GET, "/orgs/a", None).await;
-        if org["version"] == 42 {
-            break;
-        }
-        assert!(changed.elapsed() < Duration::from_secs(1), "{org}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        org["version"] == 42
+    })
+    .await;
 
     // An Idempotency-Key replayed on the other node replays.
     let post = |node: &Node| {
@@ -166,8 +199,8 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
     let (_, children) = nodes[0].send(Method::GET, "/orgs/a/children", None).await;
     assert_eq!(children.as_array().unwrap().len(), 1);
 
-    // A key revoked on node 1 is refused by node 2 within a second, although
-    // node 2 had just resolved (and cached) it.
+    // A key revoked on node 1 is refused by node 2, although node 2 had just
+    // resolved (and cached) it.
     let (s, key) = nodes[0]
         .send(
             Method::POST,
@@ -199,18 +232,10 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let revoked = Instant::now();
-    loop {
-        if me(secret.clone()).await == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(
-            revoked.elapsed() < Duration::from_secs(1),
-            "node 2 still accepts the key"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(revoked.elapsed() < Duration::from_secs(1));
+    until("the revocation", || async {
+        me(secret.clone()).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
 
     // Crossing moves, one on each node (x under y's child, y under x's
     // child): never both, so never a cycle.
@@ -271,14 +296,14 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
 }
 
 /// Each node serves hot reads from memory; a change committed on one node
-/// reaches the other's cache through PostgreSQL's notifications, well before
-/// the cache's own expiry (5 s) would.
+/// reaches the other's cache through PostgreSQL's notifications, not through
+/// the cache's own expiry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_on_one_node_reaches_the_other_nodes_cache_within_a_second() {
+async fn a_change_on_one_node_reaches_the_other_nodes_cache_by_notification() {
     let storage = Storage::new().await;
     let root = orgd_core::keys::generate_secret();
-    let (mut c1, b1, _) = start_binary(&storage.database_url, Some(&root)).await;
-    let (mut c2, b2, _) = start_binary(&storage.database_url, Some(&root)).await;
+    let (mut c1, b1) = start_node(&storage.database_url, &root).await;
+    let (mut c2, b2) = start_node(&storage.database_url, &root).await;
     let node = |base: String| Node {
         base,
         client: reqwest::Client::new(),
@@ -311,14 +336,7 @@ async fn a_change_on_one_node_reaches_the_other_nodes_cache_within_a_second() {
         .send(Method::PATCH, "/orgs/a", Some(json!({"name": "Renamed"})))
         .await;
     assert_eq!(s, StatusCode::OK);
-    let changed = Instant::now();
-    while name(&two).await != "Renamed" {
-        assert!(
-            changed.elapsed() < Duration::from_secs(1),
-            "node 2 still serves the old name"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("the rename", || async { name(&two).await == "Renamed" }).await;
     c1.kill().await.unwrap();
     c2.kill().await.unwrap();
 }

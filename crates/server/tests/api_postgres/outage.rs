@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -121,16 +121,25 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Waits for `what`; the minute only guards against hanging forever.
+async fn guarded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no end in a minute"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
     let cluster = Cluster::start();
     let root = orgd_core::keys::generate_secret();
+    // The request timeout is far off: an answer that says `unavailable` (not
+    // `timeout`) came from the database path giving up at its own bound.
     let (mut node, base, _) = start_binary_with(
         &cluster.url(),
         Some(&root),
         &[
             "--request-timeout-secs",
-            "5",
+            "600",
             "--db-acquire-timeout-secs",
             "2",
         ],
@@ -174,17 +183,13 @@ async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
             Some(json!({"id": "b", "name": "B"})),
         ),
     ] {
-        let started = Instant::now();
         let mut req = client.request(method.clone(), url(path)).bearer_auth(&root);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.unwrap();
-        assert!(
-            started.elapsed() < Duration::from_secs(6),
-            "{method} {path} took {:?}",
-            started.elapsed()
-        );
+        let res = guarded(&format!("{method} {path}"), req.send())
+            .await
+            .unwrap();
         assert_eq!(
             res.status(),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -192,7 +197,7 @@ async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
         );
         assert!(res.headers().contains_key("retry-after"));
         let p: Value = res.json().await.unwrap();
-        assert!(p["type"].as_str().unwrap().starts_with("/problems/"), "{p}");
+        assert_eq!(p["type"], "/problems/unavailable", "{method} {path}: {p}");
     }
     let res = client.get(url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -202,15 +207,12 @@ async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
     cluster.up();
 
     // Back by itself, with every acknowledged write there.
-    let started = Instant::now();
-    loop {
-        let res = client.get(url("/readyz")).send().await.unwrap();
-        if res.status() == StatusCode::OK {
-            break;
+    guarded("recovery", async {
+        while client.get(url("/readyz")).send().await.unwrap().status() != StatusCode::OK {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no recovery");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     let org: Value = client
         .get(url("/orgs/a"))
         .bearer_auth(&root)
