@@ -211,8 +211,9 @@ impl AccessLogRepo for PgTx {
 
     async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64> {
         let done = sqlx::query(
-            "DELETE FROM access_log WHERE gid IN \
-             (SELECT gid FROM access_log WHERE timestamp < $1 LIMIT $2)",
+            "DELETE FROM access_log WHERE gid IN (SELECT gid FROM \
+             (SELECT gid, timestamp FROM access_log ORDER BY gid LIMIT $2) AS front \
+             WHERE timestamp < $1)",
         )
         .bind(truncate(before))
         .bind(i64::try_from(max_rows).unwrap_or(i64::MAX))

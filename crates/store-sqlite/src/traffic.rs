@@ -189,8 +189,9 @@ impl AccessLogRepo for SqliteTx {
     async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64> {
         Ok(execute(
             self.conn()?,
-            "DELETE FROM access_log WHERE gid IN \
-             (SELECT gid FROM access_log WHERE timestamp < ? LIMIT ?)",
+            "DELETE FROM access_log WHERE gid IN (SELECT gid FROM \
+             (SELECT gid, timestamp FROM access_log ORDER BY gid LIMIT ?2) \
+             WHERE timestamp < ?1)",
             params![ts(before), i64::try_from(max_rows).unwrap_or(i64::MAX)],
         )?)
     }

@@ -446,6 +446,36 @@ pub async fn pruning_the_access_log_removes_older_entries_at_most_max_rows_per_c
     assert_eq!(ids(store, "b", &none).await, Vec::<String>::new());
 }
 
+/// Pruning follows write order: an entry dated ahead holds its place at the
+/// front, and what was written before and after it still goes.
+pub async fn pruning_the_access_log_looks_at_entries_in_write_order(store: &dyn Store) {
+    two_orgs().insert(store).await;
+    let cutoff = at(100);
+    insert_access(store, &[access("a", "dated_ahead", at(200))]).await;
+    insert_access(
+        store,
+        &[
+            access("a", "old1", at(1)),
+            access("b", "old2", at(2)),
+            access("a", "new", at(150)),
+            access("b", "old3", at(3)),
+        ],
+    )
+    .await;
+
+    // The two written first: one is old.
+    assert_eq!(prune(store, cutoff, 2).await, 1);
+    // Then `dated_ahead` and `old2`; then `dated_ahead` and `new`: nothing.
+    assert_eq!(prune(store, cutoff, 2).await, 1);
+    assert_eq!(prune(store, cutoff, 2).await, 0);
+    // A wider look reaches `old3`.
+    assert_eq!(prune(store, cutoff, 10).await, 1);
+
+    let none = AccessFilter::default();
+    assert_eq!(ids(store, "a", &none).await, ["dated_ahead", "new"]);
+    assert_eq!(ids(store, "b", &none).await, Vec::<String>::new());
+}
+
 pub async fn a_large_batch_of_access_entries_is_stored_in_one_call(store: &dyn Store) {
     two_orgs().insert(store).await;
     // 1,200 entries in one call: 700 of a, 450 of b and 50 of no org.

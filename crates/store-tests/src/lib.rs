@@ -119,6 +119,7 @@ macro_rules! store_suite {
             access_log::access_entries_filter_by_time_user_action_and_status,
             access_log::access_entries_page_by_timestamp_and_position,
             access_log::pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call,
+            access_log::pruning_the_access_log_looks_at_entries_in_write_order,
             access_log::a_large_batch_of_access_entries_is_stored_in_one_call,
             consumption::add_counters_accumulate_across_calls_and_drop_unknown_orgs,
             consumption::add_counters_sums_repeated_counters_within_one_call,

@@ -267,7 +267,9 @@ impl Orgd {
             let n = tx.prune_access_log(now - access_retention, 5000).await?;
             tx.commit().await?;
             removed += n;
-            if n < 5000 {
+            // Each call looks at the 5,000 entries written first: it goes on
+            // while the front of the log still holds old ones.
+            if n == 0 {
                 break;
             }
         }
