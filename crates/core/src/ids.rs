@@ -30,10 +30,7 @@ impl OrgId {
     }
 
     pub fn generate() -> Self {
-        Self(format!(
-            "org_{}",
-            ulid::Ulid::new().to_string().to_lowercase()
-        ))
+        Self(prefixed_ulid("org"))
     }
 
     /// For values read back from a store, which only ever holds parsed ids.
@@ -43,6 +40,10 @@ impl OrgId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -54,7 +55,21 @@ impl fmt::Display for OrgId {
 
 /// Makes a prefixed ULID id (`key_…`, `evt_…`).
 pub fn prefixed_ulid(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+    let mut buf = [0; ulid::ULID_LEN];
+    let id = lowercase_ulid(&mut buf);
+    let mut s = String::with_capacity(prefix.len() + 1 + id.len());
+    s.push_str(prefix);
+    s.push('_');
+    s.push_str(id);
+    s
+}
+
+/// A new ULID in lowercase, written into `buf`: every request makes one or
+/// two, so without a `String` for the uppercase form.
+pub fn lowercase_ulid(buf: &mut [u8; ulid::ULID_LEN]) -> &str {
+    let id = ulid::Ulid::new().array_to_str(buf);
+    id.make_ascii_lowercase();
+    id
 }
 
 #[cfg(test)]
@@ -82,6 +97,16 @@ mod tests {
         ] {
             assert!(OrgId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn prefixed_ulids_are_lowercase_and_distinct() {
+        let a = prefixed_ulid("acc");
+        assert_eq!(a.len(), 4 + ulid::ULID_LEN);
+        assert!(a.starts_with("acc_"));
+        assert_eq!(a, a.to_lowercase());
+        assert!(ulid::Ulid::from_string(&a[4..]).is_ok());
+        assert_ne!(a, prefixed_ulid("acc"));
     }
 
     #[test]

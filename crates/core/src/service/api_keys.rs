@@ -1,5 +1,7 @@
 //! API keys: authentication, minting, listing, revocation.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -75,6 +77,7 @@ impl Orgd {
                         key_id: Some(key.id),
                     });
                 }
+                let key = Arc::new(key);
                 self.caches.keys.put(key.clone(), generation);
                 key
             }
@@ -82,7 +85,7 @@ impl Orgd {
         if !key.is_usable_at(now) {
             return Err(Error::Unauthenticated {
                 reason: AuthFailure::Expired,
-                key_id: Some(key.id),
+                key_id: Some(key.id.clone()),
             });
         }
         if key
@@ -90,13 +93,13 @@ impl Orgd {
             .is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
         {
             self.touch_key(&key, now).await;
-            key.last_used_at = Some(now);
+            Arc::make_mut(&mut key).last_used_at = Some(now);
             self.caches.keys.put(key.clone(), generation);
         }
         Ok(Principal {
-            key_id: Some(key.id),
-            org_id: key.org_id,
-            user: key.user,
+            key_id: Some(key.id.clone()),
+            org_id: key.org_id.clone(),
+            user: key.user.clone(),
             permissions: key.permissions,
             rate_limit_per_minute: key.rate_limit_per_minute,
         })

@@ -9,8 +9,8 @@
 //! against the injected clock, so a cached key still stops at `expires_at`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::keys::KeyRecord;
@@ -25,7 +25,7 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, KeyRecord)>>,
+    entries: Mutex<HashMap<String, (Instant, Arc<KeyRecord>)>>,
     /// Bumped by every eviction. A lookup that read the database before an
     /// eviction must not put what it read back in.
     generation: AtomicU64,
@@ -41,7 +41,7 @@ impl KeyCache {
     }
 
     /// The key with this digest, if resolved (to a live org) within the TTL.
-    pub fn get(&self, digest: &str) -> Option<KeyRecord> {
+    pub fn get(&self, digest: &str) -> Option<Arc<KeyRecord>> {
         let entries = self.entries.lock().ok()?;
         let (at, key) = entries.get(digest)?;
         (at.elapsed() < self.ttl).then(|| key.clone())
@@ -53,7 +53,7 @@ impl KeyCache {
     }
 
     /// Caches `key` unless something was evicted since `generation` was read.
-    pub fn put(&self, key: KeyRecord, generation: u64) {
+    pub fn put(&self, key: Arc<KeyRecord>, generation: u64) {
         if let Ok(mut entries) = self.entries.lock() {
             if self.generation.load(Ordering::Acquire) != generation {
                 return;
@@ -109,9 +109,9 @@ mod tests {
         let cache = KeyCache::new(DEFAULT_TTL);
         let before = cache.generation();
         cache.evict_org(&OrgId::from_trusted("root".into()));
-        cache.put(key("d"), before);
+        cache.put(Arc::new(key("d")), before);
         assert!(cache.get("d").is_none());
-        cache.put(key("d"), cache.generation());
+        cache.put(Arc::new(key("d")), cache.generation());
         assert!(cache.get("d").is_some());
         cache.clear();
         assert!(cache.get("d").is_none());

@@ -34,6 +34,8 @@ impl Wrap for Envelope {
 
 async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Response {
     let id = request_id::assign(req.headers_mut());
+    // The request carries the id as a header now: the response gets a copy.
+    let id_header = req.headers().get(REQUEST_ID).cloned();
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -89,7 +91,7 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
                     .into_response(),
             };
             let h = res.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&id) {
+            if let Some(v) = id_header {
                 h.insert(REQUEST_ID, v);
             }
             h.insert(
@@ -104,7 +106,7 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
             state.metrics.observe(
                 method.as_str(),
                 route.as_ref().map_or("unmatched", MatchedPath::as_str),
-                res.status().as_u16(),
+                res.status(),
                 started.elapsed().as_secs_f64(),
             );
             res

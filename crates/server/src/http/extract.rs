@@ -117,8 +117,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     }
 }
 
-/// The authenticated caller and where the request came from. Put in place by
-/// the guard (`guard.rs`) on every route that requires a key.
+/// The authenticated caller and where the request came from. Put in place
+/// (as an `Arc<Caller>`) by the guard (`guard.rs`) on every route that
+/// requires a key.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
@@ -129,9 +130,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
-            orgd_core::Error::Internal("route is missing the authentication layer".into()).into()
-        })
+        parts
+            .extensions
+            .get::<std::sync::Arc<Caller>>()
+            .map(|c| Caller::clone(c))
+            .ok_or_else(|| {
+                orgd_core::Error::Internal("route is missing the authentication layer".into())
+                    .into()
+            })
     }
 }
 

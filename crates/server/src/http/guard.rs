@@ -37,8 +37,10 @@ impl Wrap for Guard {
 async fn serve<S: Inner>(guard: Guard, mut req: Request, inner: S) -> Response {
     let state = &guard.state;
     let ip = req.extensions().get::<ClientIp>().map(|c| c.text.clone());
-    let caller: Caller = match authenticate(state, req.headers(), ip).await {
-        Ok(caller) => caller,
+    // Shared: the handler's extractor takes a copy, the access log (outside)
+    // reads it from the response.
+    let caller: Arc<Caller> = match authenticate(state, req.headers(), ip).await {
+        Ok(caller) => Arc::new(caller),
         Err(refused) => return refused,
     };
     let decision = rate_limit::decide(state, &caller.principal);

@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on POST: the first response is kept for 24 h and
 //! replayed to a retry with the same key and the same request.
 
+use std::sync::Arc;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -42,7 +44,7 @@ pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> R
     };
     let Some(key_id) = req
         .extensions()
-        .get::<Caller>()
+        .get::<Arc<Caller>>()
         .and_then(|c| c.principal.key_id.clone())
     else {
         return run(inner, req).await;

@@ -4,6 +4,7 @@
 //! (`/orgs/{org_id}`), methods, statuses and pool names only: no org ids or
 //! other tenant data.
 
+use axum::http::StatusCode;
 use orgd_core::store::PoolStats;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -135,7 +136,7 @@ impl Metrics {
         InFlight(&self.in_flight)
     }
 
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, method: &str, route: &str, status: StatusCode, seconds: f64) {
         // Any token is a method to HTTP; a label per made-up one would let a
         // client grow the registry without bound.
         let method = match method {
@@ -143,7 +144,7 @@ impl Metrics {
             _ => "other",
         };
         self.requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, status.as_str()])
             .inc();
         self.latency
             .with_label_values(&[method, route])
@@ -199,10 +200,10 @@ mod tests {
         let m = Metrics::new().unwrap_or_else(|e| panic!("{e}"));
         {
             let _g = m.started();
-            m.observe("GET", "/orgs/{org_id}", 200, 0.003);
+            m.observe("GET", "/orgs/{org_id}", StatusCode::OK, 0.003);
         }
-        m.observe("GET", "/orgs/{org_id}", 200, 0.004);
-        m.observe("BREW", "unmatched", 405, 0.001);
+        m.observe("GET", "/orgs/{org_id}", StatusCode::OK, 0.004);
+        m.observe("BREW", "unmatched", StatusCode::METHOD_NOT_ALLOWED, 0.001);
         m.traffic_flushed(0.002);
         let text = m.render(&Readings {
             pools: vec![PoolStats {

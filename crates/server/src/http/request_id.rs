@@ -26,11 +26,12 @@ pub fn assign(headers: &mut HeaderMap) -> String {
     if let Some(id) = sane(headers) {
         return id;
     }
-    let id = ulid::Ulid::new().to_string().to_lowercase();
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    let mut buf = [0; ulid::ULID_LEN];
+    let id = orgd_core::ids::lowercase_ulid(&mut buf);
+    if let Ok(v) = HeaderValue::from_str(id) {
         headers.insert(REQUEST_ID, v);
     }
-    id
+    id.to_owned()
 }
 
 fn sane(headers: &HeaderMap) -> Option<String> {
