@@ -113,18 +113,20 @@ impl AccessLogRepo for SqliteTx {
         let conn = self.conn()?;
         let existing = existing_orgs(conn, entries.iter().map(|e| e.org_id.as_str()))?;
         let mut stored = 0;
-        // Row by row: the statement is prepared once, and each row is a
-        // function call, as cheap as a multi-row INSERT without its limit on
-        // bound parameters.
+        // Row by row with one statement taken from the cache for the whole
+        // batch: each row is a function call, as cheap as a multi-row INSERT
+        // without its limit on bound parameters (taking the statement from
+        // the cache for each row cost a tenth of the insert).
+        let mut insert = conn
+            .prepare_cached(concat!(
+                "INSERT INTO access_log (",
+                access_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .map_err(Error::from)?;
         for e in entries.iter().filter(|e| existing.contains(&e.org_id)) {
-            stored += execute(
-                conn,
-                concat!(
-                    "INSERT INTO access_log (",
-                    access_columns!(),
-                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
-                params![
+            stored += insert
+                .execute(params![
                     e.id,
                     e.org_id,
                     ts(e.timestamp),
@@ -141,8 +143,8 @@ impl AccessLogRepo for SqliteTx {
                     e.latency_ms,
                     e.source.as_str(),
                     e.details.as_ref().map(ToString::to_string),
-                ],
-            )?;
+                ])
+                .map_err(Error::from)? as u64;
         }
         Ok(stored)
     }

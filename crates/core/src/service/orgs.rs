@@ -1,5 +1,7 @@
 //! Organizations: create, read, update, move, delete, list.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{Change, IfMatch, Orgd, Origin, json, path_org_id};
@@ -57,8 +59,10 @@ fn validation(errors: Vec<FieldError>) -> Result<()> {
 }
 
 impl Orgd {
-    pub async fn get_org(&self, who: &Principal, id: &str) -> Result<Org> {
-        Ok(self.read_org(who, id, Permission::Read).await?.view())
+    /// The org as stored (shared with the cache): answer with
+    /// [`OrgRecord::as_view`].
+    pub async fn get_org(&self, who: &Principal, id: &str) -> Result<Arc<OrgRecord>> {
+        self.read_org(who, id, Permission::Read).await
     }
 
     pub async fn create_org(&self, who: &Principal, origin: &Origin, new: NewOrg) -> Result<Org> {

@@ -158,7 +158,7 @@ async fn get_org(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let org = s.orgd.get_org(&caller.principal, &org_id).await?;
-    Ok(versioned(&headers, org.version, &org))
+    Ok(versioned(&headers, org.version, &org.as_view()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
