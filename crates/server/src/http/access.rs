@@ -9,22 +9,22 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
-use orgd_core::access::{AccessEntry, Outcome, Source};
 use orgd_core::consumption::Month;
-use orgd_core::ids::{OrgId, prefixed_ulid};
+use orgd_core::ids::OrgId;
 
 use super::AppState;
 use super::client_ip::ClientIp;
 use super::extract::Caller;
 use super::layer::{Inner, run};
 use super::request_id;
-use crate::ingest::Traffic;
+use crate::ingest::{Traffic, Visit};
 
-/// The org a request names, and the operation's name for the log.
+/// The org a request names, and the operation (the action but for the
+/// method) for the log.
 #[derive(Debug, PartialEq, Eq)]
 struct Target {
     org_id: String,
-    action: String,
+    operation: Arc<str>,
 }
 
 /// What a route pattern says for the log: which path segment names the org,
@@ -32,7 +32,7 @@ struct Target {
 #[derive(Debug, Clone)]
 struct RouteTarget {
     segment: usize,
-    operation: String,
+    operation: Arc<str>,
 }
 
 /// [`RouteTarget`]s as worked out, by pattern: the routes are fixed, so each
@@ -58,24 +58,24 @@ fn route_target(pattern: &str) -> Option<RouteTarget> {
     Some(RouteTarget {
         segment,
         operation: if parts.is_empty() {
-            "org".to_owned()
+            "org".into()
         } else {
-            parts.join(".")
+            parts.join(".").into()
         },
     })
 }
 
-/// The org a request to `path` names, and the action.
-fn target(pattern: &str, path: &str, method: &Method) -> Option<Target> {
+/// The org a request to `path` names, and the operation.
+fn target(pattern: &str, path: &str) -> Option<Target> {
     let known = ROUTE_TARGETS.read().ok().and_then(|m| {
         m.get(pattern)
-            .map(|route| route.as_ref().and_then(|r| r.target(path, method)))
+            .map(|route| route.as_ref().and_then(|r| r.target(path)))
     });
     if let Some(target) = known {
         return target;
     }
     let route = route_target(pattern);
-    let target = route.as_ref().and_then(|r| r.target(path, method));
+    let target = route.as_ref().and_then(|r| r.target(path));
     if let Ok(mut m) = ROUTE_TARGETS.write() {
         m.insert(pattern.to_owned(), route);
     }
@@ -84,21 +84,27 @@ fn target(pattern: &str, path: &str, method: &Method) -> Option<Target> {
 
 impl RouteTarget {
     /// What a request to `path` on this route names.
-    fn target(&self, path: &str, method: &Method) -> Option<Target> {
+    fn target(&self, path: &str) -> Option<Target> {
         let raw = path.split('/').nth(self.segment)?;
         let org_id = percent_encoding::percent_decode_str(raw)
             .decode_utf8()
             .ok()?;
-        let method = method.as_str();
-        let mut action = String::with_capacity(self.operation.len() + 1 + method.len());
-        action.push_str(&self.operation);
-        action.push('.');
-        action.extend(method.chars().map(|c| c.to_ascii_lowercase()));
         Some(Target {
             org_id: OrgId::parse(&org_id).ok()?.into_string(),
-            action,
+            operation: self.operation.clone(),
         })
     }
+}
+
+/// The action as the log names it: the operation and the method,
+/// `configs.patch`.
+pub fn action(operation: &str, method: &Method) -> String {
+    let method = method.as_str();
+    let mut action = String::with_capacity(operation.len() + 1 + method.len());
+    action.push_str(operation);
+    action.push('.');
+    action.extend(method.chars().map(|c| c.to_ascii_lowercase()));
+    action
 }
 
 /// Runs the request on `inner` and records it.
@@ -106,39 +112,35 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
     let Some(t) = req
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|m| target(m.as_str(), req.uri().path(), req.method()))
+        .and_then(|m| target(m.as_str(), req.uri().path()))
     else {
         return run(inner, req).await;
     };
     let started = Instant::now();
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(512).collect::<String>());
     // The entry as it stands if no answer ever comes: a read runs in the
     // request's own future (see `envelope`), which a client hanging up or
     // the timeout drops; the guard still writes it then, as a failure
-    // without a status.
+    // without a status. Only what the request does not hold anyway is
+    // copied here; the writer makes the stored entry (see `ingest::Visit`).
     let mut pending = Unanswered {
         state: &state,
-        entry: state.access_log.then(|| AccessEntry {
-            id: prefixed_ulid("acc"),
+        org_id: Some(t.org_id),
+        visit: state.access_log.then(|| Visit {
             timestamp: state.orgd.now(),
-            org_id: t.org_id.clone(),
             user: None,
             key_id: None,
-            action: t.action,
-            status: Outcome::Failure,
+            operation: t.operation,
+            method: req.method().clone(),
+            path: truncated(req.uri().path(), 1024).to_owned(),
+            ip: req.extensions().get::<ClientIp>().map(|c| c.ip),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| truncated(s, 512).to_owned()),
+            request_id: request_id::shared(),
             http_status: None,
-            method: Some(req.method().to_string()),
-            path: Some(req.uri().path().chars().take(1024).collect()),
-            ip: req.extensions().get::<ClientIp>().map(|c| c.text.clone()),
-            user_agent,
-            request_id: request_id::current(),
             latency_ms: None,
-            source: Source::Api,
-            details: None,
         }),
     };
 
@@ -147,39 +149,52 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
     let caller = res.extensions().get::<Arc<Caller>>();
     let status = res.status();
     let now = state.orgd.now();
-    let entry = pending.entry.take().map(|mut e| {
-        e.timestamp = now;
-        e.user = caller.and_then(|c| c.principal.user.clone());
-        e.key_id = caller.and_then(|c| c.principal.key_id.clone());
-        if !(status.is_client_error() || status.is_server_error()) {
-            e.status = Outcome::Success;
-        }
-        e.http_status = Some(status.as_u16());
-        e.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
-        e
+    let visit = pending.visit.take().map(|mut v| {
+        v.timestamp = now;
+        v.user = caller.and_then(|c| c.principal.user.clone());
+        v.key_id = caller.and_then(|c| c.principal.key_id.clone());
+        v.http_status = Some(status);
+        v.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+        v
     });
     // Counted when the caller reached the org: not for a bad key (401), nor
     // for an org it may not see (404).
     let counted =
         caller.is_some() && status != StatusCode::UNAUTHORIZED && status != StatusCode::NOT_FOUND;
-    let count = counted.then(|| (t.org_id, Month::of(now)));
-    if entry.is_some() || count.is_some() {
-        state.traffic.record(Traffic { entry, count }).await;
+    let count = counted.then(|| Month::of(now));
+    if let Some(org_id) = pending.org_id.take()
+        && (visit.is_some() || count.is_some())
+    {
+        state
+            .traffic
+            .record(Traffic {
+                org_id,
+                visit,
+                count,
+            })
+            .await;
     }
     res
+}
+
+/// The longest prefix of `s` of at most `chars` characters.
+fn truncated(s: &str, chars: usize) -> &str {
+    s.char_indices().nth(chars).map_or(s, |(end, _)| &s[..end])
 }
 
 /// An access log entry whose request has not been answered yet.
 struct Unanswered<'a> {
     state: &'a AppState,
-    entry: Option<AccessEntry>,
+    org_id: Option<String>,
+    visit: Option<Visit>,
 }
 
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
+        if let (Some(org_id), Some(visit)) = (self.org_id.take(), self.visit.take()) {
             self.state.traffic.record_detached(Traffic {
-                entry: Some(entry),
+                org_id,
+                visit: Some(visit),
                 count: None,
             });
         }
@@ -193,10 +208,18 @@ mod tests {
     fn t(pattern: &str, path: &str, method: &str) -> Option<(String, String)> {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         // Twice: worked out, then from what was kept.
-        let first = target(pattern, path, &method).map(|t| (t.org_id, t.action));
-        let again = target(pattern, path, &method).map(|t| (t.org_id, t.action));
+        let first = target(pattern, path).map(|t| (t.org_id, action(&t.operation, &method)));
+        let again = target(pattern, path).map(|t| (t.org_id, action(&t.operation, &method)));
         assert_eq!(first, again);
         first
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        assert_eq!(truncated("héllo", 2), "hé");
+        assert_eq!(truncated("héllo", 5), "héllo");
+        assert_eq!(truncated("héllo", 50), "héllo");
+        assert_eq!(truncated("", 3), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -33,7 +34,7 @@ impl Wrap for Envelope {
 }
 
 async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Response {
-    let id = request_id::assign(req.headers_mut());
+    let id: Arc<str> = request_id::assign(req.headers_mut()).into();
     // The request carries the id as a header now: the response gets a copy.
     let id_header = req.headers().get(REQUEST_ID).cloned();
     let peer = req

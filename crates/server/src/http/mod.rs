@@ -1,7 +1,7 @@
 //! The HTTP API. Routes and the OpenAPI document come from one declaration
 //! (`utoipa_axum::routes!`), so no route exists without its description.
 
-mod access;
+pub(crate) mod access;
 mod access_log;
 mod api_keys;
 mod audit;

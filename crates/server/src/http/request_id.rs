@@ -2,21 +2,28 @@
 //! new one. It is echoed in the response, written in the access log and the
 //! audit trail, and named in every problem body.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
-    static CURRENT: String;
+    static CURRENT: Arc<str>;
 }
 
 /// The id of the request being served on this task, for problem bodies.
 pub fn current() -> Option<String> {
+    CURRENT.try_with(|id| id.to_string()).ok()
+}
+
+/// [`current`] without a copy.
+pub fn shared() -> Option<Arc<str>> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
 /// Runs `work` with `id` as the current request's id.
-pub fn scope<F: Future>(id: String, work: F) -> impl Future<Output = F::Output> {
+pub fn scope<F: Future>(id: Arc<str>, work: F) -> impl Future<Output = F::Output> {
     CURRENT.scope(id, work)
 }
 
