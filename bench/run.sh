@@ -114,11 +114,11 @@ setup() {
     -d '{"id":"bench","name":"Bench"}' >/dev/null
 }
 
-# The ceiling, and GET with the access log on and off, alternate, three
+# The ceiling, and GET with the access log on and off, alternate, five
 # rounds each, and the best run of each counts: a ratio should not hinge on
 # what else the machine did for ten seconds (on this 2-core VM the same
 # binary varies by ±10 % from one run to the next).
-for _ in 1 2 3; do
+for _ in 1 2 3 4 5; do
   start noop target/release/examples/noop
   measure "no-op axum endpoint (ceiling)" "http://$addr/noop"
   stop_last
