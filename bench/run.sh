@@ -27,7 +27,8 @@ THREADS=${BENCH_THREADS:-2}
 ORGS=${BENCH_ORGS:-100000}
 PG_ADMIN_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 work=$(mktemp -d)
-pids=()
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 pg_db=""
 cleanup() {
   for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
@@ -43,21 +44,6 @@ fi
 
 cargo build --release --quiet --bin orgd --example noop --example baseline --example bench_gen
 bin=target/release/orgd
-
-# start NAME CMD... : runs CMD in the background and sets $addr from its
-# "listening on" line (not a command substitution: the server would hold its pipe).
-start() {
-  local name=$1; shift
-  "$@" >/dev/null 2>"$work/$name.log" &
-  pids+=($!)
-  addr=""
-  for _ in $(seq 1 600); do
-    addr=$(sed -n 's/.*listening on \(.*\)$/\1/p' "$work/$name.log" | head -n1)
-    [ -n "$addr" ] && return
-    sleep 0.05
-  done
-  echo "$name did not start" >&2; cat "$work/$name.log" >&2; exit 1
-}
 
 stop_last() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
 

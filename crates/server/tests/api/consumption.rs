@@ -155,14 +155,7 @@ async fn a_three_level_subtree_sums_up() {
         ("customer-2", 100),
         ("team", 1000),
     ] {
-        let res = app
-            .post(
-                &app.root_key,
-                &format!("/orgs/{org}/usage"),
-                json!([{"metric": "seats", "quantity": n}]),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        app.usage(org, "seats", n).await;
     }
     app.delete(&app.root_key, "/orgs/customer-2").await;
 
@@ -452,39 +445,13 @@ async fn subtree_sums_follow_usage_gauges_and_moves_across_months() {
     for (id, parent) in &tree {
         app.org(parent, id).await;
     }
-    let usage = |org: &'static str, n: i64| {
-        let app = &app;
-        async move {
-            let res = app
-                .post(
-                    &app.root_key,
-                    &format!("/orgs/{org}/usage"),
-                    json!([{"metric": "seats", "quantity": n}]),
-                )
-                .await;
-            assert_eq!(res.status(), StatusCode::ACCEPTED);
-        }
-    };
-    let application = |org: &'static str, name: &'static str| {
-        let app = &app;
-        async move {
-            let res = app
-                .post(
-                    &app.root_key,
-                    &format!("/orgs/{org}/applications"),
-                    json!({"name": name}),
-                )
-                .await;
-            assert_eq!(res.status(), StatusCode::CREATED);
-        }
-    };
-    usage("a1", 5).await;
-    usage("a21", 3).await;
-    usage("b", 7).await;
-    usage("a", 1).await;
-    application("a1", "x").await;
-    application("a1", "y").await;
-    application("a21", "z").await;
+    app.usage("a1", "seats", 5).await;
+    app.usage("a21", "seats", 3).await;
+    app.usage("b", "seats", 7).await;
+    app.usage("a", "seats", 1).await;
+    app.application("a1", "x").await;
+    app.application("a1", "y").await;
+    app.application("a21", "z").await;
     let first = app.clock_now().format("%Y-%m").to_string();
     check_sums(&app, &tree, &first).await;
 
@@ -501,9 +468,9 @@ async fn subtree_sums_follow_usage_gauges_and_moves_across_months() {
     app.clock.advance(chrono::Duration::days(32));
     let second = app.clock_now().format("%Y-%m").to_string();
     check_sums(&app, &tree, &second).await;
-    usage("a21", 4).await;
-    application("a21", "w").await;
-    application("b", "v").await;
+    app.usage("a21", "seats", 4).await;
+    app.application("a21", "w").await;
+    app.application("b", "v").await;
     let res = app
         .patch(&app.root_key, "/orgs/a21", json!({"parent_id": "a"}))
         .await;
@@ -524,24 +491,10 @@ async fn the_migration_builds_the_rollups_of_an_existing_database() {
         app.org(parent, id).await;
     }
     for (org, n) in [("a1", 5), ("a2", 3), ("b", 7)] {
-        let res = app
-            .post(
-                &app.root_key,
-                &format!("/orgs/{org}/usage"),
-                json!([{"metric": "seats", "quantity": n}]),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        app.usage(org, "seats", n).await;
     }
     for (org, name) in [("a1", "x"), ("a2", "y"), ("a2", "z")] {
-        let res = app
-            .post(
-                &app.root_key,
-                &format!("/orgs/{org}/applications"),
-                json!({"name": name}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        app.application(org, name).await;
     }
     app.flush().await;
     // As the database was before: no roll-up tables, their migration (and

@@ -229,6 +229,34 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Reports `quantity` of `metric` for `org` with the root key.
+    pub async fn usage(&self, org: &str, metric: &str, quantity: i64) {
+        let res = self
+            .post(
+                &self.root_key,
+                &format!("/orgs/{org}/usage"),
+                json!([{"metric": metric, "quantity": quantity}]),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "usage of {org}");
+    }
+
+    /// Creates an application named `name` in `org` with the root key.
+    pub async fn application(&self, org: &str, name: &str) {
+        let res = self
+            .post(
+                &self.root_key,
+                &format!("/orgs/{org}/applications"),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "application {name} of {org}"
+        );
+    }
+
     /// Mints a key for `org` with the root key; returns `(secret, key id)`.
     pub async fn key(&self, org: &str, permissions: &[&str]) -> (String, String) {
         let res = self
