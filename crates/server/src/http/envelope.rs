@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, ServiceExt};
+use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use super::AppState;
@@ -34,6 +36,14 @@ impl Wrap for Envelope {
 }
 
 async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Response {
+    // Inside the envelope, around the route: a panic becomes a 500 problem
+    // (which the access log then records), and bodies are read up to
+    // BODY_LIMIT. Applied here to the route this request takes rather than
+    // as router layers, which box a copy of every route per request and
+    // layer.
+    let inner = CatchPanicLayer::custom(panic_response)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT).layer(inner))
+        .map_response(IntoResponse::into_response);
     let id: Arc<str> = request_id::assign(req.headers_mut()).into();
     // The request carries the id as a header now: the response gets a copy.
     let id_header = req.headers().get(REQUEST_ID).cloned();

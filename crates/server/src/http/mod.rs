@@ -31,14 +31,12 @@ mod tags;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use orgd_core::page::Page;
 use orgd_core::service::{IfMatch, Orgd};
 use serde::Serialize;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -187,8 +185,6 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             }),
         )
         .fallback(|| async { problem::Problem::new(problem::Kind::NotFound, "no such route") })
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(envelope::panic_response))
         .layer(layer::WrapLayer(envelope::Envelope(state.clone())))
         .with_state(state))
 }
