@@ -4,10 +4,12 @@
 pids=()
 
 # start NAME CMD... : runs CMD in the background and sets $addr from its
-# "listening on" line (not a command substitution: the server would hold its pipe).
+# "listening on" line (not a command substitution: the server would hold its
+# pipe). Its log is $work/NAME.log, also named by $last_log.
 start() {
   local name=$1; shift
-  "$@" >/dev/null 2>"$work/$name.log" &
+  last_log="$work/$name.log"
+  "$@" >/dev/null 2>"$last_log" &
   pids+=($!)
   addr=""
   for _ in $(seq 1 600); do

@@ -52,7 +52,8 @@ stop_last() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; 
 measure() {
   local label=$1 url=$2; shift 2
   wrk -t"${BENCH_T:-$THREADS}" -c"${BENCH_C:-$CONNECTIONS}" -d"$DURATION" --latency "$@" "$url" >"$work/wrk.out"
-  python3 - "$label" "$work/wrk.out" >>"$work/results" <<'PY'
+  # A failed line stops the run; the server's last words say why.
+  python3 - "$label" "$work/wrk.out" >>"$work/results" <<'PY' || { echo "server log, last lines:" >&2; tail -n 30 "$last_log" >&2; exit 1; }
 import re, sys
 label, text = sys.argv[1], open(sys.argv[2]).read()
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
