@@ -318,16 +318,17 @@ async fn waiting_for_another_process_does_not_stall_the_runtime() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     // Given up while it waits: its unit still ends, and frees the writer.
+    // (Yielding lets the runtime's one thread run the spawned unit up to
+    // where it waits.)
     let gave_up = spawn_insert(&store, &tree, "a");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::task::yield_now().await;
     gave_up.abort();
 
-    // This test's task sleeps, so the runtime's one thread polls `waiting`.
-    // Had the unit waited on that thread, the sleep could only end once the
-    // unit had given up (busy timeout) and finished with an error; waiting
-    // off the runtime, it is still waiting when the sleep ends.
+    // Had the unit waited on the runtime's thread, this task could only
+    // resume once the unit had given up (busy timeout) and finished with an
+    // error; waiting off the runtime, it is still waiting.
     let waiting = spawn_insert(&store, &tree, "b");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::task::yield_now().await;
     assert!(
         !waiting.is_finished(),
         "the unit gave up: it waited on the runtime's thread"

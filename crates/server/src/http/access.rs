@@ -132,7 +132,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
             operation: t.operation,
             method: req.method().clone(),
             path: truncated(req.uri().path(), 1024).to_owned(),
-            ip: req.extensions().get::<ClientIp>().map(|c| c.ip),
+            ip: req.extensions().get::<ClientIp>().map(|c| c.0),
             user_agent: req
                 .headers()
                 .get(header::USER_AGENT)

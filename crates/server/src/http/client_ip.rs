@@ -6,23 +6,11 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
-/// The client's address, put in the request's extensions by the envelope,
-/// with its text (formatted once: the audit trail and the access log both
-/// take it).
-#[derive(Debug, Clone)]
-pub struct ClientIp {
-    pub ip: IpAddr,
-    pub text: String,
-}
-
-impl ClientIp {
-    pub fn new(ip: IpAddr) -> Self {
-        Self {
-            ip,
-            text: ip.to_string(),
-        }
-    }
-}
+/// The client's address, put in the request's extensions by the envelope.
+/// Formatted only where text is kept: the guard (for the audit trail) and
+/// the traffic writer (for the access log).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
 
 /// `X-Forwarded-For` is read from the right, since each proxy appends what
 /// it saw; it is believed only when the peer is a trusted proxy.

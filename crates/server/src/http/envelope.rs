@@ -52,7 +52,7 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let Some(ip) = peer.map(|p| client_ip(p, req.headers(), &state.trusted_proxies)) {
-        req.extensions_mut().insert(ClientIp::new(ip));
+        req.extensions_mut().insert(ClientIp(ip));
     }
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let route = req.extensions().get::<MatchedPath>().cloned();

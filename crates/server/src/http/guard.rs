@@ -36,7 +36,7 @@ impl Wrap for Guard {
 
 async fn serve<S: Inner>(guard: Guard, mut req: Request, inner: S) -> Response {
     let state = &guard.state;
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.text.clone());
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.0.to_string());
     // Shared: the handler's extractor takes a copy, the access log (outside)
     // reads it from the response.
     let caller: Arc<Caller> = match authenticate(state, req.headers(), ip).await {

@@ -11,17 +11,17 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Above this many buckets, full (idle) ones are dropped when a new key
-/// arrives, at most once a minute: they hold nothing a new bucket would not.
-const PRUNE_ABOVE: usize = 10_000;
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use orgd_core::authz::Principal;
 
 use super::AppState;
 use super::problem::{Kind, Problem};
+
+/// Above this many buckets, full (idle) ones are dropped when a new key
+/// arrives, at most once a minute: they hold nothing a new bucket would not.
+const PRUNE_ABOVE: usize = 10_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -39,11 +39,7 @@ pub fn decide(state: &AppState, principal: &Principal) -> Option<Decision> {
         .filter(|_| state.rate_limit_exempt.as_ref() != Some(&principal.org_id));
     let per_minute = principal.rate_limit_per_minute.or(default)?;
     let key_id = principal.key_id.as_deref()?;
-    Some(
-        state
-            .rate_limiter
-            .take(key_id, per_minute, std::time::Instant::now()),
-    )
+    Some(state.rate_limiter.take(key_id, per_minute, Instant::now()))
 }
 
 /// The 429 of a refused request; `None` when it was allowed.
