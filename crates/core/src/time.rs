@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Timelike, Utc};
 
 /// The text form's length for years 0 to 9999.
-const LEN: usize = 24;
+pub const LEN: usize = 24;
 
 pub fn format(t: DateTime<Utc>) -> String {
     let mut buf = [0; LEN];

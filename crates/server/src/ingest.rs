@@ -173,7 +173,11 @@ pub fn spawn(
         flush_asked: flush_asked.clone(),
     };
     let handle = tokio::spawn(async move {
+        // Kept from batch to batch: a batch's vectors run to megabytes, and
+        // allocating them anew had the kernel zeroing fresh pages for each.
         let mut buf = Vec::with_capacity(BATCH);
+        let mut records = Vec::with_capacity(BATCH);
+        let mut entries = Vec::with_capacity(BATCH);
         let mut closing = false;
         loop {
             let n = tokio::select! {
@@ -191,7 +195,6 @@ pub fn spawn(
             if !closing {
                 gather(&mut rx, &mut buf, &flush_asked).await;
             }
-            let mut records = Vec::with_capacity(buf.len());
             let mut waiting = Vec::new();
             for item in buf.drain(..) {
                 match item {
@@ -200,10 +203,12 @@ pub fn spawn(
                 }
             }
             let started = std::time::Instant::now();
-            write(&orgd, &mut records, closing).await;
+            write(&orgd, &mut records, &mut entries, closing).await;
             if !records.is_empty() {
                 metrics.traffic_flushed(started.elapsed().as_secs_f64());
             }
+            records.clear();
+            entries.clear();
             for done in waiting {
                 let _ = done.send(());
             }
@@ -231,14 +236,16 @@ async fn gather(rx: &mut mpsc::Receiver<Item>, buf: &mut Vec<Item>, flush_asked:
     }
 }
 
-async fn write(orgd: &Orgd, batch: &mut [Traffic], closing: bool) {
+/// Writes a batch; `entries` is an empty vector to use.
+async fn write(orgd: &Orgd, batch: &mut [Traffic], entries: &mut Vec<AccessEntry>, closing: bool) {
     if batch.is_empty() {
         return;
     }
-    let entries: Vec<AccessEntry> = batch
-        .iter_mut()
-        .filter_map(|t| t.visit.take().map(|v| v.entry(&t.org_id)))
-        .collect();
+    entries.extend(
+        batch
+            .iter_mut()
+            .filter_map(|t| t.visit.take().map(|v| v.entry(&t.org_id))),
+    );
     let mut counts: HashMap<(&str, Month), i64> = HashMap::new();
     for t in batch.iter() {
         if let Some(month) = t.count {
@@ -257,7 +264,7 @@ async fn write(orgd: &Orgd, batch: &mut [Traffic], closing: bool) {
     let mut backoff = Duration::from_millis(50);
     let mut attempts = 0;
     loop {
-        match orgd.write_traffic(&entries, &counters).await {
+        match orgd.write_traffic(entries, &counters).await {
             Ok(()) => return,
             Err(e) => {
                 attempts += 1;

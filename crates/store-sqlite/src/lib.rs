@@ -27,6 +27,7 @@
 //! and runs from `Drop` when the unit is abandoned: there is no await point
 //! at which a cancelled request could leave the writer in an unknown state.
 
+mod access_blocks;
 mod audit;
 mod error;
 mod idempotency;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessFilter, Outcome, Source};
+use orgd_core::access::{AccessEntry, AccessFilter};
 use orgd_core::consumption::{MetricValue, Month};
 use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
@@ -16,15 +16,9 @@ use orgd_core::store::{
 use rusqlite::{Connection, Row, params};
 
 use crate::SqliteTx;
+use crate::access_blocks::{self, BLOCK};
 use crate::error::Error;
-use crate::sql::{Query, execute, fetch_limit, json_list, parse_json, parse_ts, row, rows, ts};
-
-macro_rules! access_columns {
-    () => {
-        "id, org_id, timestamp, user_name, key_id, action, status, http_status, method, path, \
-         ip, user_agent, request_id, latency_ms, source, details"
-    };
-}
+use crate::sql::{execute, fetch_limit, json_list, row, rows, ts};
 
 /// Which of these org ids exist (tombstones included).
 fn existing_orgs<'a>(
@@ -42,33 +36,6 @@ fn existing_orgs<'a>(
         |r| Ok(r.get::<_, String>(0)?),
     )?;
     Ok(found.into_iter().collect())
-}
-
-fn entry_from_row(r: &Row<'_>) -> Result<AccessEntry, Error> {
-    let status: String = r.get("status")?;
-    let source: String = r.get("source")?;
-    let details: Option<String> = r.get("details")?;
-    let http_status: Option<i64> = r.get("http_status")?;
-    Ok(AccessEntry {
-        id: r.get("id")?,
-        timestamp: parse_ts(&r.get::<_, String>("timestamp")?)?,
-        org_id: r.get("org_id")?,
-        user: r.get("user_name")?,
-        key_id: r.get("key_id")?,
-        action: r.get("action")?,
-        status: Outcome::parse(&status)
-            .ok_or_else(|| StoreError::Other(format!("bad stored status {status}")))?,
-        http_status: http_status.and_then(|s| u16::try_from(s).ok()),
-        method: r.get("method")?,
-        path: r.get("path")?,
-        ip: r.get("ip")?,
-        user_agent: r.get("user_agent")?,
-        request_id: r.get("request_id")?,
-        latency_ms: r.get("latency_ms")?,
-        source: Source::parse(&source)
-            .ok_or_else(|| StoreError::Other(format!("bad stored source {source}")))?,
-        details: details.as_deref().map(parse_json).transpose()?,
-    })
 }
 
 /// Adds each delta to its row of `table` (`consumption_counters` or
@@ -112,39 +79,29 @@ impl AccessLogRepo for SqliteTx {
     async fn insert_access_entries(&mut self, entries: &[AccessEntry]) -> StoreResult<u64> {
         let conn = self.conn()?;
         let existing = existing_orgs(conn, entries.iter().map(|e| e.org_id.as_str()))?;
-        let mut stored = 0;
-        // Row by row with one statement taken from the cache for the whole
-        // batch: each row is a function call, as cheap as a multi-row INSERT
-        // without its limit on bound parameters (taking the statement from
-        // the cache for each row cost a tenth of the insert).
-        let mut insert = conn
-            .prepare_cached(concat!(
-                "INSERT INTO access_log (",
-                access_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .map_err(Error::from)?;
+        // Each org's entries, in the order given, make its blocks.
+        let mut orgs: Vec<(&str, Vec<&AccessEntry>)> = Vec::new();
         for e in entries.iter().filter(|e| existing.contains(&e.org_id)) {
-            stored += insert
-                .execute(params![
-                    e.id,
-                    e.org_id,
-                    ts(e.timestamp),
-                    e.user,
-                    e.key_id,
-                    e.action,
-                    e.status.as_str(),
-                    e.http_status.map(i64::from),
-                    e.method,
-                    e.path,
-                    e.ip,
-                    e.user_agent,
-                    e.request_id,
-                    e.latency_ms,
-                    e.source.as_str(),
-                    e.details.as_ref().map(ToString::to_string),
-                ])
-                .map_err(Error::from)? as u64;
+            match orgs.iter_mut().find(|(org, _)| *org == e.org_id) {
+                Some((_, of_org)) => of_org.push(e),
+                None => orgs.push((&e.org_id, vec![e])),
+            }
+        }
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO access_blocks (org_id, min_ts, max_ts, entries, data) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .map_err(Error::from)?;
+        let mut stored = 0;
+        for (org, of_org) in &orgs {
+            for chunk in of_org.chunks(BLOCK) {
+                let b = access_blocks::encode(chunk.iter().zip(0..).map(|(e, i)| (i, *e)))?;
+                insert
+                    .execute(params![org, b.min_ts, b.max_ts, b.entries, b.data])
+                    .map_err(Error::from)?;
+                stored += chunk.len() as u64;
+            }
         }
         Ok(stored)
     }
@@ -155,48 +112,104 @@ impl AccessLogRepo for SqliteTx {
         f: &AccessFilter,
         page: &PageRequest<(DateTime<Utc>, i64)>,
     ) -> StoreResult<Vec<(i64, AccessEntry)>> {
-        let mut b = Query::new(concat!(
-            "SELECT gid, ",
-            access_columns!(),
-            " FROM access_log WHERE org_id = "
-        ));
-        b.bind(org.to_string());
-        if let Some(start) = f.start {
-            b.push(" AND timestamp >= ").bind(ts(start));
+        let conn = self.conn()?;
+        let query = access_blocks::Query::new(f, page.after);
+        let want = usize::try_from(fetch_limit(page.limit)).unwrap_or(usize::MAX);
+        let mut newest = access_blocks::Newest::new(&query, want);
+        // The blocks that can hold a match, newest first.
+        let mut blocks = conn
+            .prepare_cached(
+                "SELECT block, max_ts, data FROM access_blocks WHERE org_id = ?1 \
+                 AND (?2 IS NULL OR max_ts >= ?2) AND (?3 IS NULL OR min_ts < ?3) \
+                 AND (?4 IS NULL OR min_ts <= ?4) ORDER BY max_ts DESC",
+            )
+            .map_err(Error::from)?;
+        let mut rows = blocks
+            .query(params![
+                org.as_str(),
+                query.start,
+                query.end,
+                query.after.as_ref().map(|(t, _)| t)
+            ])
+            .map_err(Error::from)?;
+        while let Some(r) = rows.next().map_err(Error::from)? {
+            let max_ts = r
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(Error::from)?;
+            if !newest.wants(max_ts) {
+                break;
+            }
+            let data = r
+                .get_ref(2)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(Error::from)?;
+            newest.take(org.as_str(), r.get(0).map_err(Error::from)?, data)?;
         }
-        if let Some(end) = f.end {
-            b.push(" AND timestamp < ").bind(ts(end));
-        }
-        if let Some(user) = &f.user {
-            b.push(" AND user_name = ").bind(user.clone());
-        }
-        if let Some(action) = &f.action {
-            b.push(" AND action = ").bind(action.clone());
-        }
-        if let Some(status) = f.status {
-            b.push(" AND status = ").bind(status.as_str().to_owned());
-        }
-        if let Some((t, gid)) = page.after {
-            b.push(" AND (timestamp, gid) < (")
-                .bind(ts(t))
-                .push(", ")
-                .bind(gid)
-                .push(")");
-        }
-        b.push(" ORDER BY timestamp DESC, gid DESC LIMIT ")
-            .bind(fetch_limit(page.limit));
-        Ok(b.rows(self.conn()?, |r| Ok((r.get("gid")?, entry_from_row(r)?)))?)
+        Ok(newest.into_vec())
     }
 
     async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64> {
-        Ok(execute(
-            self.conn()?,
-            "DELETE FROM access_log WHERE gid IN (SELECT gid FROM \
-             (SELECT gid, timestamp FROM access_log ORDER BY gid LIMIT ?2) \
-             WHERE timestamp < ?1)",
-            params![ts(before), i64::try_from(max_rows).unwrap_or(i64::MAX)],
-        )?)
+        let conn = self.conn()?;
+        let cutoff = ts(before);
+        // The blocks written first, whole, up to `max_rows` entries (at
+        // least one block, so a block larger than that is not stuck).
+        let front = rows(
+            conn,
+            "SELECT block, min_ts, max_ts, entries FROM access_blocks ORDER BY block LIMIT ?",
+            [i64::try_from(max_rows).unwrap_or(i64::MAX)],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u64>(3)?,
+                ))
+            },
+        )?;
+        let (mut seen, mut removed) = (0, 0);
+        for (block, min_ts, max_ts, entries) in front {
+            seen += entries;
+            if seen > max_rows && seen > entries {
+                break;
+            }
+            if max_ts < cutoff {
+                execute(conn, "DELETE FROM access_blocks WHERE block = ?", [block])?;
+                removed += entries;
+            } else if min_ts < cutoff {
+                removed += keep_from(conn, block, &cutoff)?;
+            }
+        }
+        Ok(removed)
     }
+}
+
+/// Rewrites a block without its entries older than `cutoff`, each kept one
+/// at its index; returns how many went.
+fn keep_from(conn: &Connection, block: i64, cutoff: &str) -> Result<u64, Error> {
+    let Some(data) = row(
+        conn,
+        "SELECT data FROM access_blocks WHERE block = ?",
+        [block],
+        |r| Ok(r.get::<_, String>(0)?),
+    )?
+    else {
+        return Ok(0);
+    };
+    let stored = access_blocks::decode(&data)?;
+    let before = stored.len();
+    let kept = stored
+        .into_iter()
+        .filter(|s| s.ts() >= cutoff)
+        .map(|s| Ok((s.index(), s.into_entry("")?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let b = access_blocks::encode(kept.iter().map(|(i, e)| (*i, e)))?;
+    execute(
+        conn,
+        "UPDATE access_blocks SET min_ts = ?, max_ts = ?, entries = ?, data = ? WHERE block = ?",
+        params![b.min_ts, b.max_ts, b.entries, b.data, block],
+    )?;
+    Ok((before - kept.len()) as u64)
 }
 
 #[async_trait]

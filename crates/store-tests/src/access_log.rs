@@ -411,29 +411,29 @@ pub async fn access_entries_page_by_timestamp_and_position(store: &dyn Store) {
     assert_eq!(times, [at(2), at(1), at(1), at(1), at(1), at(0)]);
 }
 
+/// Batches of two, one org each, so that every store looks at the same
+/// entries whether it keeps batches together or not.
 pub async fn pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call(
     store: &dyn Store,
 ) {
     two_orgs().insert(store).await;
     let cutoff = at(100);
-    insert_access(
-        store,
-        &[
-            access("a", "old1", at(0)),
-            access("b", "old2", at(1)),
-            access("a", "old3", at(2)),
-            access("b", "old4", at(3)),
-            access("a", "old5", at(4)),
+    for batch in [
+        [access("a", "old1", at(0)), access("a", "old3", at(2))],
+        [access("b", "old2", at(1)), access("b", "old4", at(3))],
+        [access("a", "old5", at(4)), access("a", "at_cutoff", cutoff)],
+        [
             access("b", "old6", at_ms(99_999)),
-            access("a", "at_cutoff", cutoff),
             access("b", "new1", at_ms(100_001)),
-            access("b", "new2", at(101)),
         ],
-    )
-    .await;
+    ] {
+        insert_access(store, &batch).await;
+    }
+    insert_access(store, &[access("b", "new2", at(101))]).await;
 
     assert_eq!(prune(store, cutoff, 0).await, 0);
     assert_eq!(prune(store, cutoff, 4).await, 4);
+    // Half of each of the next two batches is old.
     assert_eq!(prune(store, cutoff, 4).await, 2);
     assert_eq!(prune(store, cutoff, 4).await, 0);
 
@@ -446,22 +446,49 @@ pub async fn pruning_the_access_log_removes_older_entries_at_most_max_rows_per_c
     assert_eq!(ids(store, "b", &none).await, Vec::<String>::new());
 }
 
+/// A batch of old and new entries loses only the old ones, and what stays
+/// keeps its position: a page key taken before the pruning still works.
+pub async fn pruning_part_of_a_batch_keeps_the_rest_in_place(store: &dyn Store) {
+    two_orgs().insert(store).await;
+    let batch: Vec<AccessEntry> = (0..10)
+        .map(|i| {
+            access(
+                "a",
+                &format!("e{i}"),
+                at(if i % 2 == 0 { i } else { 200 + i }),
+            )
+        })
+        .collect();
+    insert_access(store, &batch).await;
+    let all = entries(store, "a", &AccessFilter::default(), &everything()).await;
+    let (pos, last) = &all[2];
+    let key = Some((last.timestamp, *pos));
+    let after_before = entries(store, "a", &AccessFilter::default(), &page(100, key)).await;
+
+    assert_eq!(prune(store, at(100), 1_000).await, 5);
+    let kept = entries(store, "a", &AccessFilter::default(), &everything()).await;
+    assert_eq!(kept, all[..5]);
+    let after_now = entries(store, "a", &AccessFilter::default(), &page(100, key)).await;
+    assert_eq!(after_now, after_before[..2]);
+    assert_eq!(prune(store, at(100), 1_000).await, 0);
+}
+
 /// Pruning follows write order: an entry dated ahead holds its place at the
 /// front, and what was written before and after it still goes.
 pub async fn pruning_the_access_log_looks_at_entries_in_write_order(store: &dyn Store) {
     two_orgs().insert(store).await;
     let cutoff = at(100);
-    insert_access(store, &[access("a", "dated_ahead", at(200))]).await;
-    insert_access(
-        store,
-        &[
-            access("a", "old1", at(1)),
-            access("b", "old2", at(2)),
-            access("a", "new", at(150)),
-            access("b", "old3", at(3)),
-        ],
-    )
-    .await;
+    // One entry a batch, so that every store looks at the same entries
+    // whether it keeps batches together or not.
+    for entry in [
+        access("a", "dated_ahead", at(200)),
+        access("a", "old1", at(1)),
+        access("b", "old2", at(2)),
+        access("a", "new", at(150)),
+        access("b", "old3", at(3)),
+    ] {
+        insert_access(store, &[entry]).await;
+    }
 
     // The two written first: one is old.
     assert_eq!(prune(store, cutoff, 2).await, 1);
@@ -505,6 +532,65 @@ pub async fn a_large_batch_of_access_entries_is_stored_in_one_call(store: &dyn S
         assert_eq!(stored, expected, "entries of {org}");
     }
 
-    assert_eq!(prune(store, at(3_600), 1_000).await, 1_000);
-    assert_eq!(prune(store, at(3_600), 1_000).await, 150);
+    // At most 1,000 a call (or a store's whole batch of one org, 700 or 450).
+    let first = prune(store, at(3_600), 1_000).await;
+    assert!([700, 1_000].contains(&first), "{first} pruned");
+    assert_eq!(prune(store, at(3_600), 1_000).await, 1_150 - first);
+    assert_eq!(prune(store, at(3_600), 1_000).await, 0);
+}
+
+/// Many batches whose times overlap, read in pages, filtered or not: every
+/// entry once, newest first, whatever the page size.
+pub async fn access_entries_from_many_batches_page_in_one_order(store: &dyn Store) {
+    two_orgs().insert(store).await;
+    // 12 batches of 7: times jump about (0..60 s, many shared), b interleaved.
+    let mut n = 0;
+    for batch in 0..12_i64 {
+        let entries: Vec<AccessEntry> = (0..7_i64)
+            .map(|i| {
+                n += 1;
+                let secs = (batch * 17 + i * 23) % 60;
+                let org = if i == 3 { "b" } else { "a" };
+                let mut e = access(org, &format!("e{n:03}"), at(secs));
+                if n % 4 == 0 {
+                    e.status = Outcome::Failure;
+                }
+                e
+            })
+            .collect();
+        insert_access(store, &entries).await;
+    }
+    for filter in [
+        AccessFilter::default(),
+        AccessFilter {
+            status: Some(Outcome::Failure),
+            start: Some(at(10)),
+            end: Some(at(50)),
+            ..AccessFilter::default()
+        },
+    ] {
+        let all = entries(store, "a", &filter, &everything()).await;
+        assert_newest_first(&all);
+        let expected = if filter.status.is_some() { 12 } else { 72 };
+        assert_eq!(all.len(), expected, "{filter:?}");
+        let mut ids: Vec<&str> = all.iter().map(|(_, e)| e.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len(), "each entry once");
+        for limit in [1, 2, 5, 13] {
+            let mut seen = Vec::new();
+            let mut req = page(limit, None);
+            loop {
+                let rows = entries(store, "a", &filter, &req).await;
+                let more = rows.len() > limit;
+                seen.extend(rows.into_iter().take(limit));
+                if !more {
+                    break;
+                }
+                let (pos, last) = seen.last().expect("a full page");
+                req.after = Some((last.timestamp, *pos));
+            }
+            assert_eq!(seen, all, "pages of {limit} with {filter:?}");
+        }
+    }
 }

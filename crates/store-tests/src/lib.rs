@@ -121,6 +121,8 @@ macro_rules! store_suite {
             access_log::pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call,
             access_log::pruning_the_access_log_looks_at_entries_in_write_order,
             access_log::a_large_batch_of_access_entries_is_stored_in_one_call,
+            access_log::access_entries_from_many_batches_page_in_one_order,
+            access_log::pruning_part_of_a_batch_keeps_the_rest_in_place,
             consumption::add_counters_accumulate_across_calls_and_drop_unknown_orgs,
             consumption::add_counters_sums_repeated_counters_within_one_call,
             consumption::claiming_a_usage_key_succeeds_once_per_org,
