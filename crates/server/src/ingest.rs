@@ -21,6 +21,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::extract::Caller;
 use crate::http::metrics::Metrics;
 
 /// Records queued at most; beyond that, requests wait for the writer.
@@ -59,8 +60,9 @@ pub struct Traffic {
 pub struct Visit {
     /// When it was answered (or, unanswered, when it arrived).
     pub timestamp: DateTime<Utc>,
-    pub user: Option<String>,
-    pub key_id: Option<String>,
+    /// Who made it, once authenticated: shared with the key cache, so the
+    /// user and key id are copied on the writer's thread.
+    pub caller: Option<Arc<Caller>>,
     /// The route's operation; with the method, the action.
     pub operation: Arc<str>,
     pub method: Method,
@@ -83,8 +85,11 @@ impl Visit {
             id: prefixed_ulid("acc"),
             timestamp: self.timestamp,
             org_id: org_id.to_owned(),
-            user: self.user,
-            key_id: self.key_id,
+            user: self.caller.as_ref().and_then(|c| c.principal.user.clone()),
+            key_id: self
+                .caller
+                .as_ref()
+                .and_then(|c| c.principal.key_id.clone()),
             action: crate::http::access::action(&self.operation, &self.method),
             status: if failed {
                 Outcome::Failure

@@ -127,8 +127,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
         org_id: Some(t.org_id),
         visit: state.access_log.then(|| Visit {
             timestamp: state.orgd.now(),
-            user: None,
-            key_id: None,
+            caller: None,
             operation: t.operation,
             method: req.method().clone(),
             path: truncated(req.uri().path(), 1024).to_owned(),
@@ -151,8 +150,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
     let now = state.orgd.now();
     let visit = pending.visit.take().map(|mut v| {
         v.timestamp = now;
-        v.user = caller.and_then(|c| c.principal.user.clone());
-        v.key_id = caller.and_then(|c| c.principal.key_id.clone());
+        v.caller = caller.cloned();
         v.http_status = Some(status);
         v.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
         v
