@@ -13,8 +13,10 @@ import sys
 ORGS = int(os.environ.get("BENCH_ORGS", "100000"))
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 by = {}
+runs = {}  # every run of each label
 for r in rows:  # a label measured twice keeps its better run
     row = (float(r[1]), float(r[2]), float(r[3]))
+    runs.setdefault(r[0], []).append(row)
     if r[0] not in by or row[0] > by[r[0]][0]:
         by[r[0]] = row
 rss = {l.split("|")[0]: int(l.split("|")[1]) for l in open(sys.argv[2]) if l.strip()}
@@ -22,6 +24,9 @@ rss = {l.split("|")[0]: int(l.split("|")[1]) for l in open(sys.argv[2]) if l.str
 def rps(label): return by[label][0]
 def p50(label): return by[label][1]
 def p99(label): return by[label][2]
+def median_p99(label):
+    xs = sorted(r[2] for r in runs[label])
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 ceiling = rps("no-op axum endpoint (ceiling)")
 naive_insert = rps("naive: one INSERT per transaction, FULL")
@@ -42,7 +47,7 @@ print("Made by `bash bench/run.sh` (wrk, "
       "load generator and server on the same machine). Every ratio compares figures of the same run.\n")
 print(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {rev}")
 print(f"- Machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}\n")
-print("The ceiling and GET with the access log on and off are measured five times each, alternating; the best run of each is shown.\n")
+print("The ceiling and GET with the access log on and off are measured five times each, alternating, and GET on the large tree three times; the best run of each is shown.\n")
 print("| what | requests/s | vs ceiling | p50 ms | p99 ms |")
 print("|---|---:|---:|---:|---:|")
 for name, (r, a, b) in by.items():
@@ -80,8 +85,11 @@ target(f"{ORGS:,} orgs: children_audit first page in a 50-org subtree, p50 {sub_
        sub_audit <= 5)
 target(f"{ORGS:,} orgs: consumption with children at the root, p50 {consumption:.2f} ms (target ≤ 20 ms)",
        consumption <= 20)
-empty_p99, large_p99 = p99(get_on), p99(f"{large}: GET /orgs/{{id}}")
-target(f"{ORGS:,} orgs: GET p99 {large_p99:.2f} ms against {empty_p99:.2f} ms on the empty database "
+# Medians of every run of each: the best run by throughput is not the one
+# with the steadiest tail, and p99 moves more than throughput between runs.
+empty_p99, large_p99 = median_p99(get_on), median_p99(f"{large}: GET /orgs/{{id}}")
+target(f"{ORGS:,} orgs: GET p99 {large_p99:.2f} ms against {empty_p99:.2f} ms on the empty database, "
+       f"medians of {len(runs[f'{large}: GET /orgs/{{id}}'])} and {len(runs[get_on])} runs "
        "(target: unchanged, within 20% or 0.5 ms)", large_p99 <= max(empty_p99 * 1.2, empty_p99 + 0.5))
 large_rss = rss.get(f"{large}, after its lines", 0)
 target(f"{ORGS:,} orgs: server RSS {large_rss} MiB (target ≤ 100 MiB)", large_rss <= 100)

@@ -158,7 +158,11 @@ export ORGD_KEY
 large_auth="Authorization: Bearer $ORGD_KEY"
 key=$ORGD_KEY
 serve large "sqlite://$large"
-measure "$ORGS orgs: GET /orgs/{id}" "http://$addr/orgs/c0-t0" -H "$large_auth"
+# Three runs: its p99 is compared with the empty database's by their
+# medians, which one noisy run does not move.
+for _ in 1 2 3; do
+  measure "$ORGS orgs: GET /orgs/{id}" "http://$addr/orgs/c0-t0" -H "$large_auth"
+done
 BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: children_audit first page at the root" \
   "http://$addr/orgs/root/children_audit" -H "$large_auth"
 BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: children_audit first page, 50-org subtree" \
