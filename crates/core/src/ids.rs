@@ -72,6 +72,16 @@ pub fn lowercase_ulid(buf: &mut [u8; ulid::ULID_LEN]) -> &str {
     id
 }
 
+/// A ULID for an instant already known, in lowercase, written into `buf`:
+/// the access log's writer makes one for every entry, whose timestamp it
+/// has, and need not read the clock again.
+pub fn lowercase_ulid_at(t: chrono::DateTime<chrono::Utc>, buf: &mut [u8; ulid::ULID_LEN]) -> &str {
+    let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+    let id = ulid::Ulid::from_parts(ms, rand::random()).array_to_str(buf);
+    id.make_ascii_lowercase();
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

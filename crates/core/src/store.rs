@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::access::{AccessEntry, AccessFilter};
+use crate::access::{AccessEntry, AccessEntryRef, AccessFilter};
 use crate::audit::AuditEvent;
 use crate::consumption::{MetricValue, Month};
 use crate::ids::OrgId;
@@ -398,7 +398,7 @@ pub trait IdempotencyRepo {
 pub trait AccessLogRepo {
     /// Stores the entries whose org exists (tombstones included); entries
     /// naming no org are dropped. Returns how many were stored.
-    async fn insert_access_entries(&mut self, entries: &[AccessEntry]) -> StoreResult<u64>;
+    async fn insert_access_entries(&mut self, entries: &[AccessEntryRef<'_>]) -> StoreResult<u64>;
     /// The org's entries, newest first; the page key is `(timestamp, position)`.
     async fn access_entries(
         &mut self,

@@ -228,6 +228,7 @@ async fn write_batch(
             }
         }
     }
+    let access: Vec<_> = access.iter().map(AccessEntry::to_ref).collect();
     for chunk in access.chunks(5_000) {
         tx.insert_access_entries(chunk).await?;
     }

@@ -6,15 +6,17 @@
 //! shutdown drains the queue before the store closes.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, Outcome, Source};
+use orgd_core::access::{AccessEntryRef, Outcome, Source};
 use orgd_core::consumption::{API_REQUESTS, Month};
-use orgd_core::ids::prefixed_ulid;
+use orgd_core::ids::lowercase_ulid_at;
 use orgd_core::service::Orgd;
 use orgd_core::store::CounterDelta;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -76,37 +78,82 @@ pub struct Visit {
 }
 
 impl Visit {
-    /// The entry to store for `org_id`.
-    fn entry(self, org_id: &str) -> AccessEntry {
+    /// Writes what the entry needs beyond what the visit holds (its id,
+    /// action and client address) at the end of `text`; returns where.
+    fn write_text(&self, text: &mut String) -> Made {
+        let start = text.len();
+        let mut buf = [0; ulid::ULID_LEN];
+        text.push_str("acc_");
+        text.push_str(lowercase_ulid_at(self.timestamp, &mut buf));
+        let id = start..text.len();
+        let start = text.len();
+        crate::http::access::push_action(text, &self.operation, &self.method);
+        let action = start..text.len();
+        let ip = self.ip.map(|ip| {
+            let start = text.len();
+            // Writing to a `String` cannot fail.
+            let _ = write!(text, "{ip}");
+            start..text.len()
+        });
+        Made { id, action, ip }
+    }
+
+    /// The entry to store for `org_id`, its text borrowed from the visit and
+    /// from `text`, where [`Visit::write_text`] put it.
+    fn entry<'a>(&'a self, org_id: &'a str, text: &'a str, made: &Made) -> AccessEntryRef<'a> {
         let failed = self
             .http_status
             .is_none_or(|s| s.is_client_error() || s.is_server_error());
-        AccessEntry {
-            id: prefixed_ulid("acc"),
+        let caller = self.caller.as_deref().map(|c| &c.principal);
+        AccessEntryRef {
+            id: &text[made.id.clone()],
             timestamp: self.timestamp,
-            org_id: org_id.to_owned(),
-            user: self.caller.as_ref().and_then(|c| c.principal.user.clone()),
-            key_id: self
-                .caller
-                .as_ref()
-                .and_then(|c| c.principal.key_id.clone()),
-            action: crate::http::access::action(&self.operation, &self.method),
+            org_id,
+            user: caller.and_then(|p| p.user.as_deref()),
+            key_id: caller.and_then(|p| p.key_id.as_deref()),
+            action: &text[made.action.clone()],
             status: if failed {
                 Outcome::Failure
             } else {
                 Outcome::Success
             },
             http_status: self.http_status.map(|s| s.as_u16()),
-            method: Some(self.method.as_str().to_owned()),
-            path: Some(self.path),
-            ip: self.ip.map(|ip| ip.to_string()),
-            user_agent: self.user_agent,
-            request_id: self.request_id.map(|id| id.to_string()),
+            method: Some(self.method.as_str()),
+            path: Some(&self.path),
+            ip: made.ip.clone().map(|r| &text[r]),
+            user_agent: self.user_agent.as_deref(),
+            request_id: self.request_id.as_deref(),
             latency_ms: self.latency_ms,
             source: Source::Api,
             details: None,
         }
     }
+}
+
+/// Where in a batch's text one entry's own pieces are.
+struct Made {
+    id: Range<usize>,
+    action: Range<usize>,
+    ip: Option<Range<usize>>,
+}
+
+/// The access log entries of a batch, borrowing from it and from `text`,
+/// which holds the pieces no visit holds: one buffer for the batch instead
+/// of a few strings an entry.
+fn entries<'a>(batch: &'a [Traffic], text: &'a mut String) -> Vec<AccessEntryRef<'a>> {
+    text.clear();
+    let made: Vec<Made> = batch
+        .iter()
+        .filter_map(|t| t.visit.as_ref())
+        .map(|v| v.write_text(text))
+        .collect();
+    let text: &'a String = text;
+    batch
+        .iter()
+        .filter_map(|t| t.visit.as_ref().map(|v| (t.org_id.as_str(), v)))
+        .zip(&made)
+        .map(|((org_id, v), m)| v.entry(org_id, text, m))
+        .collect()
 }
 
 // Nearly every item is a record; boxing it would cost an allocation per request.
@@ -178,11 +225,11 @@ pub fn spawn(
         flush_asked: flush_asked.clone(),
     };
     let handle = tokio::spawn(async move {
-        // Kept from batch to batch: a batch's vectors run to megabytes, and
-        // allocating them anew had the kernel zeroing fresh pages for each.
+        // Kept from batch to batch.
         let mut buf = Vec::with_capacity(BATCH);
         let mut records = Vec::with_capacity(BATCH);
-        let mut entries = Vec::with_capacity(BATCH);
+        // The text of a batch's entries that no request holds.
+        let mut text = String::new();
         let mut closing = false;
         loop {
             let n = tokio::select! {
@@ -208,12 +255,11 @@ pub fn spawn(
                 }
             }
             let started = std::time::Instant::now();
-            write(&orgd, &mut records, &mut entries, closing).await;
+            write(&orgd, &records, &mut text, closing).await;
             if !records.is_empty() {
                 metrics.traffic_flushed(started.elapsed().as_secs_f64());
             }
             records.clear();
-            entries.clear();
             for done in waiting {
                 let _ = done.send(());
             }
@@ -241,16 +287,12 @@ async fn gather(rx: &mut mpsc::Receiver<Item>, buf: &mut Vec<Item>, flush_asked:
     }
 }
 
-/// Writes a batch; `entries` is an empty vector to use.
-async fn write(orgd: &Orgd, batch: &mut [Traffic], entries: &mut Vec<AccessEntry>, closing: bool) {
+/// Writes a batch; `text` is a buffer to use.
+async fn write(orgd: &Orgd, batch: &[Traffic], text: &mut String, closing: bool) {
     if batch.is_empty() {
         return;
     }
-    entries.extend(
-        batch
-            .iter_mut()
-            .filter_map(|t| t.visit.take().map(|v| v.entry(&t.org_id))),
-    );
+    let entries = entries(batch, text);
     let mut counts: HashMap<(&str, Month), i64> = HashMap::new();
     for t in batch.iter() {
         if let Some(month) = t.count {
@@ -269,7 +311,7 @@ async fn write(orgd: &Orgd, batch: &mut [Traffic], entries: &mut Vec<AccessEntry
     let mut backoff = Duration::from_millis(50);
     let mut attempts = 0;
     loop {
-        match orgd.write_traffic(entries, &counters).await {
+        match orgd.write_traffic(&entries, &counters).await {
             Ok(()) => return,
             Err(e) => {
                 attempts += 1;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessFilter, Outcome, Source};
+use orgd_core::access::{AccessEntry, AccessEntryRef, AccessFilter, Outcome, Source};
 use orgd_core::consumption::{MetricValue, Month};
 use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
@@ -110,11 +110,11 @@ fn entry_from_row(r: &PgRow) -> StoreResult<AccessEntry> {
 #[async_trait]
 impl AccessLogRepo for PgTx {
     /// One statement; rows keep the batch's order, so positions follow it.
-    async fn insert_access_entries(&mut self, entries: &[AccessEntry]) -> StoreResult<u64> {
+    async fn insert_access_entries(&mut self, entries: &[AccessEntryRef<'_>]) -> StoreResult<u64> {
         if entries.is_empty() {
             return Ok(0);
         }
-        let text = |f: fn(&AccessEntry) -> Option<&str>| -> Vec<Option<&str>> {
+        let text = |f: for<'e> fn(&AccessEntryRef<'e>) -> Option<&'e str>| -> Vec<Option<&str>> {
             entries.iter().map(f).collect()
         };
         let done = sqlx::query(&format!(
@@ -129,17 +129,17 @@ impl AccessLogRepo for PgTx {
              WHERE EXISTS (SELECT 1 FROM orgs o WHERE o.id = t.org_id) \
              ORDER BY t.ord"
         ))
-        .bind(text(|e| Some(e.id.as_str())))
-        .bind(text(|e| Some(e.org_id.as_str())))
+        .bind(text(|e| Some(e.id)))
+        .bind(text(|e| Some(e.org_id)))
         .bind(
             entries
                 .iter()
                 .map(|e| truncate(e.timestamp))
                 .collect::<Vec<_>>(),
         )
-        .bind(text(|e| e.user.as_deref()))
-        .bind(text(|e| e.key_id.as_deref()))
-        .bind(text(|e| Some(e.action.as_str())))
+        .bind(text(|e| e.user))
+        .bind(text(|e| e.key_id))
+        .bind(text(|e| Some(e.action)))
         .bind(text(|e| Some(e.status.as_str())))
         .bind(
             entries
@@ -147,17 +147,17 @@ impl AccessLogRepo for PgTx {
                 .map(|e| e.http_status.map(i32::from))
                 .collect::<Vec<_>>(),
         )
-        .bind(text(|e| e.method.as_deref()))
-        .bind(text(|e| e.path.as_deref()))
-        .bind(text(|e| e.ip.as_deref()))
-        .bind(text(|e| e.user_agent.as_deref()))
-        .bind(text(|e| e.request_id.as_deref()))
+        .bind(text(|e| e.method))
+        .bind(text(|e| e.path))
+        .bind(text(|e| e.ip))
+        .bind(text(|e| e.user_agent))
+        .bind(text(|e| e.request_id))
         .bind(entries.iter().map(|e| e.latency_ms).collect::<Vec<_>>())
         .bind(text(|e| Some(e.source.as_str())))
         .bind(
             entries
                 .iter()
-                .map(|e| e.details.as_ref().map(ToString::to_string))
+                .map(|e| e.details.map(ToString::to_string))
                 .collect::<Vec<_>>(),
         )
         .execute(&mut *self.tx)

@@ -26,7 +26,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessFilter, Outcome, Source};
+use orgd_core::access::{AccessEntry, AccessEntryRef, AccessFilter, Outcome, Source};
 use orgd_core::store::StoreError;
 use orgd_core::time;
 use serde::{Deserialize, Serialize};
@@ -95,8 +95,8 @@ pub(crate) struct Block {
 
 /// Writes `entries` (at most [`BLOCK`], all of one org) as a block, each
 /// with its index: its place among them unless given.
-pub(crate) fn encode<'a>(
-    entries: impl IntoIterator<Item = (u32, &'a AccessEntry)>,
+pub(crate) fn encode<'a, 'e: 'a>(
+    entries: impl IntoIterator<Item = (u32, &'a AccessEntryRef<'e>)>,
 ) -> Result<Block, Error> {
     let entries = entries.into_iter();
     // About what an API request's entry takes, so the buffer seldom grows.
@@ -120,21 +120,21 @@ pub(crate) fn encode<'a>(
         };
         let out = Out(
             index,
-            &e.id,
+            e.id,
             when,
-            e.user.as_deref(),
-            e.key_id.as_deref(),
-            &e.action,
+            e.user,
+            e.key_id,
+            e.action,
             e.status.as_str(),
             e.http_status,
-            e.method.as_deref(),
-            e.path.as_deref(),
-            e.ip.as_deref(),
-            e.user_agent.as_deref(),
-            e.request_id.as_deref(),
+            e.method,
+            e.path,
+            e.ip,
+            e.user_agent,
+            e.request_id,
             e.latency_ms,
             e.source.as_str(),
-            e.details.as_ref(),
+            e.details,
         );
         serde_json::to_writer(&mut data, &out).map_err(|e| other(&e))?;
         let t = e.timestamp;
@@ -354,7 +354,8 @@ mod tests {
     #[test]
     fn a_block_reads_back_as_written_with_its_time_range() {
         let written = [entry("e1", 5), entry("e2", 1), entry("e3", 9)];
-        let block = encode(written.iter().enumerate().map(|(i, e)| (i as u32 * 2, e))).unwrap();
+        let refs: Vec<_> = written.iter().map(AccessEntry::to_ref).collect();
+        let block = encode(refs.iter().zip(0..).map(|(e, i)| (i * 2, e))).unwrap();
         assert_eq!(block.entries, 3);
         assert_eq!(block.min_ts, ts(written[1].timestamp));
         assert_eq!(block.max_ts, ts(written[2].timestamp));
@@ -382,12 +383,13 @@ mod tests {
         let query = Query::new(&none, None);
         let mut newest = Newest::new(&query, 2);
         let newer = [entry("n1", 10), entry("n2", 20), entry("n3", 5)];
-        let b1 = encode(newer.iter().enumerate().map(|(i, e)| (i as u32, e))).unwrap();
+        let newer: Vec<_> = newer.iter().map(AccessEntry::to_ref).collect();
+        let b1 = encode(newer.iter().zip(0..).map(|(e, i)| (i, e))).unwrap();
         assert!(newest.wants(&b1.max_ts));
         newest.take("a", 2, &b1.data).unwrap();
         // A block overlapping the two kept (10 s and 20 s) is still read.
-        let overlapping = [entry("o1", 15)];
-        let b2 = encode(overlapping.iter().map(|e| (0, e))).unwrap();
+        let overlapping = entry("o1", 15);
+        let b2 = encode([(0, &overlapping.to_ref())]).unwrap();
         assert!(newest.wants(&b2.max_ts));
         newest.take("a", 1, &b2.data).unwrap();
         // One older than both kept (15 s and 20 s) is not.

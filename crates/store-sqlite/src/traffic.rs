@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessFilter};
+use orgd_core::access::{AccessEntry, AccessEntryRef, AccessFilter};
 use orgd_core::consumption::{MetricValue, Month};
 use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
@@ -76,15 +76,15 @@ fn metric_row(r: &Row<'_>, value: MetricValue) -> Result<MetricRow, Error> {
 
 #[async_trait]
 impl AccessLogRepo for SqliteTx {
-    async fn insert_access_entries(&mut self, entries: &[AccessEntry]) -> StoreResult<u64> {
+    async fn insert_access_entries(&mut self, entries: &[AccessEntryRef<'_>]) -> StoreResult<u64> {
         let conn = self.conn()?;
-        let existing = existing_orgs(conn, entries.iter().map(|e| e.org_id.as_str()))?;
+        let existing = existing_orgs(conn, entries.iter().map(|e| e.org_id))?;
         // Each org's entries, in the order given, make its blocks.
-        let mut orgs: Vec<(&str, Vec<&AccessEntry>)> = Vec::new();
-        for e in entries.iter().filter(|e| existing.contains(&e.org_id)) {
+        let mut orgs: Vec<(&str, Vec<&AccessEntryRef<'_>>)> = Vec::new();
+        for e in entries.iter().filter(|e| existing.contains(e.org_id)) {
             match orgs.iter_mut().find(|(org, _)| *org == e.org_id) {
                 Some((_, of_org)) => of_org.push(e),
-                None => orgs.push((&e.org_id, vec![e])),
+                None => orgs.push((e.org_id, vec![e])),
             }
         }
         let mut insert = conn
@@ -203,7 +203,8 @@ fn keep_from(conn: &Connection, block: i64, cutoff: &str) -> Result<u64, Error> 
         .filter(|s| s.ts() >= cutoff)
         .map(|s| Ok((s.index(), s.into_entry("")?)))
         .collect::<Result<Vec<_>, Error>>()?;
-    let b = access_blocks::encode(kept.iter().map(|(i, e)| (*i, e)))?;
+    let refs: Vec<_> = kept.iter().map(|(i, e)| (*i, e.to_ref())).collect();
+    let b = access_blocks::encode(refs.iter().map(|(i, e)| (*i, e)))?;
     execute(
         conn,
         "UPDATE access_blocks SET min_ts = ?, max_ts = ?, entries = ?, data = ? WHERE block = ?",

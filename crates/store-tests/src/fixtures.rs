@@ -353,9 +353,10 @@ pub fn access(org: &str, id: &str, when: DateTime<Utc>) -> AccessEntry {
 
 /// Inserts the entries in one call and commits; returns how many were stored.
 pub async fn insert_access(store: &dyn Store, entries: &[AccessEntry]) -> u64 {
+    let refs: Vec<_> = entries.iter().map(AccessEntry::to_ref).collect();
     let mut tx = store.begin().await.expect("begin");
     let n = tx
-        .insert_access_entries(entries)
+        .insert_access_entries(&refs)
         .await
         .expect("insert_access_entries");
     tx.commit().await.expect("commit");

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::Duration;
 
 use super::{Change, Orgd, path_org_id};
-use crate::access::{AccessEntry, AccessFilter, ExternalEvent, parse_external};
+use crate::access::{AccessEntry, AccessEntryRef, AccessFilter, ExternalEvent, parse_external};
 use crate::authz::Principal;
 use crate::consumption::{self, Metrics, Month, UsageEvent, parse_usage, with_all_gauges};
 use crate::ids::OrgId;
@@ -88,7 +88,8 @@ impl Orgd {
         let mut tx = self.store.begin().await?;
         who.reach(tx.org(&org_id).await?)?;
         who.require(Permission::Write)?;
-        let n = tx.insert_access_entries(&entries).await?;
+        let refs: Vec<_> = entries.iter().map(AccessEntry::to_ref).collect();
+        let n = tx.insert_access_entries(&refs).await?;
         tx.commit().await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
@@ -97,7 +98,7 @@ impl Orgd {
     /// `api_requests` increments. Entries of orgs that do not exist are dropped.
     pub async fn write_traffic(
         &self,
-        entries: &[AccessEntry],
+        entries: &[AccessEntryRef<'_>],
         counters: &[CounterDelta],
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;

@@ -96,15 +96,12 @@ impl RouteTarget {
     }
 }
 
-/// The action as the log names it: the operation and the method,
-/// `configs.patch`.
-pub fn action(operation: &str, method: &Method) -> String {
-    let method = method.as_str();
-    let mut action = String::with_capacity(operation.len() + 1 + method.len());
-    action.push_str(operation);
-    action.push('.');
-    action.extend(method.chars().map(|c| c.to_ascii_lowercase()));
-    action
+/// Writes the action as the log names it at the end of `out`: the
+/// operation and the method, `configs.patch`.
+pub(crate) fn push_action(out: &mut String, operation: &str, method: &Method) {
+    out.push_str(operation);
+    out.push('.');
+    out.extend(method.as_str().chars().map(|c| c.to_ascii_lowercase()));
 }
 
 /// Runs the request on `inner` and records it.
@@ -202,6 +199,12 @@ impl Drop for Unanswered<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn action(operation: &str, method: &Method) -> String {
+        let mut action = String::new();
+        push_action(&mut action, operation, method);
+        action
+    }
 
     fn t(pattern: &str, path: &str, method: &str) -> Option<(String, String)> {
         let method = Method::from_bytes(method.as_bytes()).unwrap();

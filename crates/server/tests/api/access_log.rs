@@ -127,6 +127,15 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
     assert_eq!(e["ip"], "127.0.0.1");
     assert_eq!(e["source"], "api");
     assert!(e["latency_ms"].is_i64());
+    // `acc_` and a lowercase ULID whose time is the entry's own.
+    let id = e["id"].as_str().unwrap();
+    let ulid = ulid::Ulid::from_string(id.strip_prefix("acc_").unwrap()).unwrap();
+    assert_eq!(id, format!("acc_{}", ulid.to_string().to_lowercase()));
+    let at = chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        ulid.timestamp_ms(),
+        u64::try_from(at.timestamp_millis()).unwrap()
+    );
 
     let ok: Vec<Value> = app
         .get(
