@@ -3,4 +3,6 @@
 //! `ORGD_TEST_POSTGRES_URL` (any database on it; `.ci/run` sets it). Without
 //! it every test here says it was skipped, loudly, and passes.
 
-orgd_store_tests::store_suite!(optional orgd_store_postgres::testing::fresh());
+fn main() -> std::process::ExitCode {
+    orgd_store_tests::run(orgd_store_postgres::testing::fresh)
+}

@@ -70,7 +70,7 @@ fn two_orgs() -> Tree {
     Tree::new("r").add("r", "a").add("r", "b")
 }
 
-pub async fn inserting_access_entries_keeps_only_those_of_existing_orgs(store: &dyn Store) {
+async fn inserting_access_entries_keeps_only_those_of_existing_orgs(store: &dyn Store) {
     two_orgs().insert(store).await;
     tombstone(store, "b", at(1)).await;
 
@@ -106,7 +106,7 @@ pub async fn inserting_access_entries_keeps_only_those_of_existing_orgs(store: &
     assert_eq!(ids(store, "ghost", &none).await, Vec::<String>::new());
 }
 
-pub async fn access_entries_read_back_with_every_field(store: &dyn Store) {
+async fn access_entries_read_back_with_every_field(store: &dyn Store) {
     two_orgs().insert(store).await;
     let full = AccessEntry {
         id: "acc_full".to_owned(),
@@ -151,7 +151,7 @@ pub async fn access_entries_read_back_with_every_field(store: &dyn Store) {
     assert_eq!(rows, [text, full, bare]);
 }
 
-pub async fn access_entries_are_newest_first_by_timestamp_then_position(store: &dyn Store) {
+async fn access_entries_are_newest_first_by_timestamp_then_position(store: &dyn Store) {
     two_orgs().insert(store).await;
     // Out of order, over two calls, three sharing one instant.
     insert_access(
@@ -191,7 +191,7 @@ pub async fn access_entries_are_newest_first_by_timestamp_then_position(store: &
     assert!(rows.iter().all(|(_, e)| e.org_id == "a"));
 }
 
-pub async fn access_entries_filter_by_time_user_action_and_status(store: &dyn Store) {
+async fn access_entries_filter_by_time_user_action_and_status(store: &dyn Store) {
     two_orgs().insert(store).await;
     let entry =
         |id: &str, secs: i64, user: Option<&str>, action: &str, status: Outcome| AccessEntry {
@@ -319,7 +319,7 @@ pub async fn access_entries_filter_by_time_user_action_and_status(store: &dyn St
     .await;
 }
 
-pub async fn access_entries_page_by_timestamp_and_position(store: &dyn Store) {
+async fn access_entries_page_by_timestamp_and_position(store: &dyn Store) {
     two_orgs().insert(store).await;
     // 13 entries of `a`, most sharing their instant with others, so page
     // boundaries fall inside ties; `b`'s entries interleave.
@@ -413,9 +413,7 @@ pub async fn access_entries_page_by_timestamp_and_position(store: &dyn Store) {
 
 /// Batches of two, one org each, so that every store looks at the same
 /// entries whether it keeps batches together or not.
-pub async fn pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call(
-    store: &dyn Store,
-) {
+async fn pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call(store: &dyn Store) {
     two_orgs().insert(store).await;
     let cutoff = at(100);
     for batch in [
@@ -448,7 +446,7 @@ pub async fn pruning_the_access_log_removes_older_entries_at_most_max_rows_per_c
 
 /// A batch of old and new entries loses only the old ones, and what stays
 /// keeps its position: a page key taken before the pruning still works.
-pub async fn pruning_part_of_a_batch_keeps_the_rest_in_place(store: &dyn Store) {
+async fn pruning_part_of_a_batch_keeps_the_rest_in_place(store: &dyn Store) {
     two_orgs().insert(store).await;
     let batch: Vec<AccessEntry> = (0..10)
         .map(|i| {
@@ -475,7 +473,7 @@ pub async fn pruning_part_of_a_batch_keeps_the_rest_in_place(store: &dyn Store) 
 
 /// Pruning follows write order: an entry dated ahead holds its place at the
 /// front, and what was written before and after it still goes.
-pub async fn pruning_the_access_log_looks_at_entries_in_write_order(store: &dyn Store) {
+async fn pruning_the_access_log_looks_at_entries_in_write_order(store: &dyn Store) {
     two_orgs().insert(store).await;
     let cutoff = at(100);
     // One entry a batch, so that every store looks at the same entries
@@ -503,7 +501,7 @@ pub async fn pruning_the_access_log_looks_at_entries_in_write_order(store: &dyn 
     assert_eq!(ids(store, "b", &none).await, Vec::<String>::new());
 }
 
-pub async fn a_large_batch_of_access_entries_is_stored_in_one_call(store: &dyn Store) {
+async fn a_large_batch_of_access_entries_is_stored_in_one_call(store: &dyn Store) {
     two_orgs().insert(store).await;
     // 1,200 entries in one call: 700 of a, 450 of b and 50 of no org.
     let batch: Vec<AccessEntry> = (0..1_200_i64)
@@ -541,7 +539,7 @@ pub async fn a_large_batch_of_access_entries_is_stored_in_one_call(store: &dyn S
 
 /// Many batches whose times overlap, read in pages, filtered or not: every
 /// entry once, newest first, whatever the page size.
-pub async fn access_entries_from_many_batches_page_in_one_order(store: &dyn Store) {
+async fn access_entries_from_many_batches_page_in_one_order(store: &dyn Store) {
     two_orgs().insert(store).await;
     // 12 batches of 7: times jump about (0..60 s, many shared), b interleaved.
     let mut n = 0;
@@ -594,3 +592,16 @@ pub async fn access_entries_from_many_batches_page_in_one_order(store: &dyn Stor
         }
     }
 }
+
+crate::cases![
+    inserting_access_entries_keeps_only_those_of_existing_orgs,
+    access_entries_read_back_with_every_field,
+    access_entries_are_newest_first_by_timestamp_then_position,
+    access_entries_filter_by_time_user_action_and_status,
+    access_entries_page_by_timestamp_and_position,
+    pruning_the_access_log_removes_older_entries_at_most_max_rows_per_call,
+    pruning_the_access_log_looks_at_entries_in_write_order,
+    a_large_batch_of_access_entries_is_stored_in_one_call,
+    access_entries_from_many_batches_page_in_one_order,
+    pruning_part_of_a_batch_keeps_the_rest_in_place,
+];

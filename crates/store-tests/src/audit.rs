@@ -31,7 +31,7 @@ async fn org_events(
     seqs(&rows)
 }
 
-pub async fn inserted_events_read_back_and_the_newest_is_the_head(store: &dyn Store) {
+async fn inserted_events_read_back_and_the_newest_is_the_head(store: &dyn Store) {
     Tree::new("r").add("r", "a").insert(store).await;
     let events = simple_chain("a", 3);
 
@@ -62,7 +62,7 @@ pub async fn inserted_events_read_back_and_the_newest_is_the_head(store: &dyn St
     assert_eq!(verdict.head, events[2].hash);
 }
 
-pub async fn inserting_a_duplicate_seq_conflicts(store: &dyn Store) {
+async fn inserting_a_duplicate_seq_conflicts(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -95,7 +95,7 @@ pub async fn inserting_a_duplicate_seq_conflicts(store: &dyn Store) {
     );
 }
 
-pub async fn org_events_are_newest_first_and_page_by_seq(store: &dyn Store) {
+async fn org_events_are_newest_first_and_page_by_seq(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -133,7 +133,7 @@ pub async fn org_events_are_newest_first_and_page_by_seq(store: &dyn Store) {
     assert_eq!(rows, expected);
 }
 
-pub async fn org_events_filter_by_action_and_key(store: &dyn Store) {
+async fn org_events_filter_by_action_and_key(store: &dyn Store) {
     Tree::new("r").add("r", "a").insert(store).await;
     let step = |secs, action, key_id| Step {
         when: at(secs),
@@ -193,7 +193,7 @@ pub async fn org_events_filter_by_action_and_key(store: &dyn Store) {
     );
 }
 
-pub async fn org_events_filter_by_time_start_inclusive_end_exclusive(store: &dyn Store) {
+async fn org_events_filter_by_time_start_inclusive_end_exclusive(store: &dyn Store) {
     Tree::new("r").add("r", "a").insert(store).await;
     // seq n happens at t0 + (n - 1) s.
     insert_events(store, &simple_chain("a", 5)).await;
@@ -289,7 +289,7 @@ async fn subtree_with_events(store: &dyn Store) -> (Tree, Vec<AuditEvent>) {
     (tree, inside)
 }
 
-pub async fn subtree_events_cover_strict_descendants_only_newest_first(store: &dyn Store) {
+async fn subtree_events_cover_strict_descendants_only_newest_first(store: &dyn Store) {
     let (tree, expected) = subtree_with_events(store).await;
 
     let mut tx = store.read().await.expect("read");
@@ -319,7 +319,7 @@ pub async fn subtree_events_cover_strict_descendants_only_newest_first(store: &d
     assert!(everything.iter().all(|(_, e)| e.org_id != "r"));
 }
 
-pub async fn subtree_events_page_by_their_global_order(store: &dyn Store) {
+async fn subtree_events_page_by_their_global_order(store: &dyn Store) {
     let (tree, expected) = subtree_with_events(store).await;
     let path = tree.path("a");
 
@@ -352,7 +352,7 @@ pub async fn subtree_events_page_by_their_global_order(store: &dyn Store) {
 
 /// Stores may read a large subtree differently from a small one (orgd's
 /// read it org by org below a few hundred orgs); the answer is the same.
-pub async fn subtree_events_of_a_large_subtree_page_and_filter_alike(store: &dyn Store) {
+async fn subtree_events_of_a_large_subtree_page_and_filter_alike(store: &dyn Store) {
     let mut tree = Tree::new("r").add("r", "big").add("r", "out");
     for i in 0..300 {
         tree = tree.add("big", &format!("b{i}"));
@@ -420,7 +420,7 @@ pub async fn subtree_events_of_a_large_subtree_page_and_filter_alike(store: &dyn
     assert_eq!(rows[0].1.org_id, "b42");
 }
 
-pub async fn subtree_events_apply_the_filters(store: &dyn Store) {
+async fn subtree_events_apply_the_filters(store: &dyn Store) {
     let (tree, expected) = subtree_with_events(store).await;
     let path = tree.path("a");
     let ids = |rows: Vec<(i64, AuditEvent)>| -> Vec<String> {
@@ -507,7 +507,7 @@ pub async fn subtree_events_apply_the_filters(store: &dyn Store) {
     assert!(rows.is_empty());
 }
 
-pub async fn chain_events_are_oldest_first_after_a_seq(store: &dyn Store) {
+async fn chain_events_are_oldest_first_after_a_seq(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -538,3 +538,16 @@ pub async fn chain_events_are_oldest_first_after_a_seq(store: &dyn Store) {
         [2, 3]
     );
 }
+
+crate::cases![
+    inserted_events_read_back_and_the_newest_is_the_head,
+    inserting_a_duplicate_seq_conflicts,
+    org_events_are_newest_first_and_page_by_seq,
+    org_events_filter_by_action_and_key,
+    org_events_filter_by_time_start_inclusive_end_exclusive,
+    subtree_events_cover_strict_descendants_only_newest_first,
+    subtree_events_page_by_their_global_order,
+    subtree_events_apply_the_filters,
+    subtree_events_of_a_large_subtree_page_and_filter_alike,
+    chain_events_are_oldest_first_after_a_seq,
+];

@@ -84,7 +84,7 @@ async fn claim(store: &dyn Store, org: &str, key: &str, when: DateTime<Utc>) -> 
     fresh
 }
 
-pub async fn add_counters_accumulate_across_calls_and_drop_unknown_orgs(store: &dyn Store) {
+async fn add_counters_accumulate_across_calls_and_drop_unknown_orgs(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
     let rows = Rows(&tree);
@@ -139,7 +139,7 @@ pub async fn add_counters_accumulate_across_calls_and_drop_unknown_orgs(store: &
     );
 }
 
-pub async fn add_counters_sums_repeated_counters_within_one_call(store: &dyn Store) {
+async fn add_counters_sums_repeated_counters_within_one_call(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a");
     tree.insert(store).await;
     let rows = Rows(&tree);
@@ -173,7 +173,7 @@ pub async fn add_counters_sums_repeated_counters_within_one_call(store: &dyn Sto
     );
 }
 
-pub async fn claiming_a_usage_key_succeeds_once_per_org(store: &dyn Store) {
+async fn claiming_a_usage_key_succeeds_once_per_org(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -204,7 +204,7 @@ pub async fn claiming_a_usage_key_succeeds_once_per_org(store: &dyn Store) {
     assert!(!claim(store, "a", "k3", at(5)).await);
 }
 
-pub async fn pruning_usage_keys_forgets_only_older_claims(store: &dyn Store) {
+async fn pruning_usage_keys_forgets_only_older_claims(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -235,7 +235,7 @@ pub async fn pruning_usage_keys_forgets_only_older_claims(store: &dyn Store) {
     assert_eq!(prune(at(31)).await, 0);
 }
 
-pub async fn set_gauge_keeps_the_months_peak_and_starts_from_the_carried_value(store: &dyn Store) {
+async fn set_gauge_keeps_the_months_peak_and_starts_from_the_carried_value(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
     let rows = Rows(&tree);
@@ -311,7 +311,7 @@ pub async fn set_gauge_keeps_the_months_peak_and_starts_from_the_carried_value(s
     );
 }
 
-pub async fn month_metrics_cover_one_org_or_its_subtree_only(store: &dyn Store) {
+async fn month_metrics_cover_one_org_or_its_subtree_only(store: &dyn Store) {
     // r ─ a ─ a1 ─ a11
     //   ├ ab ─ ab1
     //   ├ a-b
@@ -399,7 +399,7 @@ pub async fn month_metrics_cover_one_org_or_its_subtree_only(store: &dyn Store) 
     assert_eq!(metrics(store, "/r/nobody/", true, "2024-05").await, []);
 }
 
-pub async fn month_metrics_of_a_subtree_include_tombstoned_descendants(store: &dyn Store) {
+async fn month_metrics_of_a_subtree_include_tombstoned_descendants(store: &dyn Store) {
     // r ─ a ─ a1 (†) ─ a11 (†)
     //       └ a2
     let tree = Tree::new("r")
@@ -442,7 +442,7 @@ pub async fn month_metrics_of_a_subtree_include_tombstoned_descendants(store: &d
     );
 }
 
-pub async fn month_metrics_carry_gauges_forward_into_months_without_rows(store: &dyn Store) {
+async fn month_metrics_carry_gauges_forward_into_months_without_rows(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("a", "a1");
     tree.insert(store).await;
     let rows = Rows(&tree);
@@ -500,7 +500,7 @@ pub async fn month_metrics_carry_gauges_forward_into_months_without_rows(store: 
     );
 }
 
-pub async fn month_metrics_have_no_gauges_before_their_first_month(store: &dyn Store) {
+async fn month_metrics_have_no_gauges_before_their_first_month(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("a", "a1");
     tree.insert(store).await;
     let rows = Rows(&tree);
@@ -523,3 +523,15 @@ pub async fn month_metrics_have_no_gauges_before_their_first_month(store: &dyn S
         [rows.gauge("a", "children", 1, 1)]
     );
 }
+
+crate::cases![
+    add_counters_accumulate_across_calls_and_drop_unknown_orgs,
+    add_counters_sums_repeated_counters_within_one_call,
+    claiming_a_usage_key_succeeds_once_per_org,
+    pruning_usage_keys_forgets_only_older_claims,
+    set_gauge_keeps_the_months_peak_and_starts_from_the_carried_value,
+    month_metrics_cover_one_org_or_its_subtree_only,
+    month_metrics_of_a_subtree_include_tombstoned_descendants,
+    month_metrics_carry_gauges_forward_into_months_without_rows,
+    month_metrics_have_no_gauges_before_their_first_month,
+];

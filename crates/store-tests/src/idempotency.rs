@@ -20,7 +20,7 @@ async fn exists(store: &dyn Store, key_id: &str, idempotency_key: &str) -> bool 
         .is_some()
 }
 
-pub async fn claimed_idempotency_key_reads_back_without_a_response(store: &dyn Store) {
+async fn claimed_idempotency_key_reads_back_without_a_response(store: &dyn Store) {
     let c = claim("key_1", "3f2a-Ünïcode-✓", at_ms(1_234));
     insert_claims(store, std::slice::from_ref(&c)).await;
 
@@ -43,7 +43,7 @@ pub async fn claimed_idempotency_key_reads_back_without_a_response(store: &dyn S
     );
 }
 
-pub async fn claiming_a_claimed_idempotency_key_conflicts(store: &dyn Store) {
+async fn claiming_a_claimed_idempotency_key_conflicts(store: &dyn Store) {
     let first = claim("key_1", "k", at(0));
     insert_claims(store, std::slice::from_ref(&first)).await;
 
@@ -63,7 +63,7 @@ pub async fn claiming_a_claimed_idempotency_key_conflicts(store: &dyn Store) {
     );
 }
 
-pub async fn completing_an_idempotency_key_stores_the_response(store: &dyn Store) {
+async fn completing_an_idempotency_key_stores_the_response(store: &dyn Store) {
     let full = claim("key_1", "full", at(0));
     let bare = claim("key_1", "bare", at(0));
     let untouched = claim("key_2", "full", at(0));
@@ -109,7 +109,7 @@ pub async fn completing_an_idempotency_key_stores_the_response(store: &dyn Store
     );
 }
 
-pub async fn deleting_an_idempotency_key_frees_it(store: &dyn Store) {
+async fn deleting_an_idempotency_key_frees_it(store: &dyn Store) {
     insert_claims(
         store,
         &[claim("key_1", "k", at(0)), claim("key_2", "k", at(0))],
@@ -132,7 +132,7 @@ pub async fn deleting_an_idempotency_key_frees_it(store: &dyn Store) {
     );
 }
 
-pub async fn pruning_removes_only_older_idempotency_records(store: &dyn Store) {
+async fn pruning_removes_only_older_idempotency_records(store: &dyn Store) {
     insert_claims(
         store,
         &[
@@ -159,3 +159,11 @@ pub async fn pruning_removes_only_older_idempotency_records(store: &dyn Store) {
     assert!(!exists(store, "key_1", "edge").await);
     assert!(exists(store, "key_1", "new").await);
 }
+
+crate::cases![
+    claimed_idempotency_key_reads_back_without_a_response,
+    claiming_a_claimed_idempotency_key_conflicts,
+    completing_an_idempotency_key_stores_the_response,
+    deleting_an_idempotency_key_frees_it,
+    pruning_removes_only_older_idempotency_records,
+];

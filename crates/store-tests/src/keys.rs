@@ -12,7 +12,7 @@ fn two_orgs() -> Tree {
     Tree::new("r").add("r", "a").add("r", "b")
 }
 
-pub async fn inserted_key_reads_back_by_id_and_by_digest(store: &dyn Store) {
+async fn inserted_key_reads_back_by_id_and_by_digest(store: &dyn Store) {
     let tree = two_orgs();
     tree.insert(store).await;
     let mut full = key("a", "key_full", "orgd_secret_of_the_full_key_0123456789");
@@ -52,7 +52,7 @@ pub async fn inserted_key_reads_back_by_id_and_by_digest(store: &dyn Store) {
     );
 }
 
-pub async fn key_by_digest_finds_revoked_keys_of_tombstoned_orgs(store: &dyn Store) {
+async fn key_by_digest_finds_revoked_keys_of_tombstoned_orgs(store: &dyn Store) {
     let tree = two_orgs();
     tree.insert(store).await;
     let k = key("a", "key_1", "orgd_secret_of_key_one_0123456789abcd");
@@ -74,7 +74,7 @@ pub async fn key_by_digest_finds_revoked_keys_of_tombstoned_orgs(store: &dyn Sto
     assert_eq!(org, dead);
 }
 
-pub async fn inserting_a_duplicate_digest_or_id_conflicts(store: &dyn Store) {
+async fn inserting_a_duplicate_digest_or_id_conflicts(store: &dyn Store) {
     two_orgs().insert(store).await;
     let first = key("a", "key_1", "orgd_secret_shared_by_two_keys_012345");
     insert_keys(store, std::slice::from_ref(&first)).await;
@@ -95,7 +95,7 @@ pub async fn inserting_a_duplicate_digest_or_id_conflicts(store: &dyn Store) {
     assert_eq!(tx.key(&oid("b"), "key_1").await.expect("key"), None);
 }
 
-pub async fn listing_keys_skips_revoked_ones_and_pages_by_id(store: &dyn Store) {
+async fn listing_keys_skips_revoked_ones_and_pages_by_id(store: &dyn Store) {
     two_orgs().insert(store).await;
     let keys: Vec<_> = ["key_5", "key_2", "key_4", "key_1", "key_3", "key_6"]
         .into_iter()
@@ -148,7 +148,7 @@ pub async fn listing_keys_skips_revoked_ones_and_pages_by_id(store: &dyn Store) 
     assert_eq!(key_ids(&rows), ["key_0"]);
 }
 
-pub async fn revoke_key_sets_revoked_at(store: &dyn Store) {
+async fn revoke_key_sets_revoked_at(store: &dyn Store) {
     two_orgs().insert(store).await;
     let k = key("a", "key_1", "orgd_secret_of_key_one_0123456789abcd");
     insert_keys(store, std::slice::from_ref(&k)).await;
@@ -181,7 +181,7 @@ pub async fn revoke_key_sets_revoked_at(store: &dyn Store) {
     );
 }
 
-pub async fn touch_key_sets_last_used_at(store: &dyn Store) {
+async fn touch_key_sets_last_used_at(store: &dyn Store) {
     two_orgs().insert(store).await;
     let k = key("a", "key_1", "orgd_secret_of_key_one_0123456789abcd");
     let other = key("a", "key_2", "orgd_secret_of_key_two_0123456789abcd");
@@ -207,3 +207,12 @@ pub async fn touch_key_sets_last_used_at(store: &dyn Store) {
         );
     }
 }
+
+crate::cases![
+    inserted_key_reads_back_by_id_and_by_digest,
+    key_by_digest_finds_revoked_keys_of_tombstoned_orgs,
+    inserting_a_duplicate_digest_or_id_conflicts,
+    listing_keys_skips_revoked_ones_and_pages_by_id,
+    revoke_key_sets_revoked_at,
+    touch_key_sets_last_used_at,
+];

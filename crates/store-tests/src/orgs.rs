@@ -57,7 +57,7 @@ fn subtree(path: &str, include_root: bool) -> OrgQuery {
     }
 }
 
-pub async fn inserted_org_reads_back_with_every_field(store: &dyn Store) {
+async fn inserted_org_reads_back_with_every_field(store: &dyn Store) {
     let mut root = root_org("root");
     root.name = "Acme Holding — Ünïcode ✓".to_owned();
     root.created_at = t0();
@@ -92,7 +92,7 @@ pub async fn inserted_org_reads_back_with_every_field(store: &dyn Store) {
     assert_eq!(tx.lock_org(&oid("nobody")).await.expect("lock_org"), None);
 }
 
-pub async fn root_org_finds_the_parentless_org(store: &dyn Store) {
+async fn root_org_finds_the_parentless_org(store: &dyn Store) {
     let mut tx = store.read().await.expect("read");
     assert_eq!(tx.root_org().await.expect("root_org"), None);
     drop(tx);
@@ -107,7 +107,7 @@ pub async fn root_org_finds_the_parentless_org(store: &dyn Store) {
     );
 }
 
-pub async fn inserting_an_existing_id_conflicts(store: &dyn Store) {
+async fn inserting_an_existing_id_conflicts(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
 
@@ -122,7 +122,7 @@ pub async fn inserting_an_existing_id_conflicts(store: &dyn Store) {
     assert_eq!(read_org(store, "a").await.as_ref(), Some(tree.org("a")));
 }
 
-pub async fn inserting_the_id_of_a_tombstoned_org_conflicts(store: &dyn Store) {
+async fn inserting_the_id_of_a_tombstoned_org_conflicts(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
     let dead = tombstone(store, "a", at(5)).await;
@@ -137,7 +137,7 @@ pub async fn inserting_the_id_of_a_tombstoned_org_conflicts(store: &dyn Store) {
     assert_eq!(read_org(store, "a").await, Some(dead));
 }
 
-pub async fn update_org_writes_every_field(store: &dyn Store) {
+async fn update_org_writes_every_field(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b").add("r", "c");
     tree.insert(store).await;
 
@@ -174,7 +174,7 @@ pub async fn update_org_writes_every_field(store: &dyn Store) {
     }
 }
 
-pub async fn listing_a_subtree_excludes_siblings_sharing_an_id_prefix(store: &dyn Store) {
+async fn listing_a_subtree_excludes_siblings_sharing_an_id_prefix(store: &dyn Store) {
     let tree = prefix_tree();
     tree.insert(store).await;
 
@@ -196,7 +196,7 @@ pub async fn listing_a_subtree_excludes_siblings_sharing_an_id_prefix(store: &dy
     );
 }
 
-pub async fn listing_includes_the_subtree_root_only_when_asked(store: &dyn Store) {
+async fn listing_includes_the_subtree_root_only_when_asked(store: &dyn Store) {
     let tree = prefix_tree();
     tree.insert(store).await;
 
@@ -214,7 +214,7 @@ pub async fn listing_includes_the_subtree_root_only_when_asked(store: &dyn Store
     );
 }
 
-pub async fn listing_filters_by_parent(store: &dyn Store) {
+async fn listing_filters_by_parent(store: &dyn Store) {
     let tree = prefix_tree();
     tree.insert(store).await;
 
@@ -243,7 +243,7 @@ pub async fn listing_filters_by_parent(store: &dyn Store) {
     );
 }
 
-pub async fn listing_filters_by_name_prefix(store: &dyn Store) {
+async fn listing_filters_by_name_prefix(store: &dyn Store) {
     let tree = Tree::new("r")
         .add_named("r", "o1", "Acme")
         .add_named("r", "o2", "Acorn")
@@ -279,7 +279,7 @@ pub async fn listing_filters_by_name_prefix(store: &dyn Store) {
     );
 }
 
-pub async fn listing_skips_tombstoned_orgs(store: &dyn Store) {
+async fn listing_skips_tombstoned_orgs(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b").add("a", "a1");
     tree.insert(store).await;
     tombstone(store, "a1", at(1)).await;
@@ -300,7 +300,7 @@ pub async fn listing_skips_tombstoned_orgs(store: &dyn Store) {
     );
 }
 
-pub async fn listing_orders_by_id_bytewise(store: &dyn Store) {
+async fn listing_orders_by_id_bytewise(store: &dyn Store) {
     // Inserted out of order; digits < upper case < lower case in byte order.
     let tree = Tree::new("r")
         .add("r", "m")
@@ -320,7 +320,7 @@ pub async fn listing_orders_by_id_bytewise(store: &dyn Store) {
     );
 }
 
-pub async fn listing_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn Store) {
+async fn listing_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn Store) {
     let mut tree = Tree::new("r");
     for id in ["k", "c", "h", "a", "f", "d", "j", "b", "i", "e", "g"] {
         tree = tree.add("r", id);
@@ -385,7 +385,7 @@ pub async fn listing_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn 
     assert_eq!(org_ids(&rows), ["d", "e", "f"]);
 }
 
-pub async fn moving_a_subtree_rewrites_paths_and_depths_inside_it_only(store: &dyn Store) {
+async fn moving_a_subtree_rewrites_paths_and_depths_inside_it_only(store: &dyn Store) {
     // r ─ a ─ a1 ─ a2          move a under b1:  r ─ b ─ b1 ─ a ─ a1 ─ a2
     //   │      └ dead (†)                                        └ dead (†)
     //   ├ ab ─ ab1
@@ -441,7 +441,7 @@ pub async fn moving_a_subtree_rewrites_paths_and_depths_inside_it_only(store: &d
     }
 }
 
-pub async fn moving_a_subtree_up_reduces_depths(store: &dyn Store) {
+async fn moving_a_subtree_up_reduces_depths(store: &dyn Store) {
     let tree = Tree::new("r")
         .add("r", "a")
         .add("a", "a1")
@@ -469,7 +469,7 @@ pub async fn moving_a_subtree_up_reduces_depths(store: &dyn Store) {
     }
 }
 
-pub async fn count_live_children_counts_direct_live_children_only(store: &dyn Store) {
+async fn count_live_children_counts_direct_live_children_only(store: &dyn Store) {
     let tree = Tree::new("r")
         .add("r", "a")
         .add("a", "a1")
@@ -519,7 +519,7 @@ pub async fn count_live_children_counts_direct_live_children_only(store: &dyn St
     }
 }
 
-pub async fn max_depth_in_subtree_ignores_tombstones_and_siblings(store: &dyn Store) {
+async fn max_depth_in_subtree_ignores_tombstones_and_siblings(store: &dyn Store) {
     // depths:  r 1 ─ a 2 ─ a1 3 ─ a2 4 (†)
     //              └ ab 2 ─ ab1 3 ─ ab2 4 ─ ab3 5
     let tree = Tree::new("r")
@@ -552,7 +552,7 @@ pub async fn max_depth_in_subtree_ignores_tombstones_and_siblings(store: &dyn St
     }
 }
 
-pub async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
+async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
     let tree = Tree::new("r")
         .add("r", "a")
         .add("a", "a1")
@@ -590,7 +590,7 @@ pub async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
     assert_eq!(org_ids(&leaf), ["a2"]);
 }
 
-pub async fn configs_round_trip_through_insert_and_update(store: &dyn Store) {
+async fn configs_round_trip_through_insert_and_update(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     // Every known key, with the bounds of their range among the values.
     let full: Configs = REGISTRY
@@ -645,7 +645,7 @@ async fn by_ids(tx: &mut dyn Tx, ids: &[&str]) -> Vec<OrgRecord> {
     rows
 }
 
-pub async fn orgs_by_ids_returns_exactly_the_asked_orgs(store: &dyn Store) {
+async fn orgs_by_ids_returns_exactly_the_asked_orgs(store: &dyn Store) {
     let tree = prefix_tree();
     tree.insert(store).await;
     let dead = tombstone(store, "a2", at(1)).await;
@@ -669,7 +669,7 @@ pub async fn orgs_by_ids_returns_exactly_the_asked_orgs(store: &dyn Store) {
     assert_eq!(org_ids(&lineage), ["a", "a1", "a2", "r"]);
 }
 
-pub async fn all_org_ids_lists_every_org_tombstones_included_bytewise(store: &dyn Store) {
+async fn all_org_ids_lists_every_org_tombstones_included_bytewise(store: &dyn Store) {
     let tree = prefix_tree();
     tree.insert(store).await;
     tombstone(store, "a2", at(1)).await;
@@ -684,7 +684,7 @@ pub async fn all_org_ids_lists_every_org_tombstones_included_bytewise(store: &dy
     );
 }
 
-pub async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
+async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
     // r ─ a ─ a1
     //   ├ b
     //   ├ c
@@ -785,3 +785,27 @@ pub async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
         .expect("list_orgs");
     assert_eq!(org_ids(&rows), ["b", "r"]);
 }
+
+crate::cases![
+    inserted_org_reads_back_with_every_field,
+    root_org_finds_the_parentless_org,
+    inserting_an_existing_id_conflicts,
+    inserting_the_id_of_a_tombstoned_org_conflicts,
+    update_org_writes_every_field,
+    listing_a_subtree_excludes_siblings_sharing_an_id_prefix,
+    listing_includes_the_subtree_root_only_when_asked,
+    listing_filters_by_parent,
+    listing_filters_by_name_prefix,
+    listing_skips_tombstoned_orgs,
+    listing_orders_by_id_bytewise,
+    listing_pages_by_id_and_returns_at_most_limit_plus_one,
+    moving_a_subtree_rewrites_paths_and_depths_inside_it_only,
+    moving_a_subtree_up_reduces_depths,
+    count_live_children_counts_direct_live_children_only,
+    max_depth_in_subtree_ignores_tombstones_and_siblings,
+    live_subtree_lists_live_orgs_deepest_first,
+    configs_round_trip_through_insert_and_update,
+    orgs_by_ids_returns_exactly_the_asked_orgs,
+    all_org_ids_lists_every_org_tombstones_included_bytewise,
+    listing_filters_by_tags_requiring_all_of_them,
+];

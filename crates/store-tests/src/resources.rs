@@ -36,7 +36,7 @@ async fn read_count(store: &dyn Store, org: &str, kind: ResourceKind) -> i64 {
         .expect("count_resources")
 }
 
-pub async fn inserted_resources_read_back_with_every_field_per_org_and_kind(store: &dyn Store) {
+async fn inserted_resources_read_back_with_every_field_per_org_and_kind(store: &dyn Store) {
     two_orgs().insert(store).await;
     let full = Resource {
         created_at: at_ms(86_400_123),
@@ -166,7 +166,7 @@ pub async fn inserted_resources_read_back_with_every_field_per_org_and_kind(stor
     );
 }
 
-pub async fn resource_names_are_unique_per_org_and_kind(store: &dyn Store) {
+async fn resource_names_are_unique_per_org_and_kind(store: &dyn Store) {
     two_orgs().insert(store).await;
     let app = ResourceKind::Application;
     let first = resource("app_1", "Billing");
@@ -233,7 +233,7 @@ pub async fn resource_names_are_unique_per_org_and_kind(store: &dyn Store) {
     );
 }
 
-pub async fn listing_resources_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn Store) {
+async fn listing_resources_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn Store) {
     two_orgs().insert(store).await;
     let app = ResourceKind::Application;
     let items: Vec<Resource> = ["app_5", "app_2", "app_4", "app_1", "app_3", "app_6"]
@@ -303,7 +303,7 @@ pub async fn listing_resources_pages_by_id_and_returns_at_most_limit_plus_one(st
     }
 }
 
-pub async fn deleting_a_resource_returns_it_once(store: &dyn Store) {
+async fn deleting_a_resource_returns_it_once(store: &dyn Store) {
     two_orgs().insert(store).await;
     let app = ResourceKind::Application;
     let x = Resource {
@@ -385,7 +385,7 @@ pub async fn deleting_a_resource_returns_it_once(store: &dyn Store) {
     );
 }
 
-pub async fn delete_org_resources_removes_every_kind_of_that_org_only(store: &dyn Store) {
+async fn delete_org_resources_removes_every_kind_of_that_org_only(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -471,7 +471,7 @@ pub async fn delete_org_resources_removes_every_kind_of_that_org_only(store: &dy
     assert_eq!(read_count(store, "b", ws).await, 1);
 }
 
-pub async fn count_live_keys_counts_keys_neither_revoked_nor_expired(store: &dyn Store) {
+async fn count_live_keys_counts_keys_neither_revoked_nor_expired(store: &dyn Store) {
     Tree::new("r")
         .add("r", "a")
         .add("r", "b")
@@ -628,7 +628,7 @@ async fn create_key_under_limit(store: &dyn Store, now: DateTime<Utc>, attempt: 
     true
 }
 
-pub async fn limit_checks_under_lock_org_admit_exactly_the_limit(store: &dyn Store) {
+async fn limit_checks_under_lock_org_admit_exactly_the_limit(store: &dyn Store) {
     two_orgs().insert(store).await;
     // Neighbours the checks must not count.
     insert_resources(
@@ -739,7 +739,7 @@ pub async fn limit_checks_under_lock_org_admit_exactly_the_limit(store: &dyn Sto
     );
 }
 
-pub async fn resource_writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) {
+async fn resource_writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) {
     two_orgs().insert(store).await;
     let app = ResourceKind::Application;
     let kept = resource("app_1", "kept");
@@ -803,3 +803,14 @@ pub async fn resource_writes_of_a_dropped_transaction_are_not_visible(store: &dy
         ["app_1", "app_2"]
     );
 }
+
+crate::cases![
+    inserted_resources_read_back_with_every_field_per_org_and_kind,
+    resource_names_are_unique_per_org_and_kind,
+    listing_resources_pages_by_id_and_returns_at_most_limit_plus_one,
+    deleting_a_resource_returns_it_once,
+    delete_org_resources_removes_every_kind_of_that_org_only,
+    count_live_keys_counts_keys_neither_revoked_nor_expired,
+    limit_checks_under_lock_org_admit_exactly_the_limit,
+    resource_writes_of_a_dropped_transaction_are_not_visible,
+];

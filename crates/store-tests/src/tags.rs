@@ -18,7 +18,7 @@ fn with_tags(org: &OrgRecord, tags: &[Tag]) -> OrgRecord {
     org
 }
 
-pub async fn inserted_tags_load_with_the_org_ordered_by_name(store: &dyn Store) {
+async fn inserted_tags_load_with_the_org_ordered_by_name(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
     // Inserted out of order, each made at its own instant. In byte order
@@ -62,7 +62,7 @@ pub async fn inserted_tags_load_with_the_org_ordered_by_name(store: &dyn Store) 
     assert_eq!(read_org(store, "r").await.as_ref(), Some(tree.org("r")));
 }
 
-pub async fn tags_load_with_locked_listed_and_fetched_orgs(store: &dyn Store) {
+async fn tags_load_with_locked_listed_and_fetched_orgs(store: &dyn Store) {
     // r ─ a ─ a1
     //   └ b          (b has no tags)
     let tree = Tree::new("r").add("r", "a").add("a", "a1").add("r", "b");
@@ -117,7 +117,7 @@ pub async fn tags_load_with_locked_listed_and_fetched_orgs(store: &dyn Store) {
     }
 }
 
-pub async fn root_org_loads_its_tags(store: &dyn Store) {
+async fn root_org_loads_its_tags(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a");
     tree.insert(store).await;
     let tags = [tag("tag_2", "billing"), tag("tag_1", "internal")];
@@ -131,7 +131,7 @@ pub async fn root_org_loads_its_tags(store: &dyn Store) {
     );
 }
 
-pub async fn a_duplicate_tag_name_in_one_org_conflicts(store: &dyn Store) {
+async fn a_duplicate_tag_name_in_one_org_conflicts(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
     let first = tag("tag_1", "env:prod");
@@ -162,7 +162,7 @@ pub async fn a_duplicate_tag_name_in_one_org_conflicts(store: &dyn Store) {
     assert_eq!(b.tags, [elsewhere]);
 }
 
-pub async fn deleting_a_tag_returns_it_once(store: &dyn Store) {
+async fn deleting_a_tag_returns_it_once(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a").add("r", "b");
     tree.insert(store).await;
     let x = Tag {
@@ -214,7 +214,7 @@ pub async fn deleting_a_tag_returns_it_once(store: &dyn Store) {
     assert_eq!(read_org(store, "a").await.expect("a").tags, [again, y]);
 }
 
-pub async fn insert_org_and_update_org_leave_tags_alone(store: &dyn Store) {
+async fn insert_org_and_update_org_leave_tags_alone(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_org(tree.org("r")).await.expect("insert_org");
@@ -241,3 +241,12 @@ pub async fn insert_org_and_update_org_leave_tags_alone(store: &dyn Store) {
         assert_eq!(stored.tags, std::slice::from_ref(&kept));
     }
 }
+
+crate::cases![
+    inserted_tags_load_with_the_org_ordered_by_name,
+    tags_load_with_locked_listed_and_fetched_orgs,
+    root_org_loads_its_tags,
+    a_duplicate_tag_name_in_one_org_conflicts,
+    deleting_a_tag_returns_it_once,
+    insert_org_and_update_org_leave_tags_alone,
+];

@@ -43,11 +43,11 @@ async fn visible(store: &dyn Store) -> [bool; 4] {
     ]
 }
 
-pub async fn ping_answers_on_an_open_store(store: &dyn Store) {
+async fn ping_answers_on_an_open_store(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
-pub async fn writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) {
+async fn writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_org(tree.org("r")).await.expect("insert_org");
@@ -71,7 +71,7 @@ pub async fn writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) 
     assert_eq!(visible(store).await, [true; 4]);
 }
 
-pub async fn committed_writes_are_visible_to_readers(store: &dyn Store) {
+async fn committed_writes_are_visible_to_readers(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_org(tree.org("r")).await.expect("insert_org");
@@ -82,7 +82,7 @@ pub async fn committed_writes_are_visible_to_readers(store: &dyn Store) {
     assert_eq!(read_org(store, "a").await.as_ref(), Some(tree.org("a")));
 }
 
-pub async fn a_read_transaction_keeps_its_snapshot(store: &dyn Store) {
+async fn a_read_transaction_keeps_its_snapshot(store: &dyn Store) {
     let tree = Tree::new("r").add("r", "a");
     tree.insert(store).await;
 
@@ -111,7 +111,7 @@ pub async fn a_read_transaction_keeps_its_snapshot(store: &dyn Store) {
     assert!(read_org(store, "b").await.is_some());
 }
 
-pub async fn lock_org_serialises_read_modify_write(store: &dyn Store) {
+async fn lock_org_serialises_read_modify_write(store: &dyn Store) {
     Tree::new("r").add("r", "a").insert(store).await;
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
 
@@ -146,3 +146,11 @@ pub async fn lock_org_serialises_read_modify_write(store: &dyn Store) {
     let a = read_org(store, "a").await.expect("a");
     assert_eq!((a.version, a.name.as_str()), (3, "second"));
 }
+
+crate::cases![
+    ping_answers_on_an_open_store,
+    writes_of_a_dropped_transaction_are_not_visible,
+    committed_writes_are_visible_to_readers,
+    a_read_transaction_keeps_its_snapshot,
+    lock_org_serialises_read_modify_write,
+];
