@@ -173,7 +173,8 @@ fn example(out: &mut String, body: &Value) {
         &body["example"]
     };
     if !ex.is_null() {
-        let pretty = serde_json::to_string_pretty(ex).unwrap_or_default();
+        // `{:#}` of a JSON value is its pretty form, and cannot fail.
+        let pretty = format!("{ex:#}");
         let _ = write!(out, "<pre>{}</pre>", esc(&pretty));
     }
 }

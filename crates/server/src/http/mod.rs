@@ -193,11 +193,16 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
 pub fn page_response<T: Serialize>(uri: &Uri, page: Page<T>) -> Response {
     let mut res = Json(page.items).into_response();
     if let Some(next) = page.next {
-        let mut pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-        pairs.retain(|(k, _)| k != "cursor");
-        pairs.push(("cursor".into(), next));
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        // The request's own parameters as it sent them, but its cursor.
+        let kept: Vec<&str> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && p.split('=').next() != Some("cursor"))
+            .collect();
+        let query = form_urlencoded::Serializer::new(kept.join("&"))
+            .append_pair("cursor", &next)
+            .finish();
         if let Ok(v) = HeaderValue::from_str(&format!("<{}?{query}>; rel=\"next\"", uri.path())) {
             res.headers_mut().insert(header::LINK, v);
         }

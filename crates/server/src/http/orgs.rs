@@ -126,15 +126,12 @@ async fn list_orgs(
     let page = id_page(&p)?;
     // Repeated `tag=` parameters: read from the raw query, which the struct
     // form cannot hold.
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let filter = OrgFilter {
         parent_id: q.parent_id,
         name_prefix: q.name_prefix,
-        tags: pairs
-            .into_iter()
+        tags: form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .filter(|(k, _)| k == "tag")
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.into_owned())
             .collect(),
     };
     let orgs = s.orgd.list_orgs(&caller.principal, filter, page).await?;

@@ -9,155 +9,68 @@ use serde::Serialize;
 
 use super::request_id;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    BadRequest,
-    Validation,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    HasChildren,
-    DuplicateId,
-    DuplicateName,
-    TooManyTags,
-    MoveCycle,
-    DepthExceeded,
-    LimitExceeded,
-    IdempotencyReuse,
-    IdempotencyInProgress,
-    PreconditionFailed,
-    RateLimited,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    Unavailable,
-    Timeout,
-    Internal,
+/// The problem kinds, one line each: the name, the HTTP status, the `type`
+/// slug and the title (the `code` is the slug with underscores). A line
+/// ending in `ConflictKind` is a conflict the domain names the same way
+/// (`orgd_core::error::ConflictKind`): a conflict kind without its line
+/// here does not compile.
+macro_rules! problem_kinds {
+    ($($kind:ident => $status:ident, $slug:literal, $title:literal $(, $conflict:ident)?;)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Kind {
+            $($kind,)+
+        }
+
+        impl Kind {
+            /// Every kind, for documentation and tests.
+            pub const ALL: &[Kind] = &[$(Kind::$kind,)+];
+
+            /// `(status, type slug, title)`.
+            fn info(self) -> (StatusCode, &'static str, &'static str) {
+                match self {
+                    $(Kind::$kind => (StatusCode::$status, $slug, $title),)+
+                }
+            }
+
+            /// The kind of a conflict the domain reports.
+            fn of_conflict(c: ConflictKind) -> Self {
+                match c {
+                    $($($conflict::$kind => Kind::$kind,)?)+
+                }
+            }
+        }
+    };
+}
+
+problem_kinds! {
+    BadRequest => BAD_REQUEST, "bad-request", "The request could not be read";
+    Validation => BAD_REQUEST, "validation-failed", "The request has invalid fields";
+    Unauthorized => UNAUTHORIZED, "unauthorized", "A valid API key is required";
+    Forbidden => FORBIDDEN, "forbidden", "This API key may not do this";
+    NotFound => NOT_FOUND, "not-found", "Not found";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed";
+    HasChildren => CONFLICT, "has-children", "The organization has child organizations", ConflictKind;
+    DuplicateId => CONFLICT, "duplicate-id", "The id is already taken", ConflictKind;
+    DuplicateName => CONFLICT, "duplicate-name", "The name is already taken", ConflictKind;
+    TooManyTags => CONFLICT, "too-many-tags", "The organization has too many tags", ConflictKind;
+    MoveCycle => CONFLICT, "move-cycle", "The move would create a cycle", ConflictKind;
+    DepthExceeded => CONFLICT, "depth-exceeded", "The tree would be too deep", ConflictKind;
+    LimitExceeded => CONFLICT, "limit-exceeded", "The organization holds its limit already";
+    IdempotencyReuse => CONFLICT, "idempotency-key-reuse", "Idempotency-Key reused with another request", ConflictKind;
+    IdempotencyInProgress => CONFLICT, "idempotency-key-in-progress", "A request with this Idempotency-Key is in progress", ConflictKind;
+    PreconditionFailed => PRECONDITION_FAILED, "precondition-failed", "The resource has changed";
+    RateLimited => TOO_MANY_REQUESTS, "rate-limited", "This API key has made too many requests";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "The request body must be JSON";
+    Unavailable => SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable";
+    Timeout => SERVICE_UNAVAILABLE, "timeout", "The request took too long";
+    Internal => INTERNAL_SERVER_ERROR, "internal", "Internal server error";
 }
 
 impl Kind {
-    /// `(status, type slug, title)`. The `code` is the slug with underscores.
-    fn info(self) -> (StatusCode, &'static str, &'static str) {
-        use StatusCode as S;
-        match self {
-            Kind::BadRequest => (
-                S::BAD_REQUEST,
-                "bad-request",
-                "The request could not be read",
-            ),
-            Kind::Validation => (
-                S::BAD_REQUEST,
-                "validation-failed",
-                "The request has invalid fields",
-            ),
-            Kind::Unauthorized => (
-                S::UNAUTHORIZED,
-                "unauthorized",
-                "A valid API key is required",
-            ),
-            Kind::Forbidden => (S::FORBIDDEN, "forbidden", "This API key may not do this"),
-            Kind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
-            Kind::MethodNotAllowed => (
-                S::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-            ),
-            Kind::HasChildren => (
-                S::CONFLICT,
-                "has-children",
-                "The organization has child organizations",
-            ),
-            Kind::DuplicateId => (S::CONFLICT, "duplicate-id", "The id is already taken"),
-            Kind::DuplicateName => (S::CONFLICT, "duplicate-name", "The name is already taken"),
-            Kind::TooManyTags => (
-                S::CONFLICT,
-                "too-many-tags",
-                "The organization has too many tags",
-            ),
-            Kind::MoveCycle => (S::CONFLICT, "move-cycle", "The move would create a cycle"),
-            Kind::DepthExceeded => (S::CONFLICT, "depth-exceeded", "The tree would be too deep"),
-            Kind::LimitExceeded => (
-                S::CONFLICT,
-                "limit-exceeded",
-                "The organization holds its limit already",
-            ),
-            Kind::IdempotencyReuse => (
-                S::CONFLICT,
-                "idempotency-key-reuse",
-                "Idempotency-Key reused with another request",
-            ),
-            Kind::IdempotencyInProgress => (
-                S::CONFLICT,
-                "idempotency-key-in-progress",
-                "A request with this Idempotency-Key is in progress",
-            ),
-            Kind::PreconditionFailed => (
-                S::PRECONDITION_FAILED,
-                "precondition-failed",
-                "The resource has changed",
-            ),
-            Kind::RateLimited => (
-                S::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "This API key has made too many requests",
-            ),
-            Kind::PayloadTooLarge => (
-                S::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "The request body is too large",
-            ),
-            Kind::UnsupportedMediaType => (
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "The request body must be JSON",
-            ),
-            Kind::Unavailable => (
-                S::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The service is temporarily unavailable",
-            ),
-            Kind::Timeout => (
-                S::SERVICE_UNAVAILABLE,
-                "timeout",
-                "The request took too long",
-            ),
-            Kind::Internal => (
-                S::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal server error",
-            ),
-        }
-    }
-
     pub fn status(self) -> StatusCode {
         self.info().0
     }
-
-    /// Every kind, for documentation and tests.
-    pub const ALL: [Kind; 22] = [
-        Kind::BadRequest,
-        Kind::Validation,
-        Kind::Unauthorized,
-        Kind::Forbidden,
-        Kind::NotFound,
-        Kind::MethodNotAllowed,
-        Kind::HasChildren,
-        Kind::DuplicateId,
-        Kind::DuplicateName,
-        Kind::TooManyTags,
-        Kind::MoveCycle,
-        Kind::DepthExceeded,
-        Kind::LimitExceeded,
-        Kind::IdempotencyReuse,
-        Kind::IdempotencyInProgress,
-        Kind::PreconditionFailed,
-        Kind::RateLimited,
-        Kind::PayloadTooLarge,
-        Kind::UnsupportedMediaType,
-        Kind::Unavailable,
-        Kind::Timeout,
-        Kind::Internal,
-    ];
 }
 
 /// The body of every error response.
@@ -244,8 +157,9 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.kind.status();
-        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut res = (status, body).into_response();
+        // axum's `Json` answers a body that cannot be serialized with a
+        // plain 500 of its own: loud, never an empty problem.
+        let mut res = (status, axum::Json(self.body())).into_response();
         let h = res.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -326,19 +240,7 @@ impl IntoResponse for ApiError {
                     source: set_by,
                 }),
             },
-            Error::Conflict { kind, detail } => Problem::new(
-                match kind {
-                    ConflictKind::HasChildren => Kind::HasChildren,
-                    ConflictKind::DuplicateId => Kind::DuplicateId,
-                    ConflictKind::DuplicateName => Kind::DuplicateName,
-                    ConflictKind::TooManyTags => Kind::TooManyTags,
-                    ConflictKind::MoveCycle => Kind::MoveCycle,
-                    ConflictKind::DepthExceeded => Kind::DepthExceeded,
-                    ConflictKind::IdempotencyReuse => Kind::IdempotencyReuse,
-                    ConflictKind::IdempotencyInProgress => Kind::IdempotencyInProgress,
-                },
-                detail,
-            ),
+            Error::Conflict { kind, detail } => Problem::new(Kind::of_conflict(kind), detail),
             Error::PreconditionFailed { current } => {
                 // The current ETag comes along, so the client can re-read
                 // or retry against it.
