@@ -6,6 +6,8 @@
 //! return up to `page.limit + 1` rows, so the caller knows whether a next page
 //! exists.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -18,6 +20,15 @@ use crate::org::OrgRecord;
 use crate::page::PageRequest;
 use crate::resources::{Resource, ResourceKind};
 use crate::tags::Tag;
+
+/// Connections a store keeps at most, unless told otherwise (PostgreSQL;
+/// SQLite has one writer and a few readers).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+/// How long a unit waits for a connection or a lock, unless told otherwise,
+/// before the store answers [`StoreError::Unavailable`].
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+/// How long a statement may run, unless told otherwise (PostgreSQL cancels it).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root_id = OrgId::parse("root")?;
     let settings = Settings {
         root_id: root_id.clone(),
-        max_depth: 16,
+        max_depth: orgd_core::service::DEFAULT_MAX_DEPTH,
         default_rate_limit_per_minute: None,
         cache_ttl: Default::default(),
     };

@@ -337,8 +337,8 @@ async fn audit_verify(db: &DatabaseArgs, org: Option<&str>, all: bool) -> anyhow
 /// that depends on the rest.
 fn operator_settings() -> Settings {
     Settings {
-        root_id: OrgId::from_trusted("root".into()),
-        max_depth: 16,
+        root_id: OrgId::from_trusted(crate::config::DEFAULT_ROOT_ID.into()),
+        max_depth: orgd_core::service::DEFAULT_MAX_DEPTH,
         default_rate_limit_per_minute: None,
         cache_ttl: Default::default(),
     }

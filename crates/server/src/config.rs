@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::Args;
 use ipnet::IpNet;
 use orgd_core::ids::OrgId;
-use orgd_core::service::CacheTtl;
+use orgd_core::service::{CacheTtl, DEFAULT_MAX_DEPTH};
+use orgd_core::store;
 use secrecy::SecretString;
 
 /// A database URL whose `Debug` and `Display` hide any password.
@@ -143,11 +144,15 @@ impl std::str::FromStr for ListenAddr {
     }
 }
 
-/// Database connection defaults, written once: the flags, [`DatabaseArgs::new`]
-/// and the tests all read them from here.
-pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 16;
-pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = 5;
-pub const DEFAULT_DB_STATEMENT_TIMEOUT_SECS: u64 = 30;
+/// The defaults of the flags below, as the flags take them; each is written
+/// once, where it belongs (the stores' in `orgd_core::store`, the tree's
+/// depth in `orgd_core::service`), and [`Config::new`] reads the same.
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = store::DEFAULT_MAX_CONNECTIONS;
+pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = store::DEFAULT_WAIT.as_secs();
+pub const DEFAULT_DB_STATEMENT_TIMEOUT_SECS: u64 = store::DEFAULT_STATEMENT_TIMEOUT.as_secs();
+pub const DEFAULT_ROOT_ID: &str = "root";
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_ACCESS_LOG_RETENTION_DAYS: u32 = 90;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -199,13 +204,13 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
     /// Id of the root organization made on first start (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`).
-    #[arg(long, env = "ORGD_ROOT_ID", default_value = "root", value_parser = parse_org_id, value_name = "ID")]
+    #[arg(long, env = "ORGD_ROOT_ID", default_value = DEFAULT_ROOT_ID, value_parser = parse_org_id, value_name = "ID")]
     pub root_id: OrgId,
     /// Deepest level of the organization tree (the root is level 1; 1–64).
-    #[arg(long, env = "ORGD_MAX_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(i64).range(1..=64), value_name = "N")]
+    #[arg(long, env = "ORGD_MAX_DEPTH", default_value_t = DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(i64).range(1..=64), value_name = "N")]
     pub max_depth: i64,
     /// Seconds a request may take before it is answered 503.
-    #[arg(long, env = "ORGD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600), value_name = "SECS")]
+    #[arg(long, env = "ORGD_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=600), value_name = "SECS")]
     pub request_timeout_secs: u64,
     /// Secret of the root key made on first start of a new database (32–256
     /// printable ASCII characters, no spaces). Ignored, with a warning, once
@@ -219,7 +224,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ORGD_ACCESS_LOG", value_enum, default_value_t = Switch::On)]
     pub access_log: Switch,
     /// Days access log entries are kept; older ones are pruned in the background.
-    #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500), value_name = "DAYS")]
+    #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = DEFAULT_ACCESS_LOG_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500), value_name = "DAYS")]
     pub access_log_retention_days: u32,
     /// Requests a minute each API key may make unless it has a limit of its
     /// own (0: no limit). Buckets are per node. Keys of the root org are
@@ -291,6 +296,29 @@ pub struct Config {
     /// Whether the default rate limit applies to the root org's keys.
     pub rate_limit_root: bool,
     pub cache_ttl: CacheTtl,
+}
+
+impl Config {
+    /// Every default of `orgd serve`, listening on `listen` and storing in
+    /// `database` (with its defaults).
+    pub fn new(listen: ListenAddr, database: DatabaseUrl) -> Self {
+        Self {
+            listen,
+            database: DatabaseArgs::new(database),
+            root_id: OrgId::from_trusted(DEFAULT_ROOT_ID.to_owned()),
+            max_depth: DEFAULT_MAX_DEPTH,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            bootstrap_key: None,
+            access_log: true,
+            access_log_retention: chrono::Duration::days(i64::from(
+                DEFAULT_ACCESS_LOG_RETENTION_DAYS,
+            )),
+            trusted_proxies: Vec::new(),
+            rate_limit_per_minute: None,
+            rate_limit_root: false,
+            cache_ttl: CacheTtl::DEFAULT,
+        }
+    }
 }
 
 impl From<ServeArgs> for Config {

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orgd_core::store::{
-    Invalidation, InvalidationSink, OpenMode, PoolStats, Store, StoreError, StoreResult, Tx,
+    self, Invalidation, InvalidationSink, OpenMode, PoolStats, Store, StoreError, StoreResult, Tx,
     WaitMeter,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -60,9 +60,9 @@ impl PgOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(30),
+            max_connections: store::DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: store::DEFAULT_WAIT,
+            statement_timeout: store::DEFAULT_STATEMENT_TIMEOUT,
             mode: OpenMode::Create,
         }
     }

@@ -74,7 +74,7 @@ impl SqliteOptions {
         Self {
             url: url.into(),
             readers: 4,
-            busy_timeout: Duration::from_secs(5),
+            busy_timeout: orgd_core::store::DEFAULT_WAIT,
             mode: OpenMode::Create,
         }
     }

@@ -35,6 +35,9 @@ pub use rollups::add_counters;
 pub use settings::{ConfigsChange, EffectiveConfig, EffectiveCustomizations, Versioned};
 pub use traffic::{ChildConsumption, ConsumptionReport, UsageReceipt};
 
+/// How deep the tree may go unless told otherwise; the root is level 1.
+pub const DEFAULT_MAX_DEPTH: i64 = 16;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Id given to the root at bootstrap.

@@ -3,9 +3,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orgd::Config;
-use orgd::config::{DatabaseArgs, DatabaseUrl};
+use orgd::config::DatabaseUrl;
 use orgd_core::clock::OffsetClock;
-use orgd_core::ids::OrgId;
 use orgd_store_postgres::testing::{TempDatabase, temp_database};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -78,20 +77,11 @@ impl TestApp {
 
     async fn start(storage: Storage, root_key: String, tweak: impl FnOnce(&mut Config)) -> Self {
         let database_url = storage.database_url.clone();
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database: DatabaseArgs::new(DatabaseUrl::new(&database_url)),
-            root_id: OrgId::parse("root").unwrap(),
-            max_depth: 16,
-            request_timeout: Duration::from_secs(30),
-            bootstrap_key: Some(root_key.clone().into()),
-            access_log: true,
-            access_log_retention: chrono::Duration::days(90),
-            trusted_proxies: vec![],
-            rate_limit_per_minute: None,
-            rate_limit_root: false,
-            cache_ttl: Default::default(),
-        };
+        let mut config = Config::new(
+            "127.0.0.1:0".parse().unwrap(),
+            DatabaseUrl::new(&database_url),
+        );
+        config.bootstrap_key = Some(root_key.clone().into());
         tweak(&mut config);
         let clock = Arc::new(OffsetClock::default());
         let app = orgd::Application::build_with_clock(config, clock.clone())
@@ -612,4 +602,42 @@ impl OrgdProcess {
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.reader).await;
         (status, self.lines())
     }
+}
+
+/// A database with a root (key `root`) and orgs `a`, `b`, `b1`, one deleted.
+pub async fn populated(storage: &Storage, root: &str) {
+    let mut orgd = OrgdProcess::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &storage.database_url,
+        ],
+        &[
+            ("ORGD_LOG", "warn,orgd::cli=info"),
+            ("ORGD_BOOTSTRAP_KEY", root),
+        ],
+    );
+    let base = orgd.base().await;
+    let client = reqwest::Client::new();
+    for (id, parent) in [("a", "root"), ("b", "root"), ("b1", "b"), ("gone", "a")] {
+        let res = client
+            .post(format!("{base}/orgs"))
+            .bearer_auth(root)
+            .json(&json!({"id": id, "name": id, "parent_id": parent}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = client
+        .delete(format!("{base}/orgs/gone"))
+        .bearer_auth(root)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = orgd.stop().await;
+    assert!(status.success());
 }

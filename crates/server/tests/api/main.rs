@@ -4,26 +4,12 @@
 
 mod helpers;
 
-mod access_log;
-mod audit;
-mod cache;
-mod cli;
-mod configs;
-mod consumption;
-mod contract;
-mod conventions;
-mod crash;
-mod customizations;
-mod disconnects;
-mod first_hour;
-mod keys;
-mod limits;
-mod matrix;
-mod operator_cli;
-mod orgs;
-mod rate_limits;
+/// Run on PostgreSQL as well, by `api_postgres`.
+mod both {
+    include!("both_databases.rs");
+}
+
+// SQLite only (each named, with its reason, in `files::SQLITE_ONLY`).
+mod files;
 mod readme;
-mod secrets;
-mod security;
 mod sqlite_files;
-mod tags;

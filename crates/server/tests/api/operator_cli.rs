@@ -3,47 +3,8 @@
 //! report, and start-up errors a person can act on.
 
 use reqwest::StatusCode;
-use serde_json::json;
 
-use crate::helpers::{OrgdProcess, RawDb, Storage, postgres, run_cli};
-
-/// A database with a root (key `root`) and orgs `a`, `b`, `b1`, one deleted.
-pub async fn populated(storage: &Storage, root: &str) {
-    let mut orgd = OrgdProcess::spawn(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &storage.database_url,
-        ],
-        &[
-            ("ORGD_LOG", "warn,orgd::cli=info"),
-            ("ORGD_BOOTSTRAP_KEY", root),
-        ],
-    );
-    let base = orgd.base().await;
-    let client = reqwest::Client::new();
-    for (id, parent) in [("a", "root"), ("b", "root"), ("b1", "b"), ("gone", "a")] {
-        let res = client
-            .post(format!("{base}/orgs"))
-            .bearer_auth(root)
-            .json(&json!({"id": id, "name": id, "parent_id": parent}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-    }
-    let res = client
-        .delete(format!("{base}/orgs/gone"))
-        .bearer_auth(root)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let (status, _) = orgd.stop().await;
-    assert!(status.success());
-}
+use crate::helpers::{OrgdProcess, RawDb, Storage, populated, postgres, run_cli};
 
 #[tokio::test]
 async fn audit_verify_all_checks_every_org_and_exits_by_outcome() {

@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-use crate::helpers::{Storage, run_cli};
-use crate::operator_cli::populated;
+use crate::helpers::{Storage, populated, run_cli};
 
 /// Runs `orgd ARGS` as the unprivileged user `nobody` (root ignores file
 /// permissions, so only another user can show that a read-only copy is

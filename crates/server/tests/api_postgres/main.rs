@@ -9,69 +9,11 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+/// The files of `tests/api` that run on both databases.
 #[cfg(orgd_pg_tests)]
-#[path = "../api/access_log.rs"]
-mod access_log;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/audit.rs"]
-mod audit;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/cache.rs"]
-mod cache;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/cli.rs"]
-mod cli;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/configs.rs"]
-mod configs;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/consumption.rs"]
-mod consumption;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/contract.rs"]
-mod contract;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/conventions.rs"]
-mod conventions;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/crash.rs"]
-mod crash;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/customizations.rs"]
-mod customizations;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/disconnects.rs"]
-mod disconnects;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/first_hour.rs"]
-mod first_hour;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/keys.rs"]
-mod keys;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/limits.rs"]
-mod limits;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/matrix.rs"]
-mod matrix;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/operator_cli.rs"]
-mod operator_cli;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/orgs.rs"]
-mod orgs;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/rate_limits.rs"]
-mod rate_limits;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/secrets.rs"]
-mod secrets;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/security.rs"]
-mod security;
-#[cfg(orgd_pg_tests)]
-#[path = "../api/tags.rs"]
-mod tags;
+mod both {
+    include!("../api/both_databases.rs");
+}
 
 // PostgreSQL only.
 #[cfg(orgd_pg_tests)]

@@ -1,0 +1,50 @@
+// The HTTP suite's test files that run on both databases: `include!`d into
+// an inline `mod both` by `api/main.rs` (SQLite) and by `api_postgres/main.rs`
+// (PostgreSQL), so a file listed here runs on both by construction. The
+// paths are relative to `tests/<binary>/`. A file of `tests/api/` that
+// is not listed here must be named, with its reason, in `api/main.rs`'s
+// SQLite-only list (`files::every_test_file_runs_on_both_databases_or_says_why`
+// checks).
+
+#[path = "../api/access_log.rs"]
+mod access_log;
+#[path = "../api/audit.rs"]
+mod audit;
+#[path = "../api/cache.rs"]
+mod cache;
+#[path = "../api/cli.rs"]
+mod cli;
+#[path = "../api/configs.rs"]
+mod configs;
+#[path = "../api/consumption.rs"]
+mod consumption;
+#[path = "../api/contract.rs"]
+mod contract;
+#[path = "../api/conventions.rs"]
+mod conventions;
+#[path = "../api/crash.rs"]
+mod crash;
+#[path = "../api/customizations.rs"]
+mod customizations;
+#[path = "../api/disconnects.rs"]
+mod disconnects;
+#[path = "../api/first_hour.rs"]
+mod first_hour;
+#[path = "../api/keys.rs"]
+mod keys;
+#[path = "../api/limits.rs"]
+mod limits;
+#[path = "../api/matrix.rs"]
+mod matrix;
+#[path = "../api/operator_cli.rs"]
+mod operator_cli;
+#[path = "../api/orgs.rs"]
+mod orgs;
+#[path = "../api/rate_limits.rs"]
+mod rate_limits;
+#[path = "../api/secrets.rs"]
+mod secrets;
+#[path = "../api/security.rs"]
+mod security;
+#[path = "../api/tags.rs"]
+mod tags;
