@@ -26,6 +26,29 @@ pub struct Target {
     pub id: String,
 }
 
+impl Target {
+    pub fn org(id: &crate::ids::OrgId) -> Self {
+        Self {
+            kind: "org".into(),
+            id: id.to_string(),
+        }
+    }
+
+    pub fn key(id: &str) -> Self {
+        Self {
+            kind: "api_key".into(),
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn tag(id: &str) -> Self {
+        Self {
+            kind: "tag".into(),
+            id: id.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {

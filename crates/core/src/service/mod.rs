@@ -2,15 +2,20 @@
 //! authorization rules of [`crate::authz`], makes its change, appends the audit
 //! events of that change and commits: one path for every mutation.
 
+mod access_log;
 mod api_keys;
 mod audit;
+mod configs;
+mod consumption;
+mod customizations;
 mod idempotency;
 mod key_cache;
+mod limits;
 mod org_cache;
 mod orgs;
 mod resources;
 mod rollups;
-mod settings;
+mod tags;
 mod traffic;
 
 use std::sync::Arc;
@@ -22,18 +27,19 @@ use crate::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
 use crate::authz::Principal;
 use crate::clock::Clock;
 use crate::ids::{OrgId, prefixed_ulid};
-use crate::keys::{self, KeyRecord, Permissions};
+use crate::keys::{self, KeyRecord, Permission, Permissions};
 use crate::org::OrgRecord;
 use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
 use crate::{Error, Result};
 
 pub use api_keys::{CreatedKey, Me, NewKey};
+pub use configs::{ConfigsChange, EffectiveConfig};
+pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
+pub use customizations::EffectiveCustomizations;
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{NewOrg, OrgFilter, OrgPatch};
 pub use resources::NewResource;
 pub use rollups::add_counters;
-pub use settings::{ConfigsChange, EffectiveConfig, EffectiveCustomizations, Versioned};
-pub use traffic::{ChildConsumption, ConsumptionReport, UsageReceipt};
 
 /// How deep the tree may go unless told otherwise; the root is level 1.
 pub const DEFAULT_MAX_DEPTH: i64 = 16;
@@ -319,6 +325,31 @@ impl Orgd {
     }
 }
 
+/// What most operations share.
+impl Orgd {
+    /// An org the caller reaches, with `perm`, as last committed (from
+    /// memory when it can be).
+    pub(super) async fn read_org(
+        &self,
+        who: &Principal,
+        id: &str,
+        perm: Permission,
+    ) -> Result<Arc<OrgRecord>> {
+        let id = path_org_id(id)?;
+        let org = who.reach(self.org_record(&id).await?)?;
+        who.require(perm)?;
+        Ok(org)
+    }
+
+    /// Writes the org (locked in `c`) as changed: one version step.
+    async fn bump(&self, c: &mut Change<'_>, org: &mut OrgRecord) -> Result<()> {
+        org.version += 1;
+        org.updated_at = c.now;
+        c.tx.update_org(org).await?;
+        Ok(())
+    }
+}
+
 /// What [`Orgd::bootstrap`] found or did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bootstrap {
@@ -330,6 +361,13 @@ pub enum Bootstrap {
     /// The database had its root already, and the secret chosen for
     /// bootstrap is not a live key of the root: it has no effect.
     ExistingOtherSecret,
+}
+
+/// A versioned value: the body and the org version it was read at (its ETag).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: i64,
 }
 
 /// One write transaction and the audit events it commits with.
@@ -406,29 +444,6 @@ impl Change<'_> {
             self.caches.invalidate(what);
         }
         Ok(())
-    }
-}
-
-impl Target {
-    pub fn org(id: &OrgId) -> Self {
-        Self {
-            kind: "org".into(),
-            id: id.to_string(),
-        }
-    }
-
-    pub fn key(id: &str) -> Self {
-        Self {
-            kind: "api_key".into(),
-            id: id.to_owned(),
-        }
-    }
-
-    pub fn tag(id: &str) -> Self {
-        Self {
-            kind: "tag".into(),
-            id: id.to_owned(),
-        }
     }
 }
 

@@ -1,14 +1,6 @@
-//! Limited resources (applications, workspaces, user groups) and the
-//! enforcement of all five limits.
-//!
-//! Every create that a limit bounds runs [`Orgd::ensure_room`] inside its
-//! write transaction, after taking the lock of the org that would hold the
-//! new item: the count it reads cannot change before the insert commits, so
-//! N simultaneous creates against a limit L leave exactly min(N, L).
+//! Limited resources: the applications, workspaces and user groups of an
+//! org (their limits are enforced by `limits.rs`).
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Change, Orgd, Origin, json, path_org_id};
@@ -17,11 +9,11 @@ use crate::authz::Principal;
 use crate::error::ConflictKind;
 use crate::ids::prefixed_ulid;
 use crate::keys::Permission;
-use crate::limits::{self, LimitStatus, Limited};
+use crate::limits::Limited;
 use crate::org::{OrgRecord, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::resources::{Resource, ResourceKind, validate_metadata};
-use crate::store::{StoreError, Tx};
+use crate::store::StoreError;
 use crate::{Error, FieldError, Result};
 
 /// A new item, as the client sent it.
@@ -33,62 +25,6 @@ pub struct NewResource {
 }
 
 impl Orgd {
-    /// How many of `what` the org holds now.
-    async fn used(
-        tx: &mut dyn Tx,
-        org: &OrgRecord,
-        what: Limited,
-        now: DateTime<Utc>,
-    ) -> Result<i64> {
-        Ok(match what {
-            Limited::Resource(kind) => tx.count_resources(&org.id, kind).await?,
-            Limited::Children => tx.count_live_children(&org.id).await?,
-            Limited::ApiKeys => tx.count_live_keys(&org.id, now).await?,
-        })
-    }
-
-    /// Refuses one more `what` for `org` when its effective limit is reached.
-    /// The caller holds `org`'s lock in `c`, and inserts in the same
-    /// transaction. Returns how many the org held before.
-    pub(super) async fn ensure_room(
-        &self,
-        c: &mut Change<'_>,
-        org: &OrgRecord,
-        what: Limited,
-    ) -> Result<i64> {
-        let used = Self::used(c.tx.as_mut(), org, what, c.now).await?;
-        let lineage = Self::lineage(c.tx.as_mut(), org).await?;
-        match limits::effective(&lineage, what.config_key()) {
-            Some((limit, source)) if used >= limit => Err(Error::LimitExceeded {
-                resource: what,
-                limit,
-                used,
-                set_by: source.to_string(),
-            }),
-            _ => Ok(used),
-        }
-    }
-
-    /// Every limit of the org: its effective value, where it comes from, and
-    /// how much of it is used.
-    pub async fn limits(
-        &self,
-        who: &Principal,
-        org_id: &str,
-    ) -> Result<BTreeMap<&'static str, LimitStatus>> {
-        let org = self.read_org(who, org_id, Permission::Read).await?;
-        let lineage = self.lineage_of(&org).await?;
-        let mut tx = self.store.read().await?;
-        let now = self.now();
-        let mut out = BTreeMap::new();
-        for what in Limited::ALL {
-            let used = Self::used(tx.as_mut(), &org, what, now).await?;
-            let limit = limits::effective(&lineage, what.config_key());
-            out.insert(what.name(), LimitStatus::new(limit, used));
-        }
-        Ok(out)
-    }
-
     pub async fn list_resources(
         &self,
         who: &Principal,

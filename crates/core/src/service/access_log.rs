@@ -1,0 +1,53 @@
+//! The access log: reading an org's entries, and the platform's own events
+//! (`POST …/access_log`). The API's own entries arrive through `traffic.rs`.
+
+use super::{Orgd, path_org_id};
+use crate::access::{AccessEntry, AccessFilter, ExternalEvent, parse_external};
+use crate::authz::Principal;
+use crate::keys::Permission;
+use crate::page::{Page, PageRequest, paginate};
+use crate::{Error, Result};
+
+impl Orgd {
+    pub async fn access_log(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        filter: AccessFilter,
+        page: PageRequest<(chrono::DateTime<chrono::Utc>, i64)>,
+    ) -> Result<Page<AccessEntry>> {
+        let org_id = path_org_id(org_id)?;
+        let mut tx = self.store.read().await?;
+        let org = who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Read)?;
+        let limit = page.limit;
+        let rows = tx.access_entries(&org.id, &filter, &page).await?;
+        let page = paginate(rows, limit, |(gid, e)| {
+            crate::page::encode_time_cursor(e.timestamp, *gid)
+        });
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, e)| e).collect(),
+            next: page.next,
+        })
+    }
+
+    /// `POST …/access_log`: the platform's own events (sign-ins and the like),
+    /// stored before the call is answered.
+    pub async fn ingest_access_events(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        events: Vec<ExternalEvent>,
+    ) -> Result<usize> {
+        let org_id = path_org_id(org_id)?;
+        let entries =
+            parse_external(org_id.as_str(), events, self.now()).map_err(Error::Validation)?;
+        let mut tx = self.store.begin().await?;
+        who.reach(tx.org(&org_id).await?)?;
+        who.require(Permission::Write)?;
+        let refs: Vec<_> = entries.iter().map(AccessEntry::to_ref).collect();
+        let n = tx.insert_access_entries(&refs).await?;
+        tx.commit().await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+}
