@@ -52,18 +52,18 @@ pub struct Traffic {
 }
 
 /// An access log entry as a request leaves it: what the request holds
-/// anyway, shared or copied cheaply; the writer makes the stored entry
-/// ([`Visit::entry`]). So nearly all of an entry's strings are made and
-/// freed on the writer's thread: made on a request's thread and freed on
-/// the writer's, they slowed every allocation of the requests (perf put the
-/// access log's cost at twice the writer's own work), and the request made
-/// ten of them.
+/// anyway, shared or copied cheaply (only the path and the user agent are
+/// copied). The writer lends it to the store as the entry ([`Visit::entry`]),
+/// with the few pieces no request holds written into one buffer per batch.
+/// Strings made on a request's thread and freed on the writer's slowed every
+/// allocation of the requests (perf put the access log's cost at twice the
+/// writer's own work when a request made ten of them).
 #[derive(Debug)]
 pub struct Visit {
     /// When it was answered (or, unanswered, when it arrived).
     pub timestamp: DateTime<Utc>,
     /// Who made it, once authenticated: shared with the key cache, so the
-    /// user and key id are copied on the writer's thread.
+    /// entry borrows the user and key id instead of copying them.
     pub caller: Option<Arc<Caller>>,
     /// The route's operation; with the method, the action.
     pub operation: Arc<str>,
