@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
+use crate::FieldError;
+use crate::error::parse_optional;
 use crate::ids::OrgId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -203,6 +205,106 @@ pub struct ApiKey {
     pub rate_limit_per_minute: Option<u32>,
 }
 
+/// A new key as the client sent it (`POST …/api_keys`, `orgd keys create`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewKey {
+    pub name: String,
+    pub user: Option<String>,
+    pub permissions: Vec<String>,
+    pub expires_at: Option<String>,
+    /// Requests a minute, 1 … 1,000,000, at most the creating key's.
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// A new key whose every field is valid on its own: what `create_key` works
+/// from. What depends on the creator (permissions it holds, its own rate
+/// limit) is decided there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNewKey {
+    pub name: String,
+    pub user: Option<String>,
+    /// At least one.
+    pub permissions: Permissions,
+    /// In the future.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+impl ValidNewKey {
+    /// Checks every field of `raw` at `now`, naming each invalid one.
+    pub fn parse(raw: NewKey, now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = crate::org::parse_name(&raw.name)
+            .map_err(|why| errors.push(FieldError::new("name", why)))
+            .ok();
+        let user = parse_optional(
+            "user",
+            raw.user.as_deref(),
+            crate::org::parse_name,
+            &mut errors,
+        );
+        let permissions = match Permissions::parse_names(raw.permissions.iter().map(String::as_str))
+        {
+            Ok(p) if p.is_empty() => {
+                errors.push(FieldError::new(
+                    "permissions",
+                    "must name at least one permission",
+                ));
+                None
+            }
+            Ok(p) => Some(p),
+            Err(unknown) => {
+                errors.push(FieldError::new(
+                    "permissions",
+                    format!(
+                        "unknown permission(s) {}; known: read, write, delete, admin",
+                        unknown.join(", ")
+                    ),
+                ));
+                None
+            }
+        };
+        let expires_at = match raw.expires_at.as_deref().map(crate::time::parse) {
+            None => None,
+            Some(Some(t)) if t > now => Some(t),
+            Some(Some(_)) => {
+                errors.push(FieldError::new("expires_at", "must be in the future"));
+                None
+            }
+            Some(None) => {
+                errors.push(FieldError::new(
+                    "expires_at",
+                    "must be an RFC 3339 timestamp",
+                ));
+                None
+            }
+        };
+        let rate_limit_per_minute = match raw.rate_limit_per_minute {
+            None => None,
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if (1..=MAX_RATE_LIMIT_PER_MINUTE).contains(&n) => Some(n),
+                _ => {
+                    errors.push(FieldError::new(
+                        "rate_limit_per_minute",
+                        format!("must be an integer from 1 to {MAX_RATE_LIMIT_PER_MINUTE}"),
+                    ));
+                    None
+                }
+            },
+        };
+        match (name, permissions) {
+            (Some(name), Some(permissions)) if errors.is_empty() => Ok(Self {
+                name,
+                user,
+                permissions,
+                expires_at,
+                rate_limit_per_minute,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +349,88 @@ mod tests {
             Permissions::parse_names(["read", "sudo"]),
             Err(vec!["sudo".to_owned()])
         );
+    }
+
+    /// A fixed "now" for the parsing tests.
+    fn now() -> DateTime<Utc> {
+        crate::time::parse("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    fn raw() -> NewKey {
+        NewKey {
+            name: "ci".into(),
+            permissions: vec!["read".into()],
+            ..NewKey::default()
+        }
+    }
+
+    #[test]
+    fn a_new_key_with_valid_fields_parses() {
+        let now = now();
+        let key = ValidNewKey::parse(
+            NewKey {
+                user: Some("ada@example.com".into()),
+                permissions: vec!["read".into(), "admin".into()],
+                expires_at: Some("2999-01-01T00:00:00Z".into()),
+                rate_limit_per_minute: Some(600),
+                ..raw()
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(key.name, "ci");
+        assert_eq!(key.user.as_deref(), Some("ada@example.com"));
+        assert!(key.permissions.has(Permission::Admin));
+        assert!(key.expires_at.is_some_and(|t| t > now));
+        assert_eq!(key.rate_limit_per_minute, Some(600));
+    }
+
+    #[test]
+    fn every_invalid_field_of_a_new_key_is_named() {
+        let now = now();
+        let errors = ValidNewKey::parse(
+            NewKey {
+                name: String::new(),
+                user: Some(String::new()),
+                permissions: vec!["read".into(), "fly".into()],
+                expires_at: Some("yesterday".into()),
+                rate_limit_per_minute: Some(0),
+            },
+            now,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "user",
+                "permissions",
+                "expires_at",
+                "rate_limit_per_minute"
+            ]
+        );
+        assert!(errors[2].message.contains("fly"));
+
+        let past = ValidNewKey::parse(
+            NewKey {
+                expires_at: Some("2000-01-01T00:00:00Z".into()),
+                ..raw()
+            },
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(past[0].message, "must be in the future");
+        let none = ValidNewKey::parse(
+            NewKey {
+                permissions: vec![],
+                rate_limit_per_minute: Some(1_000_001),
+                ..raw()
+            },
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(none.len(), 2);
+        assert_eq!(none[0].message, "must name at least one permission");
     }
 }

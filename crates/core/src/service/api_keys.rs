@@ -9,27 +9,16 @@ use super::{Orgd, Origin, json, path_org_id};
 use crate::audit::Target;
 use crate::authz::Principal;
 use crate::error::AuthFailure;
-use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
-use crate::keys::{self, ApiKey, KeyRecord, Permission, Permissions};
+use crate::keys::{self, ApiKey, KeyRecord, NewKey, Permission, ValidNewKey};
 use crate::limits::Limited;
-use crate::org::{Org, parse_name};
+use crate::org::Org;
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
-use crate::{Error, FieldError, Result};
+use crate::{Error, Result};
 
 /// How stale `last_used_at` may get before a request refreshes it. Writing it
 /// on every request would turn every read into a write.
 const LAST_USED_GRANULARITY: chrono::Duration = chrono::Duration::seconds(60);
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewKey {
-    pub name: String,
-    pub user: Option<String>,
-    pub permissions: Vec<String>,
-    pub expires_at: Option<String>,
-    /// Requests a minute, 1 … 1,000,000, at most the creating key's.
-    pub rate_limit_per_minute: Option<i64>,
-}
 
 /// A freshly minted key: the only time its secret is ever shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,70 +115,13 @@ impl Orgd {
         new: NewKey,
     ) -> Result<CreatedKey> {
         let org_id = path_org_id(org_id)?;
-        let now = self.now();
-        let mut errors = Vec::new();
-        let name = parse_name(&new.name)
-            .map_err(|why| errors.push(FieldError::new("name", why)))
-            .ok();
-        let user = parse_optional("user", new.user.as_deref(), parse_name, &mut errors);
-        let permissions = match Permissions::parse_names(new.permissions.iter().map(String::as_str))
-        {
-            Ok(p) if p.is_empty() => {
-                errors.push(FieldError::new(
-                    "permissions",
-                    "must name at least one permission",
-                ));
-                None
-            }
-            Ok(p) => Some(p),
-            Err(unknown) => {
-                errors.push(FieldError::new(
-                    "permissions",
-                    format!(
-                        "unknown permission(s) {}; known: read, write, delete, admin",
-                        unknown.join(", ")
-                    ),
-                ));
-                None
-            }
-        };
-        let expires_at = match new.expires_at.as_deref().map(crate::time::parse) {
-            None => None,
-            Some(Some(t)) if t > now => Some(t),
-            Some(Some(_)) => {
-                errors.push(FieldError::new("expires_at", "must be in the future"));
-                None
-            }
-            Some(None) => {
-                errors.push(FieldError::new(
-                    "expires_at",
-                    "must be an RFC 3339 timestamp",
-                ));
-                None
-            }
-        };
-        let rate_limit = match new.rate_limit_per_minute {
-            None => None,
-            Some(n) => match u32::try_from(n) {
-                Ok(n) if (1..=keys::MAX_RATE_LIMIT_PER_MINUTE).contains(&n) => Some(n),
-                _ => {
-                    errors.push(FieldError::new(
-                        "rate_limit_per_minute",
-                        format!(
-                            "must be an integer from 1 to {}",
-                            keys::MAX_RATE_LIMIT_PER_MINUTE
-                        ),
-                    ));
-                    None
-                }
-            },
-        };
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-        let (Some(name), Some(permissions)) = (name, permissions) else {
-            return Err(Error::Internal("validated fields missing".into()));
-        };
+        let ValidNewKey {
+            name,
+            user,
+            permissions,
+            expires_at,
+            rate_limit_per_minute: rate_limit,
+        } = ValidNewKey::parse(new, self.now()).map_err(Error::Validation)?;
 
         let mut c = self.change(who, origin).await?;
         let org = who.reach(c.tx.lock_org(&org_id).await?)?;

@@ -32,7 +32,8 @@ use crate::org::OrgRecord;
 use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
 use crate::{Error, Result};
 
-pub use api_keys::{CreatedKey, Me, NewKey};
+pub use crate::keys::NewKey;
+pub use api_keys::{CreatedKey, Me};
 pub use configs::{ConfigsChange, EffectiveConfig};
 pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
 pub use customizations::EffectiveCustomizations;
