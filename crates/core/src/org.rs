@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::configs::Configs;
+use crate::FieldError;
+use crate::configs::{self, Configs};
+use crate::error::parse_optional;
 use crate::ids::OrgId;
 use crate::tags::Tag;
 
@@ -174,6 +176,102 @@ pub fn parse_name(raw: &str) -> Result<String, &'static str> {
     Ok(name.to_owned())
 }
 
+/// A new org as the client sent it (`POST /orgs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewOrg {
+    pub id: Option<String>,
+    pub name: String,
+    /// Defaults to the caller's org.
+    pub parent_id: Option<String>,
+    pub customizations: Option<Value>,
+    /// Tag names to put on the new org.
+    pub tags: Vec<String>,
+    /// Configs (limits) of the new org, as in `PUT …/configs`.
+    pub configs: Option<Value>,
+}
+
+/// A new org whose every field is valid on its own: what `create_org`
+/// works from. Where it may go (reach, depth, the parent's limits) is
+/// decided there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNewOrg {
+    /// `None`: one is generated.
+    pub id: Option<OrgId>,
+    pub name: String,
+    /// `None`: the caller's org.
+    pub parent_id: Option<OrgId>,
+    pub customizations: Value,
+    /// Distinct tag names.
+    pub tags: Vec<String>,
+    pub configs: Configs,
+}
+
+impl ValidNewOrg {
+    /// Checks every field of `raw`, naming each invalid one (a config key as
+    /// `configs.KEY`, a tag as `tags[i]`).
+    pub fn parse(raw: NewOrg) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let id = parse_optional("id", raw.id.as_deref(), OrgId::parse, &mut errors);
+        let name = parse_name(&raw.name)
+            .map_err(|why| errors.push(FieldError::new("name", why)))
+            .ok();
+        let customizations = raw
+            .customizations
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        if let Err(why) = crate::customizations::validate(&customizations) {
+            errors.push(FieldError::new("customizations", why));
+        }
+        let parent_id = parse_optional(
+            "parent_id",
+            raw.parent_id.as_deref(),
+            OrgId::parse,
+            &mut errors,
+        );
+        let tags = parse_tag_names(&raw.tags, &mut errors);
+        let mut configs = Configs::new();
+        match raw.configs.as_ref().map(|c| configs::parse_body(c, false)) {
+            None => {}
+            Some(Ok(changes)) => configs::apply(&mut configs, changes),
+            Some(Err(errs)) => errors.extend(
+                errs.into_iter()
+                    .map(|e| FieldError::new(format!("configs.{}", e.field), e.message)),
+            ),
+        }
+        match name {
+            Some(name) if errors.is_empty() => Ok(Self {
+                id,
+                name,
+                parent_id,
+                customizations,
+                tags,
+                configs,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Tag names of a new org: each valid, none repeated, not too many.
+fn parse_tag_names(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, n) in raw.iter().enumerate() {
+        match crate::tags::parse_name(n) {
+            Ok(n) if names.contains(&n) => {
+                errors.push(FieldError::new(format!("tags[{i}]"), "repeats a tag name"))
+            }
+            Ok(n) => names.push(n),
+            Err(why) => errors.push(FieldError::new(format!("tags[{i}]"), why)),
+        }
+    }
+    if raw.len() > crate::tags::MAX_PER_ORG {
+        errors.push(FieldError::new(
+            "tags",
+            format!("at most {} tags per organization", crate::tags::MAX_PER_ORG),
+        ));
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +357,45 @@ mod tests {
         assert!(parse_name(&"é".repeat(200)).is_ok());
         assert!(parse_name(&"é".repeat(201)).is_err());
         assert!(parse_name("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn a_new_org_with_valid_fields_parses() {
+        let org = ValidNewOrg::parse(NewOrg {
+            id: Some("acme".into()),
+            name: "Acme".into(),
+            tags: vec!["gold".into(), "eu".into()],
+            ..NewOrg::default()
+        })
+        .unwrap();
+        assert_eq!(org.id.as_ref().map(OrgId::as_str), Some("acme"));
+        assert_eq!((org.name.as_str(), org.parent_id), ("Acme", None));
+        assert_eq!(org.customizations, serde_json::json!({}));
+        assert_eq!(org.tags, ["gold", "eu"]);
+    }
+
+    #[test]
+    fn every_invalid_field_of_a_new_org_is_named() {
+        let errors = ValidNewOrg::parse(NewOrg {
+            id: Some("-bad".into()),
+            name: String::new(),
+            parent_id: Some("no/such".into()),
+            customizations: Some(serde_json::json!([1])),
+            tags: vec!["gold".into(), "gold".into()],
+            configs: Some(serde_json::json!({"nope.limit": 1})),
+        })
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "name",
+                "customizations",
+                "parent_id",
+                "tags[1]",
+                "configs.nope.limit"
+            ]
+        );
     }
 }

@@ -33,12 +33,13 @@ use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
 use crate::{Error, Result};
 
 pub use crate::keys::NewKey;
+pub use crate::org::NewOrg;
 pub use api_keys::{CreatedKey, Me};
 pub use configs::{ConfigsChange, EffectiveConfig};
 pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
 pub use customizations::EffectiveCustomizations;
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
-pub use orgs::{NewOrg, OrgFilter, OrgPatch};
+pub use orgs::{OrgFilter, OrgPatch};
 pub use resources::NewResource;
 pub use rollups::add_counters;
 

@@ -7,31 +7,17 @@ use serde_json::Value;
 use super::{Change, IfMatch, Orgd, Origin, json, path_org_id};
 use crate::audit::Target;
 use crate::authz::Principal;
-use crate::configs::{self, Configs};
 use crate::customizations;
 use crate::error::ConflictKind;
 use crate::error::parse_optional;
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::Permission;
 use crate::limits::Limited;
-use crate::org::{Org, OrgRecord, child_path, parse_name};
+use crate::org::{NewOrg, Org, OrgRecord, ValidNewOrg, child_path, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::store::OrgQuery;
 use crate::tags::Tag;
 use crate::{Error, FieldError, Result};
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewOrg {
-    pub id: Option<String>,
-    pub name: String,
-    /// Defaults to the caller's org.
-    pub parent_id: Option<String>,
-    pub customizations: Option<Value>,
-    /// Tag names to put on the new org.
-    pub tags: Vec<String>,
-    /// Configs (limits) of the new org, as in `PUT …/configs`.
-    pub configs: Option<Value>,
-}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrgPatch {
@@ -66,43 +52,15 @@ impl Orgd {
     }
 
     pub async fn create_org(&self, who: &Principal, origin: &Origin, new: NewOrg) -> Result<Org> {
-        let mut errors = Vec::new();
-        let id = parse_optional("id", new.id.as_deref(), OrgId::parse, &mut errors);
-        let name = parse_name(&new.name)
-            .map_err(|why| errors.push(FieldError::new("name", why)))
-            .ok();
-        let custom = new
-            .customizations
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        if let Err(why) = customizations::validate(&custom) {
-            errors.push(FieldError::new("customizations", why));
-        }
-        let parent_id = match new.parent_id.as_deref() {
-            None => Some(who.org_id.clone()),
-            Some(raw) => OrgId::parse(raw)
-                .map_err(|why| errors.push(FieldError::new("parent_id", why)))
-                .ok(),
-        };
-        let tag_names = parse_tag_names(&new.tags, &mut errors);
-        let configs = match new.configs.as_ref().map(|c| configs::parse_body(c, false)) {
-            None => Configs::new(),
-            Some(Ok(changes)) => {
-                let mut c = Configs::new();
-                configs::apply(&mut c, changes);
-                c
-            }
-            Some(Err(errs)) => {
-                errors.extend(
-                    errs.into_iter()
-                        .map(|e| FieldError::new(format!("configs.{}", e.field), e.message)),
-                );
-                Configs::new()
-            }
-        };
-        validation(errors)?;
-        let (Some(name), Some(parent_id)) = (name, parent_id) else {
-            return Err(Error::Internal("validated fields missing".into()));
-        };
+        let ValidNewOrg {
+            id,
+            name,
+            parent_id,
+            customizations: custom,
+            tags: tag_names,
+            configs,
+        } = ValidNewOrg::parse(new).map_err(Error::Validation)?;
+        let parent_id = parent_id.unwrap_or_else(|| who.org_id.clone());
 
         let mut c = self.change(who, origin).await?;
         c.tx.lock_tree(false).await?;
@@ -418,26 +376,6 @@ impl Orgd {
 
 /// Validates tag names given at creation: each well-formed, no repeats, at
 /// most [`crate::tags::MAX_PER_ORG`].
-fn parse_tag_names(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for (i, n) in raw.iter().enumerate() {
-        match crate::tags::parse_name(n) {
-            Ok(n) if names.contains(&n) => {
-                errors.push(FieldError::new(format!("tags[{i}]"), "repeats a tag name"))
-            }
-            Ok(n) => names.push(n),
-            Err(why) => errors.push(FieldError::new(format!("tags[{i}]"), why)),
-        }
-    }
-    if raw.len() > crate::tags::MAX_PER_ORG {
-        errors.push(FieldError::new(
-            "tags",
-            format!("at most {} tags per organization", crate::tags::MAX_PER_ORG),
-        ));
-    }
-    names
-}
-
 fn taken(id: &OrgId) -> Error {
     Error::conflict(
         ConflictKind::DuplicateId,
