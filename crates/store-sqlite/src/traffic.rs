@@ -1,6 +1,6 @@
 //! The access log and consumption: the high-volume tables.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -79,13 +79,16 @@ impl AccessLogRepo for SqliteTx {
     async fn insert_access_entries(&mut self, entries: &[AccessEntryRef<'_>]) -> StoreResult<u64> {
         let conn = self.conn()?;
         let existing = existing_orgs(conn, entries.iter().map(|e| e.org_id))?;
-        // Each org's entries, in the order given, make its blocks.
+        // Each org's entries, in the order given, make its blocks (a batch
+        // of the API's traffic can name thousands of orgs: found by hash).
         let mut orgs: Vec<(&str, Vec<&AccessEntryRef<'_>>)> = Vec::new();
+        let mut slot: HashMap<&str, usize> = HashMap::new();
         for e in entries.iter().filter(|e| existing.contains(e.org_id)) {
-            match orgs.iter_mut().find(|(org, _)| *org == e.org_id) {
-                Some((_, of_org)) => of_org.push(e),
-                None => orgs.push((e.org_id, vec![e])),
-            }
+            let i = *slot.entry(e.org_id).or_insert_with(|| {
+                orgs.push((e.org_id, Vec::new()));
+                orgs.len() - 1
+            });
+            orgs[i].1.push(e);
         }
         let mut insert = conn
             .prepare_cached(

@@ -66,6 +66,36 @@ fn assert_newest_first(rows: &[(i64, AccessEntry)]) {
     }
 }
 
+/// Every entry of `org` matching `filter`, read page by page (`limit` a
+/// page, each through the key the last gave), and how many pages it took.
+/// Each page has at most `limit + 1` rows.
+async fn paged(
+    store: &dyn Store,
+    org: &str,
+    filter: &AccessFilter,
+    limit: usize,
+) -> (Vec<(i64, AccessEntry)>, usize) {
+    let mut seen = Vec::new();
+    let mut req = page(limit, None);
+    let mut pages = 0;
+    loop {
+        let rows = entries(store, org, filter, &req).await;
+        assert!(
+            rows.len() <= limit + 1,
+            "at most limit + 1 rows, got {} for limit {limit}",
+            rows.len()
+        );
+        pages += 1;
+        let more = rows.len() > limit;
+        seen.extend(rows.into_iter().take(limit));
+        if !more {
+            return (seen, pages);
+        }
+        let (pos, last) = seen.last().expect("a full page");
+        req.after = Some((last.timestamp, *pos));
+    }
+}
+
 fn two_orgs() -> Tree {
     Tree::new("r").add("r", "a").add("r", "b")
 }
@@ -351,29 +381,7 @@ async fn access_entries_page_by_timestamp_and_position(store: &dyn Store) {
         assert_eq!(all.len(), expected, "{filter:?}");
 
         for limit in [1, 3, 4] {
-            let mut tx = store.read().await.expect("read");
-            let mut seen = Vec::new();
-            let mut req = page(limit, None);
-            let mut pages = 0;
-            loop {
-                let rows = tx
-                    .access_entries(&oid("a"), &filter, &req)
-                    .await
-                    .expect("access_entries");
-                assert!(
-                    rows.len() <= limit + 1,
-                    "at most limit + 1 rows, got {} for limit {limit}",
-                    rows.len()
-                );
-                pages += 1;
-                let more = rows.len() > limit;
-                seen.extend(rows.into_iter().take(limit));
-                if !more {
-                    break;
-                }
-                let (pos, last) = seen.last().expect("a full page");
-                req.after = Some((last.timestamp, *pos));
-            }
+            let (seen, pages) = paged(store, "a", &filter, limit).await;
             assert_eq!(seen, all, "pages of {limit} with {filter:?}");
             assert_eq!(pages, all.len().div_ceil(limit), "pages of {limit}");
         }
@@ -576,18 +584,7 @@ async fn access_entries_from_many_batches_page_in_one_order(store: &dyn Store) {
         ids.dedup();
         assert_eq!(ids.len(), all.len(), "each entry once");
         for limit in [1, 2, 5, 13] {
-            let mut seen = Vec::new();
-            let mut req = page(limit, None);
-            loop {
-                let rows = entries(store, "a", &filter, &req).await;
-                let more = rows.len() > limit;
-                seen.extend(rows.into_iter().take(limit));
-                if !more {
-                    break;
-                }
-                let (pos, last) = seen.last().expect("a full page");
-                req.after = Some((last.timestamp, *pos));
-            }
+            let (seen, _) = paged(store, "a", &filter, limit).await;
             assert_eq!(seen, all, "pages of {limit} with {filter:?}");
         }
     }
