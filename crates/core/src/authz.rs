@@ -69,6 +69,19 @@ impl Principal {
         }
     }
 
+    /// The preamble of every operation on one org: the org if this principal
+    /// reaches it and holds `perm`. Reach is decided first, so a key learns
+    /// nothing, not even its missing permission, about an org out of reach.
+    pub fn reach_as<O: std::borrow::Borrow<OrgRecord>>(
+        &self,
+        org: Option<O>,
+        perm: Permission,
+    ) -> Result<O> {
+        let org = self.reach(org)?;
+        self.require(perm)?;
+        Ok(org)
+    }
+
     /// Governance: deleting or moving an org, or changing its limits, needs a
     /// key of a strict ancestor, so no org can raise its own limits or delete
     /// itself. `allow_root_self` lets the root's keys govern the root itself

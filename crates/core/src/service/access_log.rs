@@ -1,7 +1,7 @@
 //! The access log: reading an org's entries, and the platform's own events
 //! (`POST …/access_log`). The API's own entries arrive through `traffic.rs`.
 
-use super::{Orgd, path_org_id};
+use super::{Orgd, path_org_id, reach_org};
 use crate::access::{AccessEntry, AccessFilter, ExternalEvent, parse_external};
 use crate::authz::Principal;
 use crate::keys::Permission;
@@ -18,8 +18,7 @@ impl Orgd {
     ) -> Result<Page<AccessEntry>> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Read)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
         let limit = page.limit;
         let rows = tx.access_entries(&org.id, &filter, &page).await?;
         let page = paginate(rows, limit, |(gid, e)| {
@@ -43,8 +42,7 @@ impl Orgd {
         let entries =
             parse_external(org_id.as_str(), events, self.now()).map_err(Error::Validation)?;
         let mut tx = self.store.begin().await?;
-        who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Write)?;
+        reach_org(tx.as_mut(), who, &org_id, Permission::Write).await?;
         let refs: Vec<_> = entries.iter().map(AccessEntry::to_ref).collect();
         let n = tx.insert_access_entries(&refs).await?;
         tx.commit().await?;

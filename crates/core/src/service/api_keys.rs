@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Orgd, Origin, json, path_org_id};
+use super::{Orgd, Origin, json, path_org_id, reach_org};
 use crate::audit::Target;
 use crate::authz::Principal;
 use crate::error::AuthFailure;
@@ -124,8 +124,7 @@ impl Orgd {
         } = ValidNewKey::parse(new, self.now()).map_err(Error::Validation)?;
 
         let mut c = self.change(who, origin).await?;
-        let org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Admin)?;
+        let org = c.lock_org(who, &org_id, Permission::Admin).await?;
         if !permissions.is_subset_of(who.permissions) {
             let extra: Vec<_> = permissions
                 .iter()
@@ -208,8 +207,7 @@ impl Orgd {
     ) -> Result<Page<ApiKey>> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Admin)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
         let limit = page.limit;
         let rows = tx.list_keys(&org.id, &page).await?;
         let page = paginate(rows, limit, |k| encode_id_cursor(&k.id));
@@ -223,8 +221,7 @@ impl Orgd {
     pub async fn get_key(&self, who: &Principal, org_id: &str, key_id: &str) -> Result<ApiKey> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Admin)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
         tx.key(&org.id, key_id)
             .await?
             .filter(|k| k.revoked_at.is_none())
@@ -241,8 +238,7 @@ impl Orgd {
     ) -> Result<()> {
         let org_id = path_org_id(org_id)?;
         let mut c = self.change(who, origin).await?;
-        let org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Admin)?;
+        let org = c.lock_org(who, &org_id, Permission::Admin).await?;
         let key =
             c.tx.key(&org.id, key_id)
                 .await?

@@ -1,6 +1,6 @@
 //! Reading and verifying the audit trail.
 
-use super::{Orgd, path_org_id};
+use super::{Orgd, path_org_id, reach_org};
 use crate::audit::{AuditEvent, ChainVerifier, Verification};
 use crate::authz::Principal;
 use crate::keys::Permission;
@@ -22,8 +22,7 @@ impl Orgd {
     ) -> Result<Page<AuditEvent>> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Read)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
         let limit = page.limit;
         let rows = tx.org_events(&org.id, &filter, &page).await?;
         Ok(paginate(rows, limit, |e| encode_number_cursor(e.seq)))
@@ -39,8 +38,7 @@ impl Orgd {
     ) -> Result<Page<AuditEvent>> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Read)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
         let limit = page.limit;
         let rows = tx.subtree_events(&org.path, &filter, &page).await?;
         let page = paginate(rows, limit, |(gid, _)| encode_number_cursor(*gid));
@@ -53,8 +51,7 @@ impl Orgd {
     pub async fn verify_audit(&self, who: &Principal, org_id: &str) -> Result<Verification> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Read)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
         verify_chain(tx.as_mut(), &org.id).await
     }
 

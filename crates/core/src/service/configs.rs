@@ -59,14 +59,13 @@ impl Orgd {
         .transpose()
         .map_err(Error::Validation)?;
 
-        let mut c = self.change(who, origin).await?;
-        let mut org = who.reach(c.tx.lock_org(&org_id).await?)?;
         let (perm, action) = match change {
             ConfigsChange::Replace(_) => (Permission::Write, "configs.replace"),
             ConfigsChange::Update(_) => (Permission::Write, "configs.update"),
             ConfigsChange::Clear => (Permission::Delete, "configs.delete"),
         };
-        who.require(perm)?;
+        let mut c = self.change(who, origin).await?;
+        let mut org = c.lock_org(who, &org_id, perm).await?;
         who.govern(&org, true)?;
         if let Some(m) = if_match {
             m.check(org.version)?;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Change, Orgd, path_org_id};
+use super::{Change, Orgd, path_org_id, reach_org};
 use crate::authz::Principal;
 use crate::consumption::{self, Metrics, Month, UsageEvent, parse_usage, with_all_gauges};
 use crate::ids::OrgId;
@@ -63,8 +63,7 @@ impl Orgd {
         let mut tx = self.store.begin().await?;
         // Before any row lock (see `rollups`).
         tx.lock_tree(false).await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Write)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Write).await?;
         // Keys are claimed in sorted order (the first of equal keys first), so
         // two batches sharing keys never wait on each other in opposite
         // orders: PostgreSQL would end one of them as a deadlock.
@@ -118,8 +117,7 @@ impl Orgd {
             Some(m) => Month::parse(m).ok_or_else(|| Error::invalid("month", "must be YYYY-MM"))?,
         };
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&org_id).await?)?;
-        who.require(Permission::Read)?;
+        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
         let mut own = Metrics::new();
         for r in tx.month_metrics(&org.path, false, month).await? {
             consumption::add_metrics(&mut own, &Metrics::from([(r.metric, r.value)]));

@@ -45,8 +45,7 @@ impl Orgd {
         let next = customizations::unwrap_put_body(body);
         customizations::validate(&next).map_err(|why| Error::invalid("customizations", why))?;
         let mut c = self.change(who, origin).await?;
-        let mut org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Write)?;
+        let mut org = c.lock_org(who, &org_id, Permission::Write).await?;
         if let Some(m) = if_match {
             m.check(org.version)?;
         }

@@ -338,9 +338,7 @@ impl Orgd {
         perm: Permission,
     ) -> Result<Arc<OrgRecord>> {
         let id = path_org_id(id)?;
-        let org = who.reach(self.org_record(&id).await?)?;
-        who.require(perm)?;
-        Ok(org)
+        who.reach_as(self.org_record(&id).await?, perm)
     }
 
     /// Writes the org (locked in `c`) as changed: one version step.
@@ -419,6 +417,17 @@ impl Change<'_> {
         Ok(())
     }
 
+    /// Locks the org for this change, if the caller reaches it and holds
+    /// `perm` there (the write side of [`reach_org`]).
+    async fn lock_org(
+        &mut self,
+        who: &Principal,
+        id: &OrgId,
+        perm: Permission,
+    ) -> Result<OrgRecord> {
+        who.reach_as(self.tx.lock_org(id).await?, perm)
+    }
+
     fn mark_stale(&mut self, org: &OrgId, action: &str) {
         // A move rewrites the paths of a whole subtree; a delete may end one.
         let whole_tree = matches!(action, "org.move" | "org.delete");
@@ -451,6 +460,19 @@ impl Change<'_> {
 
 fn json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// The org `id` as `tx` sees it, if the caller reaches it and holds `perm`
+/// there: the preamble of every read of one org (writes use
+/// `Change::lock_org`). The id was taken from the path by [`path_org_id`]
+/// first, before any body is checked, so a bad id is a 404 whatever the body.
+async fn reach_org(
+    tx: &mut dyn Tx,
+    who: &Principal,
+    id: &OrgId,
+    perm: Permission,
+) -> Result<OrgRecord> {
+    who.reach_as(tx.org(id).await?, perm)
 }
 
 /// An org id taken from a URL path. One that cannot exist is simply not found.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Change, IfMatch, Orgd, Origin, json, path_org_id};
+use super::{Change, IfMatch, Orgd, Origin, json, path_org_id, reach_org};
 use crate::audit::Target;
 use crate::authz::Principal;
 use crate::customizations;
@@ -152,8 +152,7 @@ impl Orgd {
         if new_parent.is_some() {
             c.tx.lock_tree(true).await?;
         }
-        let mut org = who.reach(c.tx.lock_org(&id).await?)?;
-        who.require(Permission::Write)?;
+        let mut org = c.lock_org(who, &id, Permission::Write).await?;
         if let Some(m) = if_match {
             m.check(org.version)?;
         }
@@ -257,8 +256,7 @@ impl Orgd {
         if cascade {
             c.tx.lock_tree(true).await?;
         }
-        let org = who.reach(c.tx.lock_org(&id).await?)?;
-        who.require(Permission::Delete)?;
+        let org = c.lock_org(who, &id, Permission::Delete).await?;
         who.govern(&org, false)?;
         if let Some(m) = if_match {
             m.check(org.version)?;
@@ -346,8 +344,7 @@ impl Orgd {
     ) -> Result<Page<Org>> {
         let id = path_org_id(id)?;
         let mut tx = self.store.read().await?;
-        let org = who.reach(tx.org(&id).await?)?;
-        who.require(Permission::Read)?;
+        let org = reach_org(tx.as_mut(), who, &id, Permission::Read).await?;
         let q = OrgQuery {
             subtree_of: org.path,
             include_root: false,

@@ -79,8 +79,7 @@ impl Orgd {
         };
 
         let mut c = self.change(who, origin).await?;
-        let org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Write)?;
+        let org = c.lock_org(who, &org_id, Permission::Write).await?;
         let used = self
             .ensure_room(&mut c, &org, Limited::Resource(kind))
             .await?;
@@ -127,8 +126,7 @@ impl Orgd {
     ) -> Result<()> {
         let org_id = path_org_id(org_id)?;
         let mut c = self.change(who, origin).await?;
-        let org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Delete)?;
+        let org = c.lock_org(who, &org_id, Permission::Delete).await?;
         let item =
             c.tx.delete_resource(&org.id, kind, id)
                 .await?

@@ -28,8 +28,7 @@ impl Orgd {
         let name = tags::parse_name(name)
             .map_err(|why| Error::Validation(vec![FieldError::new("name", why)]))?;
         let mut c = self.change(who, origin).await?;
-        let mut org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Write)?;
+        let mut org = c.lock_org(who, &org_id, Permission::Write).await?;
         if org.tags.iter().any(|t| t.name == name) {
             return Err(Error::conflict(
                 ConflictKind::DuplicateName,
@@ -73,8 +72,7 @@ impl Orgd {
     ) -> Result<()> {
         let org_id = path_org_id(org_id)?;
         let mut c = self.change(who, origin).await?;
-        let mut org = who.reach(c.tx.lock_org(&org_id).await?)?;
-        who.require(Permission::Write)?;
+        let mut org = c.lock_org(who, &org_id, Permission::Write).await?;
         let tag =
             c.tx.delete_tag(&org.id, tag_id)
                 .await?
