@@ -1,26 +1,30 @@
-//! Per-key rate limits: a token bucket per API key, in this node's memory.
+//! Per-key rate limits, in this node's memory, by `governor` (GCRA).
 //!
-//! Written here rather than taken from a crate: the keyed limiters on
-//! crates.io give every key the same quota, and orgd's quota is per key. A
-//! bucket holds up to `per_minute` tokens and refills at `per_minute / 60`
-//! tokens a second; each request takes one. One mutex guards the map: a
-//! request holds it for a few arithmetic operations, so concurrent requests
-//! of one key share its bucket exactly.
+//! A key may make `per_minute` requests in a burst, and one more every
+//! `60 / per_minute` seconds. governor's keyed limiters hold one quota for
+//! all their keys, and orgd's quota is per key, so there is one keyed
+//! limiter per distinct limit (a handful: the default and the few limits
+//! keys are given). A key whose limit changes starts afresh under the new one.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
 use orgd_core::authz::Principal;
 
 use super::AppState;
 use super::problem::{Kind, Problem};
 
-/// Above this many buckets, full (idle) ones are dropped when a new key
-/// arrives, at most once a minute: they hold nothing a new bucket would not.
-const PRUNE_ABOVE: usize = 10_000;
+/// How often idle keys are dropped. A key idle this long has its whole burst
+/// back, so forgetting it changes nothing.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -38,8 +42,8 @@ pub fn decide(state: &AppState, principal: &Principal) -> Option<Decision> {
         .default_rate_limit_per_minute
         .filter(|_| state.rate_limit_exempt.as_ref() != Some(&principal.org_id));
     let per_minute = principal.rate_limit_per_minute.or(default)?;
-    let key_id = principal.key_id.as_deref()?;
-    Some(state.rate_limiter.take(key_id, per_minute, Instant::now()))
+    let key_id = principal.key_id.as_ref()?;
+    Some(state.rate_limiter.take(key_id, per_minute))
 }
 
 /// The 429 of a refused request; `None` when it was allowed.
@@ -80,126 +84,161 @@ pub struct Decision {
     pub retry_after_secs: u64,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    per_minute: u32,
+type Limiter<C> = Gcra<String, HashMapStateStore<String>, C, StateInformationMiddleware>;
+
+/// The keyed limiters, one per limit in use.
+pub struct RateLimiter<C: Clock = DefaultClock> {
+    clock: C,
+    start: C::Instant,
+    by_limit: RwLock<HashMap<NonZeroU32, Arc<Limiter<C>>>>,
+    /// When idle keys were last dropped, in nanoseconds since `start`.
+    pruned_at: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct Buckets {
-    by_key: HashMap<String, Bucket>,
-    pruned_at: Option<Instant>,
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::with_clock(DefaultClock::default())
+    }
 }
 
-impl Buckets {
-    fn prune(&mut self, now: Instant) {
-        if self.by_key.len() <= PRUNE_ABOVE
+impl<C: Clock + Clone> RateLimiter<C> {
+    pub fn with_clock(clock: C) -> Self {
+        Self {
+            start: clock.now(),
+            clock,
+            by_limit: RwLock::default(),
+            pruned_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one request from `key`, allowed `per_minute` requests a minute,
+    /// if it has one to give.
+    pub fn take(&self, key: &String, per_minute: u32) -> Decision {
+        let limit = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let limiter = self.limiter(limit);
+        let interval = limiter_interval(limit);
+        let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        let decision = match limiter.check_key(key) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity();
+                Decision {
+                    allowed: true,
+                    limit: limit.get(),
+                    remaining,
+                    reset_secs: secs(interval * (limit.get() - remaining)),
+                    retry_after_secs: 0,
+                }
+            }
+            Err(not_until) => Decision {
+                allowed: false,
+                limit: limit.get(),
+                remaining: 0,
+                reset_secs: secs(interval * limit.get()),
+                retry_after_secs: secs(not_until.wait_time_from(self.clock.now())).max(1),
+            },
+        };
+        self.prune_now_and_then();
+        decision
+    }
+
+    fn limiter(&self, limit: NonZeroU32) -> Arc<Limiter<C>> {
+        let read = self.by_limit.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = read.get(&limit) {
+            return Arc::clone(l);
+        }
+        drop(read);
+        let mut write = self.by_limit.write().unwrap_or_else(|e| e.into_inner());
+        let made = write.entry(limit).or_insert_with(|| {
+            Arc::new(
+                Gcra::hashmap_with_clock(Quota::per_minute(limit), self.clock.clone())
+                    .with_middleware(),
+            )
+        });
+        Arc::clone(made)
+    }
+
+    /// Drops idle keys at most once every [`PRUNE_EVERY`], and limiters no
+    /// key uses any more.
+    fn prune_now_and_then(&self) {
+        let now = Duration::from(self.clock.now().duration_since(self.start));
+        let now = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        let last = self.pruned_at.load(Ordering::Relaxed);
+        let due = last.saturating_add(PRUNE_EVERY.as_nanos() as u64);
+        if now < due
             || self
                 .pruned_at
-                .is_some_and(|t| now.saturating_duration_since(t) < PRUNE_EVERY)
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
         {
             return;
         }
-        self.pruned_at = Some(now);
-        self.by_key.retain(|_, b| {
-            let r = f64::from(b.per_minute) / 60.0;
-            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * r
-                < f64::from(b.per_minute)
+        let mut by_limit = self.by_limit.write().unwrap_or_else(|e| e.into_inner());
+        by_limit.retain(|_, l| {
+            l.retain_recent();
+            l.shrink_to_fit();
+            !l.is_empty()
         });
     }
 }
 
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    buckets: Mutex<Buckets>,
-}
-
-impl RateLimiter {
-    /// Takes one request from `key`'s bucket, if it has one to give.
-    pub fn take(&self, key: &str, per_minute: u32, now: Instant) -> Decision {
-        let per_minute = per_minute.max(1);
-        let capacity = f64::from(per_minute);
-        let rate = capacity / 60.0; // tokens a second
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // A known key costs no allocation; only a new one may prune.
-        if !buckets.by_key.contains_key(key) {
-            buckets.prune(now);
-            buckets.by_key.insert(
-                key.to_owned(),
-                Bucket {
-                    tokens: capacity,
-                    at: now,
-                    per_minute,
-                },
-            );
-        }
-        let Some(bucket) = buckets.by_key.get_mut(key) else {
-            unreachable!("inserted above");
-        };
-        if bucket.per_minute != per_minute {
-            *bucket = Bucket {
-                tokens: capacity,
-                at: now,
-                per_minute,
-            };
-        }
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-        bucket.at = now;
-        let allowed = bucket.tokens >= 1.0;
-        if allowed {
-            bucket.tokens -= 1.0;
-        }
-        let secs = |tokens: f64| (tokens.max(0.0) / rate).ceil() as u64;
-        Decision {
-            allowed,
-            limit: per_minute,
-            remaining: bucket.tokens.floor() as u32,
-            reset_secs: secs(capacity - bucket.tokens),
-            retry_after_secs: if allowed {
-                0
-            } else {
-                secs(1.0 - bucket.tokens).max(1)
-            },
-        }
-    }
+/// The time one request's allowance takes to come back.
+fn limiter_interval(limit: NonZeroU32) -> Duration {
+    Quota::per_minute(limit).replenish_interval()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
-    #[test]
-    fn a_bucket_gives_its_limit_then_refills_at_its_rate() {
-        let l = RateLimiter::default();
-        let t0 = Instant::now();
-        for n in 0..10 {
-            let d = l.take("k", 10, t0);
-            assert!(d.allowed, "request {n}");
-            assert_eq!(d.remaining, 9 - n);
-        }
-        let refused = l.take("k", 10, t0);
-        assert!(!refused.allowed);
-        assert_eq!(refused.retry_after_secs, 6, "one token every 6 s");
-        assert!(!l.take("k", 10, t0 + Duration::from_secs(5)).allowed);
-        assert!(l.take("k", 10, t0 + Duration::from_secs(7)).allowed);
-        // Another key has its own bucket.
-        assert!(l.take("other", 10, t0).allowed);
+    fn key(k: &str) -> String {
+        k.to_owned()
     }
 
     #[test]
-    fn a_full_bucket_does_not_overflow() {
-        let l = RateLimiter::default();
-        let t0 = Instant::now();
-        assert!(l.take("k", 2, t0).allowed);
-        let later = t0 + Duration::from_secs(3600);
-        assert!(l.take("k", 2, later).allowed);
-        assert!(l.take("k", 2, later).allowed);
-        assert!(!l.take("k", 2, later).allowed);
+    fn a_key_gets_its_limit_then_one_more_at_its_rate() {
+        let clock = FakeRelativeClock::default();
+        let l = RateLimiter::with_clock(clock.clone());
+        for n in 0..10 {
+            let d = l.take(&key("k"), 10);
+            assert!(d.allowed, "request {n}");
+            assert_eq!(d.remaining, 9 - n);
+            assert_eq!(d.reset_secs, u64::from(n + 1) * 6);
+        }
+        let refused = l.take(&key("k"), 10);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_secs, 6, "one request every 6 s");
+        clock.advance(Duration::from_secs(5));
+        assert!(!l.take(&key("k"), 10).allowed);
+        clock.advance(Duration::from_secs(2));
+        assert!(l.take(&key("k"), 10).allowed);
+        // Another key has its own allowance, and so has one with another limit.
+        assert!(l.take(&key("other"), 10).allowed);
+        assert_eq!(l.take(&key("third"), 3).remaining, 2);
+    }
+
+    #[test]
+    fn an_idle_key_does_not_save_up_more_than_its_limit() {
+        let clock = FakeRelativeClock::default();
+        let l = RateLimiter::with_clock(clock.clone());
+        assert!(l.take(&key("k"), 2).allowed);
+        clock.advance(Duration::from_secs(3600));
+        assert!(l.take(&key("k"), 2).allowed);
+        assert!(l.take(&key("k"), 2).allowed);
+        assert!(!l.take(&key("k"), 2).allowed);
+    }
+
+    #[test]
+    fn idle_keys_and_unused_limits_are_forgotten() {
+        let clock = FakeRelativeClock::default();
+        let l = RateLimiter::with_clock(clock.clone());
+        l.take(&key("a"), 60);
+        l.take(&key("b"), 5);
+        clock.advance(PRUNE_EVERY + Duration::from_secs(1));
+        // "c" keeps the 60 a minute limiter in use; "a" and "b" are idle.
+        l.take(&key("c"), 60);
+        let by_limit = l.by_limit.read().unwrap();
+        assert_eq!(by_limit.len(), 1);
+        assert_eq!(by_limit.values().next().unwrap().len(), 1);
     }
 }
