@@ -21,12 +21,7 @@ async fn the_seeds_access_log_example_is_ingested_and_read_back() {
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"accepted": 1}));
 
-    let log: Vec<Value> = app
-        .get(&app.root_key, "/orgs/org-123/access_log?action=LOGIN")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/org-123/access_log?action=LOGIN").await;
     assert_eq!(log.len(), 1);
     let e = &log[0];
     assert_eq!(e["timestamp"], "2023-11-01T12:00:00.000Z");
@@ -71,12 +66,7 @@ async fn external_events_are_validated_all_at_once() {
         StatusCode::BAD_REQUEST,
     )
     .await;
-    let log: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/access_log?action=LOGIN")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log?action=LOGIN").await;
     assert!(log.is_empty(), "a refused batch stores nothing");
 }
 
@@ -99,22 +89,10 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
     app.get(&key, "/orgs/a").await;
     app.flush().await;
 
-    let log: Vec<Value> = app
-        .get(
-            &app.root_key,
-            "/orgs/a/access_log?user=&action=configs.patch",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = app.get_json(&app.root_key,
+            "/orgs/a/access_log?user=&action=configs.patch",).await;
     assert!(log.is_empty(), "no user is named ''");
-    let log: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/access_log?action=configs.patch")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/access_log?action=configs.patch").await;
     assert_eq!(log.len(), 1);
     let e = &log[0];
     assert_eq!(e["status"], "FAILURE");
@@ -137,15 +115,8 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
         u64::try_from(at.timestamp_millis()).unwrap()
     );
 
-    let ok: Vec<Value> = app
-        .get(
-            &app.root_key,
-            "/orgs/a/access_log?status=SUCCESS&action=org.get",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let ok: Vec<Value> = app.get_json(&app.root_key,
+            "/orgs/a/access_log?status=SUCCESS&action=org.get",).await;
     assert_eq!(ok.len(), 1);
     problem(
         app.get(&app.root_key, "/orgs/a/access_log?status=fine")
@@ -175,12 +146,7 @@ async fn a_failed_probe_is_logged_under_the_probed_org() {
     .await;
     app.flush().await;
 
-    let log: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/access_log?status=FAILURE")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/access_log?status=FAILURE").await;
     assert_eq!(log.len(), 2);
     assert_eq!(log[1]["http_status"], 401);
     assert_eq!(log[1]["user"], Value::Null);
@@ -209,12 +175,7 @@ async fn the_log_pages_newest_first() {
         .map(|e| e["user"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(users, vec!["u6", "u5", "u4", "u3", "u2", "u1", "u0"]);
-    let window: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/access_log?action=LOGIN&start=2024-01-02T00:00:00Z&end=2024-01-04T00:00:00Z")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let window: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log?action=LOGIN&start=2024-01-02T00:00:00Z&end=2024-01-04T00:00:00Z").await;
     assert_eq!(window.len(), 2);
 }
 
@@ -235,12 +196,7 @@ async fn forwarded_for_is_used_only_behind_a_trusted_proxy() {
             .await
             .unwrap();
         app.flush().await;
-        let log: Vec<Value> = app
-            .get(&app.root_key, "/orgs/root/access_log?action=org.get")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log?action=org.get").await;
         assert_eq!(log[0]["ip"], expected);
     }
 }
@@ -252,20 +208,10 @@ async fn turning_the_log_off_keeps_counting_requests() {
         app.get(&app.root_key, "/orgs/root").await;
     }
     app.flush().await;
-    let log: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/access_log")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log").await;
     assert!(log.is_empty());
     app.flush().await;
-    let c: Value = app
-        .get(&app.root_key, "/orgs/root/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c: Value = app.get_json(&app.root_key, "/orgs/root/consumption").await;
     assert_eq!(c["metrics"]["api_requests"], 4);
 }
 

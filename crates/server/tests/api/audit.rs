@@ -43,12 +43,7 @@ async fn children_audit_of_a_grandparent_shows_a_deleted_grandchilds_history() {
     assert_eq!(seqs, vec![3, 2, 1]);
 
     // Strict descendants only: parent's own events are not in its children_audit.
-    let all: Vec<Value> = app
-        .get(&app.root_key, "/orgs/parent/children_audit")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<Value> = app.get_json(&app.root_key, "/orgs/parent/children_audit").await;
     assert!(all.iter().all(|e| e["org_id"] != "parent"));
     assert_eq!(all.len(), 4);
 }
@@ -61,43 +56,17 @@ async fn children_audit_filters_by_action_key_and_time() {
     app.patch(&writer, "/orgs/a", json!({"name": "by writer"}))
         .await;
 
-    let by_key: Vec<Value> = app
-        .get(
-            &app.root_key,
-            &format!("/orgs/root/children_audit?key_id={writer_id}"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let by_key: Vec<Value> = app.get_json(&app.root_key,
+            &format!("/orgs/root/children_audit?key_id={writer_id}"),).await;
     assert_eq!(by_key.len(), 1);
     assert_eq!(by_key[0]["actor"]["key_id"], writer_id);
-    let creates: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/children_audit?action=org.create")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let creates: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/children_audit?action=org.create").await;
     assert_eq!(creates.len(), 1);
-    let future: Vec<Value> = app
-        .get(
-            &app.root_key,
-            "/orgs/root/children_audit?start=2999-01-01T00:00:00Z",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let future: Vec<Value> = app.get_json(&app.root_key,
+            "/orgs/root/children_audit?start=2999-01-01T00:00:00Z",).await;
     assert!(future.is_empty());
-    let past: Vec<Value> = app
-        .get(
-            &app.root_key,
-            "/orgs/root/children_audit?end=2000-01-01T00:00:00Z",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let past: Vec<Value> = app.get_json(&app.root_key,
+            "/orgs/root/children_audit?end=2000-01-01T00:00:00Z",).await;
     assert!(past.is_empty());
     problem(
         app.get(&app.root_key, "/orgs/root/children_audit?start=yesterday")
@@ -115,12 +84,7 @@ async fn every_event_links_to_the_previous_one() {
         app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
             .await;
     }
-    let events: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/audit")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/audit").await;
     assert_eq!(events.len(), 6);
     assert_eq!(events[5]["prev_hash"], "0".repeat(64));
     for pair in events.windows(2) {
@@ -178,12 +142,7 @@ async fn key_changes_are_audited_without_secrets() {
     let (secret, id) = app.key("root", &["read"]).await;
     app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
         .await;
-    let events: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/audit?action=api_key.delete")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/audit?action=api_key.delete").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["target"], json!({"type": "api_key", "id": id}));
     let all = app
@@ -215,6 +174,6 @@ async fn audit_pages_walk_newest_first() {
         vec![10, 9, 8, 7]
     );
     let next = &link[1..link.find('>').unwrap()];
-    let second: Vec<Value> = app.get(&app.root_key, next).await.json().await.unwrap();
+    let second: Vec<Value> = app.get_json(&app.root_key, next).await;
     assert_eq!(second[0]["seq"], 6);
 }

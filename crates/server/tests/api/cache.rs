@@ -73,12 +73,7 @@ async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
         .post(&app.root_key, "/orgs/b/tags", json!({"name": "gold"}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let org: Value = app
-        .get(&app.root_key, "/orgs/b")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/b").await;
     assert_eq!(org["tags"], json!(["gold"]));
 
     // A move rewrites the subtree's paths: a key of the old parent loses

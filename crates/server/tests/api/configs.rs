@@ -48,7 +48,7 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
     fields.sort_unstable();
     assert_eq!(fields, vec!["usergrouos.limit", "workspaces1.limit"]);
     assert_eq!(
-        app.get(k, &org).await.json::<Value>().await.unwrap(),
+        app.get_json::<Value>(k, &org).await,
         stored
     );
 
@@ -72,7 +72,7 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
     let res = app.delete(k, &org).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        app.get(k, &org).await.json::<Value>().await.unwrap(),
+        app.get_json::<Value>(k, &org).await,
         json!({})
     );
     problem(
@@ -122,12 +122,7 @@ async fn both_paths_share_one_set_of_configs() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let seed: Value = app
-        .get(&app.root_key, &format!("{SEED}/a/configs"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seed: Value = app.get_json(&app.root_key, &format!("{SEED}/a/configs")).await;
     assert_eq!(seed, json!({"workspaces.limit": 7}));
     let res = app
         .patch(
@@ -208,12 +203,7 @@ async fn effective_configs_name_the_nearest_source() {
         json!({"applications.limit": 5}),
     )
     .await;
-    let eff: Value = app
-        .get(&app.root_key, "/orgs/team/configs/effective")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let eff: Value = app.get_json(&app.root_key, "/orgs/team/configs/effective").await;
     assert_eq!(
         eff["applications.limit"],
         json!({"value": 5, "source": "customer"})
@@ -233,12 +223,7 @@ async fn effective_configs_name_the_nearest_source() {
         json!({"workspaces.limit": 1}),
     )
     .await;
-    let eff: Value = app
-        .get(&app.root_key, "/orgs/team/configs/effective")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let eff: Value = app.get_json(&app.root_key, "/orgs/team/configs/effective").await;
     assert_eq!(
         eff["workspaces.limit"],
         json!({"value": 1, "source": "team"})
@@ -289,12 +274,7 @@ async fn bad_values_are_each_refused_and_change_nothing() {
         .await;
     let p = problem(res, StatusCode::BAD_REQUEST).await;
     assert_eq!(p["errors"].as_array().unwrap().len(), 3);
-    let now: Value = app
-        .get(&app.root_key, "/orgs/a/configs")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let now: Value = app.get_json(&app.root_key, "/orgs/a/configs").await;
     assert_eq!(now, json!({"applications.limit": 2}));
     problem(
         app.put(&app.root_key, "/orgs/a/configs", json!([1])).await,
@@ -336,12 +316,7 @@ async fn configs_carry_the_org_etag_and_are_audited() {
     )
     .await;
     app.delete(&app.root_key, "/orgs/a/configs").await;
-    let events: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/audit")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/audit").await;
     let actions: Vec<_> = events
         .iter()
         .map(|e| e["action"].as_str().unwrap())
@@ -360,12 +335,7 @@ async fn configs_carry_the_org_etag_and_are_audited() {
         json!({"before": {"applications.limit": 1}, "after": {"applications.limit": 1, "workspaces.limit": 2}})
     );
     assert_eq!(app.verify("a").await["valid"], true);
-    let org: Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/a").await;
     assert_eq!(org["version"], 4);
 }
 
@@ -380,12 +350,7 @@ async fn a_new_org_may_come_with_configs() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let c: Value = app
-        .get(&app.root_key, "/orgs/a/configs")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c: Value = app.get_json(&app.root_key, "/orgs/a/configs").await;
     assert_eq!(c, json!({"applications.limit": 3}));
     let res = app
         .post(

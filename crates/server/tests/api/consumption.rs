@@ -45,12 +45,7 @@ async fn usage_with_one_idempotency_key_counts_once_even_across_a_restart() {
         res.json::<Value>().await.unwrap(),
         json!({"accepted": 0, "duplicates": 1})
     );
-    let c: Value = app
-        .get(&app.root_key, "/orgs/a/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c: Value = app.get_json(&app.root_key, "/orgs/a/consumption").await;
     assert_eq!(c["metrics"]["storage.gb_hours"], 15);
     // Another org may use the same key.
     let res = app
@@ -129,15 +124,8 @@ async fn usage_lands_in_the_month_of_its_timestamp() {
         json!([{"metric": "seats", "quantity": 3, "timestamp": at}]),
     )
     .await;
-    let c: Value = app
-        .get(
-            &app.root_key,
-            &format!("/orgs/root/consumption?month={month}"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c: Value = app.get_json(&app.root_key,
+            &format!("/orgs/root/consumption?month={month}"),).await;
     assert_eq!(c["month"], month);
     assert_eq!(c["metrics"]["seats"], 3);
 }
@@ -159,15 +147,8 @@ async fn a_three_level_subtree_sums_up() {
     }
     app.delete(&app.root_key, "/orgs/customer-2").await;
 
-    let c: Value = app
-        .get(
-            &app.root_key,
-            "/orgs/reseller/consumption?include_children=true",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c: Value = app.get_json(&app.root_key,
+            "/orgs/reseller/consumption?include_children=true",).await;
     assert_eq!(c["org_id"], "reseller");
     assert_eq!(c["metrics"]["seats"], 1);
     assert_eq!(
@@ -180,12 +161,7 @@ async fn a_three_level_subtree_sums_up() {
     assert_eq!(by_id("customer-2")["seats"], 100);
     assert_eq!(children.len(), 2);
     assert_eq!(c["metrics"]["children"], json!({"current": 1, "peak": 2}));
-    let plain: Value = app
-        .get(&app.root_key, "/orgs/reseller/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let plain: Value = app.get_json(&app.root_key, "/orgs/reseller/consumption").await;
     assert!(plain.get("subtree").is_none() && plain.get("children").is_none());
 }
 
@@ -215,12 +191,7 @@ async fn api_requests_count_authenticated_requests_that_reach_the_org() {
     )
     .await;
     app.flush().await;
-    let c: Value = app
-        .get(&app.root_key, "/orgs/a/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c: Value = app.get_json(&app.root_key, "/orgs/a/consumption").await;
     assert_eq!(
         c["metrics"]["api_requests"], 5,
         "minting a's key, three reads and the refused write; not the sibling's or the bad key's"
@@ -242,37 +213,17 @@ async fn the_children_gauge_follows_creates_moves_and_deletes() {
     app.patch(&app.root_key, "/orgs/c0", json!({"parent_id": "q"}))
         .await;
     app.delete(&app.root_key, "/orgs/c1").await;
-    let p: Value = app
-        .get(&app.root_key, "/orgs/p/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let p: Value = app.get_json(&app.root_key, "/orgs/p/consumption").await;
     assert_eq!(p["metrics"]["children"], json!({"current": 1, "peak": 3}));
-    let q: Value = app
-        .get(&app.root_key, "/orgs/q/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let q: Value = app.get_json(&app.root_key, "/orgs/q/consumption").await;
     assert_eq!(q["metrics"]["children"], json!({"current": 1, "peak": 1}));
 
     // Next month: the gauge carries over, its peak starting from the carried value.
     app.clock.advance(chrono::Duration::days(32));
-    let p: Value = app
-        .get(&app.root_key, "/orgs/p/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let p: Value = app.get_json(&app.root_key, "/orgs/p/consumption").await;
     assert_eq!(p["metrics"]["children"], json!({"current": 1, "peak": 1}));
     app.delete(&app.root_key, "/orgs/c2").await;
-    let p: Value = app
-        .get(&app.root_key, "/orgs/p/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let p: Value = app.get_json(&app.root_key, "/orgs/p/consumption").await;
     assert_eq!(p["metrics"]["children"], json!({"current": 0, "peak": 1}));
 }
 
@@ -308,12 +259,7 @@ async fn huge_quantities_are_refused_and_a_full_counter_saturates() {
             .await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
     }
-    let report: Value = app
-        .get(&app.root_key, "/orgs/a/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.get_json(&app.root_key, "/orgs/a/consumption").await;
     assert_eq!(report["metrics"]["bytes"], json!(i64::MAX));
 }
 

@@ -186,19 +186,14 @@ async fn an_empty_typed_query_parameter_is_refused_not_ignored() {
         assert_eq!(app.get(k, path).await.status(), StatusCode::OK, "{path}");
     }
     // A text filter takes the empty string as a value: it matches nothing.
-    let orgs: Vec<Value> = app.get(k, "/orgs?tag=").await.json().await.unwrap();
+    let orgs: Vec<Value> = app.get_json(k, "/orgs?tag=").await;
     assert!(orgs.is_empty());
 }
 
 #[tokio::test]
 async fn every_keyed_post_declares_the_idempotency_key_and_its_conflict() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .get(&app.root_key, "/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json(&app.root_key, "/openapi.json").await;
     let mut posts = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         let Some(op) = item.get("post") else { continue };

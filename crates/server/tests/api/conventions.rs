@@ -76,7 +76,7 @@ async fn malformed_bodies_get_4xx_problems_never_500() {
         .unwrap();
     problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     // The server is still healthy and nothing was created.
-    let orgs: Vec<Value> = app.get(&app.root_key, "/orgs").await.json().await.unwrap();
+    let orgs: Vec<Value> = app.get_json(&app.root_key, "/orgs").await;
     assert_eq!(orgs.len(), 1);
 }
 
@@ -205,12 +205,7 @@ async fn an_idempotency_key_replays_the_first_response() {
     assert_eq!(again.headers()["location"], location);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
-    let orgs: Vec<Value> = app
-        .get(&app.root_key, "/orgs?parent_id=root")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let orgs: Vec<Value> = app.get_json(&app.root_key, "/orgs?parent_id=root").await;
     assert_eq!(orgs.len(), 1, "the retry created nothing");
 
     let p = problem(

@@ -16,12 +16,7 @@ async fn put_replaces_and_get_returns_the_object_itself() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["etag"], "\"2\"");
     assert_eq!(res.json::<Value>().await.unwrap(), body);
-    let got: Value = app
-        .get(&app.root_key, "/orgs/org-123/customizations")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&app.root_key, "/orgs/org-123/customizations").await;
     assert_eq!(got, body);
 
     // The seed's wording: a `customizations` parameter holding the object.
@@ -36,12 +31,7 @@ async fn put_replaces_and_get_returns_the_object_itself() {
         res.json::<Value>().await.unwrap(),
         json!({"theme": "light"})
     );
-    let org: Value = app
-        .get(&app.root_key, "/orgs/org-123")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/org-123").await;
     assert_eq!(org["customizations"], json!({"theme": "light"}));
     problem(
         app.put(&app.root_key, "/orgs/org-123/customizations", json!([1]))
@@ -91,12 +81,7 @@ async fn patch_merges_customizations_as_rfc_7396() {
         .patch(&app.root_key, "/orgs/a", json!({"customizations": ["x"]}))
         .await;
     problem(res, StatusCode::BAD_REQUEST).await;
-    let org: Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/a").await;
     assert_eq!(org["customizations"], json!({"c": "flat", "arr": [3]}));
 }
 
@@ -187,12 +172,7 @@ async fn effective_customizations_merge_down_the_tree_with_sources() {
         json!({"theme": {"color": "red"}}),
     )
     .await;
-    let eff: Value = app
-        .get(&app.root_key, "/orgs/team/customizations/effective")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let eff: Value = app.get_json(&app.root_key, "/orgs/team/customizations/effective").await;
     assert_eq!(
         eff["customizations"],
         json!({"support_email": "help@platform.example", "theme": {"color": "red", "font": "serif"}, "logo_url": "r.png"})
@@ -202,12 +182,7 @@ async fn effective_customizations_merge_down_the_tree_with_sources() {
         json!({"support_email": "root", "theme": "team", "logo_url": "reseller"})
     );
     let (customer_key, _) = app.key("customer", &["read"]).await;
-    let eff: Value = app
-        .get(&customer_key, "/orgs/customer/customizations/effective")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let eff: Value = app.get_json(&customer_key, "/orgs/customer/customizations/effective").await;
     assert_eq!(eff["sources"]["theme"], "reseller");
 }
 
@@ -227,12 +202,7 @@ async fn customization_changes_are_audited_and_the_chain_verifies() {
         json!({"customizations": {"theme": "light"}}),
     )
     .await;
-    let events: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/audit")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/audit").await;
     assert_eq!(events[1]["action"], "customizations.replace");
     assert_eq!(
         events[1]["changes"],

@@ -99,12 +99,7 @@ async fn clients_hanging_up_mid_request_leave_the_server_healthy() {
 
     // The writes that ran did so whole: the org's version counts exactly its
     // audited updates, and the chain verifies.
-    let org: serde_json::Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: serde_json::Value = app.get_json(&app.root_key, "/orgs/a").await;
     let updates = app
         .all_pages(&app.root_key, "/orgs/a/audit?action=org.update", 100)
         .await
@@ -141,12 +136,7 @@ async fn a_write_whose_client_hung_up_still_completes() {
     // had stayed, and is audited.
     let mut name = serde_json::Value::Null;
     for _ in 0..100 {
-        let org: serde_json::Value = app
-            .get(&app.root_key, "/orgs/a")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let org: serde_json::Value = app.get_json(&app.root_key, "/orgs/a").await;
         name = org["name"].clone();
         if name == json!("written after the hang-up") {
             break;

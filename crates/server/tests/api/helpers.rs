@@ -190,6 +190,13 @@ impl TestApp {
         self.send(Some(key), Method::GET, path, None).await
     }
 
+    /// A GET that must succeed, and its JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str, path: &str) -> T {
+        let res = self.get(key, path).await;
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
     pub async fn post(&self, key: &str, path: &str, body: Value) -> Response {
         self.send(Some(key), Method::POST, path, Some(&body)).await
     }

@@ -38,7 +38,7 @@ async fn a_new_key_shows_its_secret_once_and_never_a_digest() {
     assert_eq!(listed[0]["id"], created["id"]);
     assert!(listed[0].get("secret").is_none());
 
-    let me: Value = app.get(secret, "/me").await.json().await.unwrap();
+    let me: Value = app.get_json(secret, "/me").await;
     assert_eq!(me["key"]["id"], created["id"]);
     assert_eq!(me["org"]["id"], "a");
     assert!(me["key"]["last_used_at"].is_string());

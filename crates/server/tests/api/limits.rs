@@ -266,12 +266,7 @@ async fn children_and_keys_limits_apply_to_creates_and_moves() {
     )
     .await;
     assert_eq!(p["type"], "/problems/limit-exceeded");
-    let b1: Value = app
-        .get(&app.root_key, "/orgs/b1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let b1: Value = app.get_json(&app.root_key, "/orgs/b1").await;
     assert_eq!(b1["parent_id"], "b", "a refused move changed nothing");
     // A rename of a child already there is not a new child.
     let res = app
@@ -336,12 +331,7 @@ async fn deleting_an_org_releases_its_items_which_stay_in_its_audit_trail() {
             assert_eq!(res.status(), StatusCode::CREATED);
         }
     }
-    let consumption: Value = app
-        .get(&app.root_key, "/orgs/x/consumption")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consumption: Value = app.get_json(&app.root_key, "/orgs/x/consumption").await;
     for kind in KINDS {
         assert_eq!(
             consumption["metrics"][kind],
@@ -354,12 +344,7 @@ async fn deleting_an_org_releases_its_items_which_stay_in_its_audit_trail() {
     assert_eq!(res.status(), StatusCode::OK);
 
     // Its gauges drop to zero, their peak kept; the parent's subtree sums follow.
-    let report: Value = app
-        .get(&app.root_key, "/orgs/p/consumption?include_children=true")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.get_json(&app.root_key, "/orgs/p/consumption?include_children=true").await;
     for kind in KINDS {
         assert_eq!(report["subtree"][kind]["current"], 0, "{kind}");
     }
@@ -409,12 +394,7 @@ async fn items_are_validated_named_uniquely_and_audited() {
         location,
         format!("/orgs/a/workspaces/{}", ws["id"].as_str().unwrap())
     );
-    let read: Value = app
-        .get(&app.root_key, &location)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read: Value = app.get_json(&app.root_key, &location).await;
     assert_eq!(read, ws);
     let defaulted: Value = create_item(&app, "a", "usergroups", "ops")
         .await

@@ -24,12 +24,7 @@ async fn create_get_update_and_delete_an_org() {
     assert_eq!(org["customizations"], json!({"theme": "dark"}));
     assert!(org["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let got: Value = app
-        .get(&app.root_key, "/orgs/org-123")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&app.root_key, "/orgs/org-123").await;
     assert_eq!(got, org);
 
     let res = app
@@ -148,12 +143,7 @@ async fn moving_an_org_under_itself_or_a_descendant_is_a_conflict() {
         let p = problem(res, StatusCode::CONFLICT).await;
         assert_eq!(p["type"], "/problems/move-cycle", "moving a under {target}");
     }
-    let org: Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/a").await;
     assert_eq!(org["parent_id"], "root");
     assert_eq!(org["version"], 1);
 }
@@ -173,20 +163,10 @@ async fn a_move_carries_the_subtree_and_is_audited() {
     assert_eq!(app.get(&b_key, "/orgs/a2").await.status(), StatusCode::OK);
     let (a_key, _) = app.key("a", &["read"]).await;
     problem(app.get(&a_key, "/orgs/a2").await, StatusCode::NOT_FOUND).await;
-    let subtree: Vec<Value> = app
-        .get(&app.root_key, "/orgs/b/children?depth=all")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let subtree: Vec<Value> = app.get_json(&app.root_key, "/orgs/b/children?depth=all").await;
     let ids: Vec<_> = subtree.iter().map(|o| o["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["a1", "a2"]);
-    let audit: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a1/audit")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<Value> = app.get_json(&app.root_key, "/orgs/a1/audit").await;
     assert_eq!(audit[0]["action"], "org.move");
     assert_eq!(
         audit[0]["changes"],
@@ -250,12 +230,7 @@ async fn deleting_an_org_with_children_needs_cascade() {
         )
         .await;
     }
-    let events: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/children_audit?action=org.delete")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/children_audit?action=org.delete").await;
     let ids: Vec<_> = events
         .iter()
         .map(|e| e["org_id"].as_str().unwrap())
@@ -317,26 +292,11 @@ async fn lists_are_scoped_filtered_and_paged() {
         "a's key sees a and its subtree, never its sibling ab"
     );
 
-    let children: Vec<Value> = app
-        .get(&app.root_key, "/orgs?parent_id=root")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let children: Vec<Value> = app.get_json(&app.root_key, "/orgs?parent_id=root").await;
     assert_eq!(children.len(), 2);
-    let named: Vec<Value> = app
-        .get(&app.root_key, "/orgs?name_prefix=Org%20a-")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let named: Vec<Value> = app.get_json(&app.root_key, "/orgs?name_prefix=Org%20a-").await;
     assert_eq!(named.len(), 7);
-    let direct: Vec<Value> = app
-        .get(&app.root_key, "/orgs/root/children")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let direct: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/children").await;
     assert_eq!(direct.len(), 2);
     problem(
         app.get(&app.root_key, "/orgs/root/children?depth=2").await,
@@ -409,12 +369,7 @@ async fn twenty_concurrent_patches_with_one_if_match_let_exactly_one_through() {
         }
     }
     assert_eq!((ok, failed), (1, 19));
-    let org: Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/a").await;
     assert_eq!(org["version"], 2);
     assert_eq!(app.verify("a").await["events"], 2);
 }

@@ -23,12 +23,7 @@ async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
     app.org("b", "b-child").await;
     let (a_key, _) = app.key("a", &["read", "write", "delete", "admin"]).await;
     let (_, b_key_id) = app.key("b", &["read"]).await;
-    let before: Value = app
-        .get(&app.root_key, "/orgs/b")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get_json(&app.root_key, "/orgs/b").await;
 
     let mut checked = 0;
     for (method, path) in routes(&app).await {
@@ -54,12 +49,7 @@ async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
         }
     }
     assert!(checked >= 40, "only {checked} cases");
-    let after: Value = app
-        .get(&app.root_key, "/orgs/b")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json(&app.root_key, "/orgs/b").await;
     assert_eq!(before, after, "a refused request changed the org");
     assert_eq!(
         app.verify("b").await["events"],

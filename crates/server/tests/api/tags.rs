@@ -24,20 +24,10 @@ async fn tags_are_created_listed_shown_on_the_org_and_deleted() {
     app.post(&app.root_key, "/orgs/a/tags", json!({"name": "beta"}))
         .await;
 
-    let list: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/tags")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/tags").await;
     let names: Vec<_> = list.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["beta", "confidential"]);
-    let org: Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/a").await;
     assert_eq!(org["tags"], json!(["beta", "confidential"]));
     assert_eq!(org["version"], 3);
 
@@ -68,20 +58,10 @@ async fn tags_are_created_listed_shown_on_the_org_and_deleted() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    let org: Value = app
-        .get(&app.root_key, "/orgs/a")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let org: Value = app.get_json(&app.root_key, "/orgs/a").await;
     assert_eq!(org["tags"], json!(["beta"]));
 
-    let events: Vec<Value> = app
-        .get(&app.root_key, "/orgs/a/audit")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/audit").await;
     let actions: Vec<_> = events
         .iter()
         .map(|e| e["action"].as_str().unwrap())
@@ -116,26 +96,11 @@ async fn orgs_are_listed_by_every_tag_asked_for() {
             .map(|o| o["id"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let eu: Vec<Value> = app
-        .get(&app.root_key, "/orgs?tag=eu")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let eu: Vec<Value> = app.get_json(&app.root_key, "/orgs?tag=eu").await;
     assert_eq!(ids(eu), vec!["a", "b"]);
-    let both: Vec<Value> = app
-        .get(&app.root_key, "/orgs?tag=eu&tag=gold")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let both: Vec<Value> = app.get_json(&app.root_key, "/orgs?tag=eu&tag=gold").await;
     assert_eq!(ids(both), vec!["a"]);
-    let none: Vec<Value> = app
-        .get(&app.root_key, "/orgs?tag=silver")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let none: Vec<Value> = app.get_json(&app.root_key, "/orgs?tag=silver").await;
     assert!(none.is_empty());
     let res = app
         .post(
