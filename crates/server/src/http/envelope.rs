@@ -88,27 +88,7 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
             } else {
                 tokio_util::either::Either::Right(state.tasks.spawn(handler))
             };
-            let mut res = match tokio::time::timeout(timeout, handler).await {
-                Ok(Ok(res)) => problemize(res),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "a request task failed");
-                    Problem::new(
-                        Kind::Internal,
-                        "an internal error occurred; it has been logged",
-                    )
-                    .into_response()
-                }
-                Err(_) => Problem::new(Kind::Timeout, "the request did not finish in time; retry")
-                    .into_response(),
-            };
-            let h = res.headers_mut();
-            if let Some(v) = id_header {
-                h.insert(REQUEST_ID, v);
-            }
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
+            let res = answer(tokio::time::timeout(timeout, handler).await, id_header);
             tracing::info!(
                 status = res.status().as_u16(),
                 latency_ms = started.elapsed().as_millis() as u64,
@@ -124,6 +104,37 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
         }
     };
     request_id::scope(id, work.instrument(span)).await
+}
+
+/// The answer to a request that ran (or panicked, or ran out of time), with
+/// the headers every answer carries.
+fn answer(
+    outcome: Result<Result<Response, tokio::task::JoinError>, tokio::time::error::Elapsed>,
+    id_header: Option<HeaderValue>,
+) -> Response {
+    let mut res = match outcome {
+        Ok(Ok(res)) => problemize(res),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "a request task failed");
+            Problem::new(
+                Kind::Internal,
+                "an internal error occurred; it has been logged",
+            )
+            .into_response()
+        }
+        Err(_) => {
+            Problem::new(Kind::Timeout, "the request did not finish in time; retry").into_response()
+        }
+    };
+    let h = res.headers_mut();
+    if let Some(v) = id_header {
+        h.insert(REQUEST_ID, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 /// Error responses that carry no body of ours (axum's 404/405, a body-limit

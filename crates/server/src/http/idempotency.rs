@@ -30,12 +30,7 @@ pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> R
     let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY) else {
         return run(inner, req).await;
     };
-    let Some(idem_key) = raw_key
-        .to_str()
-        .ok()
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-    else {
+    let Some(idem_key) = parse_key(raw_key) else {
         return ApiError::Domain(orgd_core::Error::invalid(
             "Idempotency-Key",
             "must be 1 to 255 printable ASCII characters",
@@ -50,25 +45,14 @@ pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> R
         return run(inner, req).await;
     };
     let (parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => {
-            return Problem::new(
-                Kind::PayloadTooLarge,
-                format!("the body may be at most {BODY_LIMIT} bytes"),
-            )
-            .into_response();
-        }
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        return Problem::new(
+            Kind::PayloadTooLarge,
+            format!("the body may be at most {BODY_LIMIT} bytes"),
+        )
+        .into_response();
     };
-    let fingerprint = {
-        let mut h = Sha256::new();
-        h.update(parts.method.as_str());
-        h.update(b"\n");
-        h.update(parts.uri.to_string());
-        h.update(b"\n");
-        h.update(&bytes);
-        hex::encode(h.finalize())
-    };
+    let fingerprint = fingerprint(&parts.method, &parts.uri, &bytes);
     match state
         .orgd
         .idempotency_begin(&key_id, &idem_key, &fingerprint)
@@ -79,19 +63,53 @@ pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> R
         Ok(IdempotencyStart::Proceed) => {}
     }
     let res = run(inner, Request::from_parts(parts, Body::from(bytes))).await;
-    if res.status().is_server_error() {
-        if let Err(e) = state
-            .orgd
-            .idempotency_finish(&key_id, &idem_key, None)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release an idempotency key");
+    let (kept, res) = if res.status().is_server_error() {
+        // Not kept: a retry may succeed.
+        (None, res)
+    } else {
+        match keepable(res).await {
+            Ok((stored, res)) => (Some(stored), res),
+            Err(res) => return res,
         }
-        return res;
+    };
+    if let Err(e) = state
+        .orgd
+        .idempotency_finish(&key_id, &idem_key, kept.as_ref())
+        .await
+    {
+        tracing::warn!(error = %e, "could not finish an idempotency key");
     }
+    res
+}
+
+/// The key as sent, if it is 1 to 255 printable ASCII characters.
+fn parse_key(raw: &HeaderValue) -> Option<String> {
+    raw.to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+}
+
+/// What makes two requests the same request: method, URI and body.
+fn fingerprint(method: &Method, uri: &axum::http::Uri, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_str());
+    h.update(b"\n");
+    h.update(uri.to_string());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// The response as it is kept for replay (without a secret it shows), and
+/// the response itself, rebuilt from its buffered body.
+#[allow(clippy::result_large_err)] // the error is the answer to send instead
+async fn keepable(res: Response) -> Result<(StoredResponse, Response), Response> {
     let (parts, body) = res.into_parts();
     let Ok(body) = to_bytes(body, usize::MAX).await else {
-        return Problem::new(Kind::Internal, "the response could not be buffered").into_response();
+        return Err(
+            Problem::new(Kind::Internal, "the response could not be buffered").into_response(),
+        );
     };
     let header_text = |name| {
         parts
@@ -110,14 +128,7 @@ pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> R
             body.to_vec()
         },
     };
-    if let Err(e) = state
-        .orgd
-        .idempotency_finish(&key_id, &idem_key, Some(&stored))
-        .await
-    {
-        tracing::warn!(error = %e, "could not store a response for idempotent replay");
-    }
-    Response::from_parts(parts, Body::from(body))
+    Ok((stored, Response::from_parts(parts, Body::from(body))))
 }
 
 /// Marks a response that shows a secret. orgd stores no secrets, so its
