@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::parser::ValueSource;
-use clap::{ArgGroup, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use orgd_core::clock::SystemClock;
 use orgd_core::ids::OrgId;
 use orgd_core::service::{Bootstrap, NewKey, Orgd, Settings};
@@ -76,22 +76,29 @@ enum KeysCommand {
         /// Organization the key belongs to, e.g. `root` or `org-123`.
         #[arg(long, value_name = "ORG_ID")]
         org: String,
-        /// Comma-separated, from read, write, delete, admin (e.g. `read,write`).
-        #[arg(long, value_delimiter = ',', value_name = "LIST")]
-        permissions: Vec<String>,
-        /// A name to recognise the key by, e.g. `billing service`.
-        #[arg(long)]
-        name: String,
-        /// The person or system the key acts for, e.g. `jane@example.com`.
-        #[arg(long)]
-        user: Option<String>,
-        /// When the key stops working, RFC 3339 (e.g. `2030-01-01T00:00:00Z`).
-        #[arg(long, value_name = "TIMESTAMP")]
-        expires_at: Option<String>,
-        /// Requests a minute, 1–1000000 (default: the server's `--rate-limit-per-minute`).
-        #[arg(long, value_name = "N")]
-        rate_limit_per_minute: Option<i64>,
+        #[command(flatten)]
+        new: NewKeyArgs,
     },
+}
+
+/// The key `orgd keys create` makes.
+#[derive(Debug, Args)]
+struct NewKeyArgs {
+    /// Comma-separated, from read, write, delete, admin (e.g. `read,write`).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    permissions: Vec<String>,
+    /// A name to recognise the key by, e.g. `billing service`.
+    #[arg(long)]
+    name: String,
+    /// The person or system the key acts for, e.g. `jane@example.com`.
+    #[arg(long)]
+    user: Option<String>,
+    /// When the key stops working, RFC 3339 (e.g. `2030-01-01T00:00:00Z`).
+    #[arg(long, value_name = "TIMESTAMP")]
+    expires_at: Option<String>,
+    /// Requests a minute, 1–1000000 (default: the server's `--rate-limit-per-minute`).
+    #[arg(long, value_name = "N")]
+    rate_limit_per_minute: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,54 +159,8 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, bootstrap_key_from_env: bool) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => return serve(args, bootstrap_key_from_env).await,
-        Command::Migrate(db) => {
-            let store = open_store(&db, OpenMode::Create).await?;
-            let applied = store.migrations_applied();
-            store.close().await;
-            if applied.is_empty() {
-                tracing::info!(
-                    "{} is up to date: no migration was pending",
-                    db.database_url
-                );
-            }
-            for m in &applied {
-                tracing::info!("applied migration {m}");
-            }
-            if !applied.is_empty() {
-                tracing::info!(
-                    "{} is up to date: applied {} migration(s)",
-                    db.database_url,
-                    applied.len()
-                );
-            }
-        }
-        Command::Keys(KeysCommand::Create {
-            db,
-            org,
-            permissions,
-            name,
-            user,
-            expires_at,
-            rate_limit_per_minute,
-        }) => {
-            let orgd = operator_service(&db, OpenMode::Existing).await?;
-            let created = orgd
-                .create_key_as_operator(
-                    &org,
-                    NewKey {
-                        name,
-                        user,
-                        permissions,
-                        expires_at,
-                        rate_limit_per_minute,
-                    },
-                )
-                .await
-                .map_err(describe)?;
-            let mut out = serde_json::to_value(&created.key)?;
-            out["secret"] = created.secret.into();
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
+        Command::Migrate(db) => migrate(&db).await?,
+        Command::Keys(KeysCommand::Create { db, org, new }) => create_key(&db, &org, new).await?,
         Command::Audit(AuditCommand::Verify { db, org, all }) => {
             return Ok(match audit_verify(&db, org.as_deref(), all).await {
                 Ok(code) => code,
@@ -209,31 +170,88 @@ async fn run(command: Command, bootstrap_key_from_env: bool) -> anyhow::Result<E
                 }
             });
         }
-        Command::Backup { db, to } => {
-            if !db.database_url.is_sqlite() {
-                tracing::error!(
-                    "orgd backup copies SQLite databases; for PostgreSQL use pg_dump, which takes a \
-                     consistent snapshot while orgd runs, e.g. \
-                     pg_dump --format=custom --file orgd.dump 'postgres://USER@HOST/DATABASE'"
-                );
-                return Ok(ExitCode::from(COULD_NOT));
-            }
-            let store = open_sqlite(&db, OpenMode::ReadOnly).await?;
-            let done = store.backup_to(&to).await;
-            orgd_core::store::Store::close(&store).await;
-            done.map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
-            tracing::info!(
-                "wrote a consistent copy of {} to {}; serve it with: orgd serve --database-url sqlite://{}",
-                db.database_url,
-                to.display(),
-                to.display()
-            );
-        }
+        Command::Backup { db, to } => return backup(&db, &to).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orgd", &mut std::io::stdout());
         }
         Command::Openapi => println!("{}", crate::http::openapi_json()?),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgd migrate`: brings the schema up to date, and says what it did.
+async fn migrate(db: &DatabaseArgs) -> anyhow::Result<()> {
+    let store = open_store(db, OpenMode::Create).await?;
+    let applied = store.migrations_applied();
+    store.close().await;
+    if applied.is_empty() {
+        tracing::info!(
+            "{} is up to date: no migration was pending",
+            db.database_url
+        );
+    }
+    for m in &applied {
+        tracing::info!("applied migration {m}");
+    }
+    if !applied.is_empty() {
+        tracing::info!(
+            "{} is up to date: applied {} migration(s)",
+            db.database_url,
+            applied.len()
+        );
+    }
+    Ok(())
+}
+
+/// `orgd keys create`: a key made by the operator, its secret printed once.
+async fn create_key(db: &DatabaseArgs, org: &str, new: NewKeyArgs) -> anyhow::Result<()> {
+    let NewKeyArgs {
+        permissions,
+        name,
+        user,
+        expires_at,
+        rate_limit_per_minute,
+    } = new;
+    let orgd = operator_service(db, OpenMode::Existing).await?;
+    let created = orgd
+        .create_key_as_operator(
+            org,
+            NewKey {
+                name,
+                user,
+                permissions,
+                expires_at,
+                rate_limit_per_minute,
+            },
+        )
+        .await
+        .map_err(describe)?;
+    let mut out = serde_json::to_value(&created.key)?;
+    out["secret"] = created.secret.into();
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// `orgd backup`: a consistent copy of a SQLite database, taken while it serves.
+async fn backup(db: &DatabaseArgs, to: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if !db.database_url.is_sqlite() {
+        tracing::error!(
+            "orgd backup copies SQLite databases; for PostgreSQL use pg_dump, which takes a \
+                 consistent snapshot while orgd runs, e.g. \
+                 pg_dump --format=custom --file orgd.dump 'postgres://USER@HOST/DATABASE'"
+        );
+        return Ok(ExitCode::from(COULD_NOT));
+    }
+    let store = open_sqlite(db, OpenMode::ReadOnly).await?;
+    let done = store.backup_to(to).await;
+    orgd_core::store::Store::close(&store).await;
+    done.map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+    tracing::info!(
+        "wrote a consistent copy of {} to {}; serve it with: orgd serve --database-url sqlite://{}",
+        db.database_url,
+        to.display(),
+        to.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,7 +36,18 @@ pub struct Readings {
     pub traffic_queue: usize,
 }
 
+/// `c`, registered in `registry` (which keeps a handle to the same values).
+fn registered<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    c: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
 impl Metrics {
+    /// Every metric orgd exports, each declared once with its help text. Long
+    /// as a list is long: one declaration per metric, nothing else.
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new_custom(Some("orgd".into()), None)?;
         let process = Registry::new();
@@ -52,64 +63,81 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         registry.register(Box::new(build_info))?;
-        let pool_connections = IntGaugeVec::new(
-            Opts::new(
-                "db_pool_connections",
-                "Database connections by pool and state (in_use, idle)",
-            ),
-            &["pool", "state"],
+        let r = &registry;
+        let pool_connections = registered(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "db_pool_connections",
+                    "Database connections by pool and state (in_use, idle)",
+                ),
+                &["pool", "state"],
+            )?,
         )?;
-        let pool_waiting = IntGaugeVec::new(
-            Opts::new(
-                "db_pool_waiting",
-                "Transactions waiting for a database connection now",
-            ),
-            &["pool"],
+        let pool_waiting = registered(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "db_pool_waiting",
+                    "Transactions waiting for a database connection now",
+                ),
+                &["pool"],
+            )?,
         )?;
         // The stores count; each scrape adds what they counted since.
-        let pool_waits = IntCounterVec::new(
-            Opts::new(
-                "db_pool_waits_total",
-                "Transactions that found no free database connection and waited, since start",
-            ),
-            &["pool"],
+        let pool_waits = registered(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "db_pool_waits_total",
+                    "Transactions that found no free database connection and waited, since start",
+                ),
+                &["pool"],
+            )?,
         )?;
-        let traffic_queue = IntGauge::new(
-            "access_log_queue_depth",
-            "Access-log entries and request counts queued for the batch writer",
+        let traffic_queue = registered(
+            r,
+            IntGauge::new(
+                "access_log_queue_depth",
+                "Access-log entries and request counts queued for the batch writer",
+            )?,
         )?;
-        let traffic_flush = Histogram::with_opts(
-            HistogramOpts::new(
-                "access_log_flush_seconds",
-                "Time to write one batch of access-log entries and request counts",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ]),
+        let traffic_flush = registered(
+            r,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "access_log_flush_seconds",
+                    "Time to write one batch of access-log entries and request counts",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ]),
+            )?,
         )?;
-        registry.register(Box::new(pool_connections.clone()))?;
-        registry.register(Box::new(pool_waiting.clone()))?;
-        registry.register(Box::new(pool_waits.clone()))?;
-        registry.register(Box::new(traffic_queue.clone()))?;
-        registry.register(Box::new(traffic_flush.clone()))?;
-        let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests answered"),
-            &["method", "route", "status"],
+        let requests = registered(
+            r,
+            IntCounterVec::new(
+                Opts::new("http_requests_total", "HTTP requests answered"),
+                &["method", "route", "status"],
+            )?,
         )?;
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "Time from receiving a request to answering it",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
-            &["method", "route"],
+        let latency = registered(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "http_request_duration_seconds",
+                    "Time from receiving a request to answering it",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
+                &["method", "route"],
+            )?,
         )?;
-        let in_flight = IntGauge::new("http_requests_in_flight", "Requests being answered")?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(latency.clone()))?;
-        registry.register(Box::new(in_flight.clone()))?;
+        let in_flight = registered(
+            r,
+            IntGauge::new("http_requests_in_flight", "Requests being answered")?,
+        )?;
         Ok(Self {
             registry,
             process,
