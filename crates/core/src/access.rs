@@ -195,74 +195,88 @@ pub fn parse_external(
             format!("send 1 to {MAX_EXTERNAL_BATCH} events"),
         ));
     }
-    let mut out = Vec::with_capacity(events.len());
-    for (i, e) in events.into_iter().enumerate() {
-        let mut err =
-            |field: &str, msg: &str| errors.push(FieldError::new(format!("[{i}].{field}"), msg));
-        let timestamp = match e.timestamp.as_deref().map(crate::time::parse) {
-            None => now,
-            Some(Some(t)) => t,
-            Some(None) => {
-                err("timestamp", "must be an RFC 3339 timestamp");
-                now
-            }
-        };
-        let status = Outcome::parse(&e.status).unwrap_or_else(|| {
-            err("status", "must be SUCCESS or FAILURE");
-            Outcome::Failure
-        });
-        if e.action.is_empty()
-            || e.action.chars().count() > MAX_ACTION_CHARS
-            || e.action.chars().any(char::is_control)
-        {
-            err(
-                "action",
-                "must be 1 to 64 characters, no control characters",
-            );
-        }
-        for (field, v) in [
-            ("user", &e.user),
-            ("ip", &e.ip),
-            ("user_agent", &e.user_agent),
-        ] {
-            if v.as_ref()
-                .is_some_and(|s| s.chars().count() > MAX_TEXT || s.chars().any(char::is_control))
-            {
-                err(
-                    field,
-                    "must be at most 512 characters, no control characters",
-                );
-            }
-        }
-        if e.details
-            .as_ref()
-            .is_some_and(|d| d.to_string().len() > MAX_DETAILS_BYTES)
-        {
-            err("details", "must be at most 4 KiB serialized");
-        }
-        out.push(AccessEntry {
-            id: crate::ids::prefixed_ulid("acc"),
-            timestamp,
-            org_id: org_id.to_owned(),
-            user: e.user,
-            key_id: None,
-            action: e.action,
-            status,
-            http_status: None,
-            method: None,
-            path: None,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            request_id: None,
-            latency_ms: None,
-            source: Source::External,
-            details: e.details,
-        });
-    }
+    let out = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut err = |field: &str, msg: &str| {
+                errors.push(FieldError::new(format!("[{i}].{field}"), msg));
+            };
+            parse_one(org_id, e, now, &mut err)
+        })
+        .collect();
     if errors.is_empty() {
         Ok(out)
     } else {
         Err(errors)
+    }
+}
+
+/// One external event as an entry; each bad field goes to `err`.
+fn parse_one(
+    org_id: &str,
+    e: ExternalEvent,
+    now: DateTime<Utc>,
+    err: &mut impl FnMut(&str, &str),
+) -> AccessEntry {
+    let timestamp = match e.timestamp.as_deref().map(crate::time::parse) {
+        None => now,
+        Some(Some(t)) => t,
+        Some(None) => {
+            err("timestamp", "must be an RFC 3339 timestamp");
+            now
+        }
+    };
+    let status = Outcome::parse(&e.status).unwrap_or_else(|| {
+        err("status", "must be SUCCESS or FAILURE");
+        Outcome::Failure
+    });
+    if e.action.is_empty()
+        || e.action.chars().count() > MAX_ACTION_CHARS
+        || e.action.chars().any(char::is_control)
+    {
+        err(
+            "action",
+            "must be 1 to 64 characters, no control characters",
+        );
+    }
+    for (field, v) in [
+        ("user", &e.user),
+        ("ip", &e.ip),
+        ("user_agent", &e.user_agent),
+    ] {
+        if v.as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_TEXT || s.chars().any(char::is_control))
+        {
+            err(
+                field,
+                "must be at most 512 characters, no control characters",
+            );
+        }
+    }
+    if e.details
+        .as_ref()
+        .is_some_and(|d| d.to_string().len() > MAX_DETAILS_BYTES)
+    {
+        err("details", "must be at most 4 KiB serialized");
+    }
+    AccessEntry {
+        id: crate::ids::prefixed_ulid("acc"),
+        timestamp,
+        org_id: org_id.to_owned(),
+        user: e.user,
+        key_id: None,
+        action: e.action,
+        status,
+        http_status: None,
+        method: None,
+        path: None,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        request_id: None,
+        latency_ms: None,
+        source: Source::External,
+        details: e.details,
     }
 }
 

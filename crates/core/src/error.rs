@@ -29,13 +29,19 @@ pub fn parse_optional<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
-    match parse(raw?) {
-        Ok(v) => Some(v),
-        Err(why) => {
-            errors.push(FieldError::new(field, why.to_string()));
-            None
-        }
-    }
+    self::field(field, parse(raw?), errors)
+}
+
+/// A field's parsed value; when it is invalid, records why under `field` and
+/// yields `None` (the rule of [`parse_optional`], for a field that is there).
+pub fn field<T, E: std::fmt::Display>(
+    field: &str,
+    parsed: Result<T, E>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    parsed
+        .map_err(|why| errors.push(FieldError::new(field, why.to_string())))
+        .ok()
 }
 
 /// Parses an RFC 3339 query or body field with [`parse_optional`].

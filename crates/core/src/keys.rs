@@ -5,7 +5,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::FieldError;
-use crate::error::parse_optional;
+use crate::error::{field, parse_optional};
 use crate::ids::OrgId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,64 +234,35 @@ impl ValidNewKey {
     /// Checks every field of `raw` at `now`, naming each invalid one.
     pub fn parse(raw: NewKey, now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let name = crate::org::parse_name(&raw.name)
-            .map_err(|why| errors.push(FieldError::new("name", why)))
-            .ok();
+        let name = field("name", crate::org::parse_name(&raw.name), &mut errors);
         let user = parse_optional(
             "user",
             raw.user.as_deref(),
             crate::org::parse_name,
             &mut errors,
         );
-        let permissions = match Permissions::parse_names(raw.permissions.iter().map(String::as_str))
-        {
-            Ok(p) if p.is_empty() => {
-                errors.push(FieldError::new(
-                    "permissions",
-                    "must name at least one permission",
-                ));
-                None
-            }
-            Ok(p) => Some(p),
-            Err(unknown) => {
-                errors.push(FieldError::new(
-                    "permissions",
-                    format!(
-                        "unknown permission(s) {}; known: read, write, delete, admin",
-                        unknown.join(", ")
-                    ),
-                ));
-                None
-            }
-        };
-        let expires_at = match raw.expires_at.as_deref().map(crate::time::parse) {
-            None => None,
-            Some(Some(t)) if t > now => Some(t),
-            Some(Some(_)) => {
-                errors.push(FieldError::new("expires_at", "must be in the future"));
-                None
-            }
-            Some(None) => {
-                errors.push(FieldError::new(
-                    "expires_at",
-                    "must be an RFC 3339 timestamp",
-                ));
-                None
-            }
-        };
-        let rate_limit_per_minute = match raw.rate_limit_per_minute {
-            None => None,
-            Some(n) => match u32::try_from(n) {
-                Ok(n) if (1..=MAX_RATE_LIMIT_PER_MINUTE).contains(&n) => Some(n),
-                _ => {
-                    errors.push(FieldError::new(
-                        "rate_limit_per_minute",
-                        format!("must be an integer from 1 to {MAX_RATE_LIMIT_PER_MINUTE}"),
-                    ));
-                    None
-                }
+        let permissions = field(
+            "permissions",
+            parse_permissions(&raw.permissions),
+            &mut errors,
+        );
+        let expires_at = parse_optional(
+            "expires_at",
+            raw.expires_at.as_deref(),
+            |s| match crate::time::parse(s) {
+                Some(t) if t > now => Ok(t),
+                Some(_) => Err("must be in the future"),
+                None => Err("must be an RFC 3339 timestamp"),
             },
-        };
+            &mut errors,
+        );
+        let rate_limit_per_minute = raw.rate_limit_per_minute.and_then(|n| {
+            let limit = u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_RATE_LIMIT_PER_MINUTE).contains(n))
+                .ok_or_else(|| format!("must be an integer from 1 to {MAX_RATE_LIMIT_PER_MINUTE}"));
+            field("rate_limit_per_minute", limit, &mut errors)
+        });
         match (name, permissions) {
             (Some(name), Some(permissions)) if errors.is_empty() => Ok(Self {
                 name,
@@ -302,6 +273,18 @@ impl ValidNewKey {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// At least one permission, each of them known.
+fn parse_permissions(names: &[String]) -> Result<Permissions, String> {
+    match Permissions::parse_names(names.iter().map(String::as_str)) {
+        Ok(p) if p.is_empty() => Err("must name at least one permission".into()),
+        Ok(p) => Ok(p),
+        Err(unknown) => Err(format!(
+            "unknown permission(s) {}; known: read, write, delete, admin",
+            unknown.join(", ")
+        )),
     }
 }
 
