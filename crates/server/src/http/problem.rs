@@ -192,6 +192,35 @@ impl From<Error> for ApiError {
     }
 }
 
+impl Problem {
+    /// A 400 naming every bad field.
+    fn invalid(errors: Vec<orgd_core::FieldError>) -> Self {
+        Self {
+            kind: Kind::Validation,
+            detail: errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors,
+            limit: None,
+        }
+    }
+
+    /// A 409 naming the limit that refused the change, and where it was set.
+    fn over_limit(limit: LimitDetail) -> Self {
+        Self {
+            kind: Kind::LimitExceeded,
+            detail: format!(
+                "the organization holds {} {} and its limit is {} (set on '{}')",
+                limit.used, limit.resource, limit.limit, limit.source
+            ),
+            errors: Vec::new(),
+            limit: Some(limit),
+        }
+    }
+}
+
 impl From<Problem> for ApiError {
     fn from(p: Problem) -> Self {
         Self::Http(p)
@@ -211,35 +240,18 @@ impl IntoResponse for ApiError {
             ),
             Error::NotFound(what) => Problem::new(Kind::NotFound, format!("{what} not found")),
             Error::Forbidden(why) => Problem::new(Kind::Forbidden, why),
-            Error::Validation(errors) => Problem {
-                kind: Kind::Validation,
-                detail: errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                errors,
-                limit: None,
-            },
+            Error::Validation(errors) => Problem::invalid(errors),
             Error::LimitExceeded {
                 resource,
                 limit,
                 used,
                 set_by,
-            } => Problem {
-                kind: Kind::LimitExceeded,
-                detail: format!(
-                    "the organization holds {used} {} and its limit is {limit} (set on '{set_by}')",
-                    resource.name()
-                ),
-                errors: Vec::new(),
-                limit: Some(LimitDetail {
-                    resource: resource.name(),
-                    limit,
-                    used,
-                    source: set_by,
-                }),
-            },
+            } => Problem::over_limit(LimitDetail {
+                resource: resource.name(),
+                limit,
+                used,
+                source: set_by,
+            }),
             Error::Conflict { kind, detail } => Problem::new(Kind::of_conflict(kind), detail),
             Error::PreconditionFailed { current } => {
                 // The current ETag comes along, so the client can re-read

@@ -31,27 +31,7 @@ pub fn render(doc: &Value) -> String {
         d = esc(&text(&doc["info"]["description"])),
     );
 
-    // Operations, grouped by tag in the order tags first appear.
-    let mut ops: Vec<(String, String, String, &Value)> = Vec::new();
-    if let Some(paths) = doc["paths"].as_object() {
-        for (path, item) in paths {
-            let Some(item) = item.as_object() else {
-                continue;
-            };
-            for method in ["get", "post", "put", "patch", "delete"] {
-                if let Some(op) = item.get(method) {
-                    let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
-                    ops.push((tag, path.clone(), method.to_owned(), op));
-                }
-            }
-        }
-    }
-    let mut tags: Vec<String> = Vec::new();
-    for (tag, ..) in &ops {
-        if !tags.contains(tag) {
-            tags.push(tag.clone());
-        }
-    }
+    let (tags, ops) = operations_by_tag(doc);
 
     out.push_str("<nav><h2>Contents</h2><ul>");
     for tag in &tags {
@@ -88,6 +68,35 @@ pub fn render(doc: &Value) -> String {
     out
 }
 
+/// One operation: its tag, path, method and JSON.
+type Operation<'a> = (String, String, String, &'a Value);
+
+/// Every operation, and the tags in the order they first appear.
+fn operations_by_tag(doc: &Value) -> (Vec<String>, Vec<Operation<'_>>) {
+    let mut ops: Vec<Operation<'_>> = Vec::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, item) in paths {
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if let Some(op) = item.get(method) {
+                    let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
+                    ops.push((tag, path.clone(), method.to_owned(), op));
+                }
+            }
+        }
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for (tag, ..) in &ops {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+
+    (tags, ops)
+}
+
 fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
     let id = text(&op["operationId"]);
     let _ = write!(
@@ -105,6 +114,13 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
             let _ = write!(out, "<p>{}</p>", esc(&t));
         }
     }
+    parameters(out, op);
+    request_body(out, op);
+    responses(out, op);
+    out.push_str("</section>");
+}
+
+fn parameters(out: &mut String, op: &Value) {
     if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
         out.push_str("<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>type</th><th>required</th><th>description</th></tr>");
         for p in params {
@@ -124,6 +140,9 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
         }
         out.push_str("</table>");
     }
+}
+
+fn request_body(out: &mut String, op: &Value) {
     if let Some(content) = op["requestBody"]["content"].as_object() {
         out.push_str("<h4>Request body</h4>");
         for (media, body) in content {
@@ -136,6 +155,9 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
             example(out, body);
         }
     }
+}
+
+fn responses(out: &mut String, op: &Value) {
     if let Some(responses) = op["responses"].as_object() {
         out.push_str(
             "<h4>Responses</h4><table><tr><th>status</th><th>description</th><th>body</th></tr>",
@@ -163,7 +185,6 @@ fn operation(out: &mut String, path: &str, method: &str, op: &Value) {
             }
         }
     }
-    out.push_str("</section>");
 }
 
 fn example(out: &mut String, body: &Value) {
