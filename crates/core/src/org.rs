@@ -35,6 +35,24 @@ pub struct OrgRecord {
 }
 
 impl OrgRecord {
+    /// A new org `id` under `parent`, at version 1, with nothing set on it.
+    pub fn new_child(parent: &OrgRecord, id: OrgId, name: String, now: DateTime<Utc>) -> Self {
+        Self {
+            path: child_path(&parent.path, &id),
+            id,
+            name,
+            parent_id: Some(parent.id.clone()),
+            depth: parent.depth + 1,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            customizations: Value::Object(serde_json::Map::new()),
+            configs: Configs::new(),
+            tags: Vec::new(),
+            deleted_at: None,
+        }
+    }
+
     pub fn is_live(&self) -> bool {
         self.deleted_at.is_none()
     }

@@ -79,6 +79,54 @@ pub struct PgStore {
     waits: std::sync::Arc<WaitMeter>,
 }
 
+/// One connection, on its own: the pool retries a failed connect until its
+/// timeout and then reports only that it timed out, where this says why
+/// (refused, unknown database, bad password).
+async fn probe(
+    connect: &PgConnectOptions,
+    timeout: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(connect)).await {
+        Ok(Ok(probe)) => {
+            let _ = probe.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    }
+}
+
+/// Runs the pending migrations, and names them; read-only, checks instead
+/// that none is pending.
+async fn migrate(pool: &PgPool, mode: OpenMode, where_: &str) -> StoreResult<Vec<String>> {
+    let migrator = migrator();
+    let before = applied_versions(pool).await?;
+    let pending: Vec<_> = migrator
+        .iter()
+        .filter(|m| !before.contains(&m.version))
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect();
+    if mode == OpenMode::ReadOnly {
+        if before.is_empty() {
+            return Err(StoreError::Other(format!(
+                "the PostgreSQL database {where_} has no orgd schema; check --database-url"
+            )));
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Other(format!(
+                "the schema of {where_} is older than this orgd: run `orgd migrate` on it first"
+            )));
+        }
+        return Ok(Vec::new());
+    }
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    Ok(pending)
+}
+
 impl PgStore {
     /// Connects and runs pending migrations (or, read-only, checks that none
     /// is pending). Nodes starting together are safe: the migrator holds an
@@ -105,53 +153,17 @@ impl PgStore {
             .acquire_timeout(opts.acquire_timeout)
             .connect_lazy_with(connect.clone());
         let user = connect.get_username().to_owned();
-        // One connection first, on its own: the pool retries a failed
-        // connect until its timeout and then reports only that it timed
-        // out, where this says why (refused, unknown database, bad password).
-        use sqlx::Connection as _;
-        match tokio::time::timeout(
-            opts.acquire_timeout,
-            sqlx::PgConnection::connect_with(&connect),
-        )
-        .await
-        {
-            Ok(Ok(probe)) => {
-                let _ = probe.close().await;
-            }
-            Ok(Err(e)) => return Err(connect_error(&where_, &user, e)),
-            Err(_) => return Err(connect_error(&where_, &user, sqlx::Error::PoolTimedOut)),
-        }
+        probe(&connect, opts.acquire_timeout)
+            .await
+            .map_err(|e| connect_error(&where_, &user, e))?;
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(connect)
             .await
             .map_err(|e| connect_error(&where_, &user, e))?;
-        let migrator = migrator();
-        let before = applied_versions(&pool).await?;
-        let pending: Vec<_> = migrator
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect();
-        if opts.mode == OpenMode::ReadOnly {
-            if before.is_empty() {
-                return Err(StoreError::Other(format!(
-                    "the PostgreSQL database {where_} has no orgd schema; check --database-url"
-                )));
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Other(format!(
-                    "the schema of {where_} is older than this orgd: run `orgd migrate` on it first"
-                )));
-            }
-            return Ok(Self::new(pool, listener, Vec::new()));
-        }
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self::new(pool, listener, pending))
+        let applied = migrate(&pool, opts.mode, &where_).await?;
+        Ok(Self::new(pool, listener, applied))
     }
 
     fn new(pool: PgPool, listener: PgPool, applied: Vec<String>) -> Self {

@@ -69,41 +69,23 @@ impl Orgd {
             .reach(c.tx.lock_org(&parent_id).await?)
             .map_err(|_| Error::NotFound("parent organization"))?;
         who.require(Permission::Write)?;
-        self.ensure_room(&mut c, &parent, Limited::Children).await?;
-        if parent.depth + 1 > self.settings.max_depth {
-            return Err(Error::conflict(
-                ConflictKind::DepthExceeded,
-                format!(
-                    "the tree may be at most {} levels deep",
-                    self.settings.max_depth
-                ),
-            ));
-        }
+        self.admit_child(&mut c, &parent).await?;
         let id = id.unwrap_or_else(OrgId::generate);
         if c.tx.org(&id).await?.is_some() {
             return Err(taken(&id));
         }
-        let org = OrgRecord {
-            path: child_path(&parent.path, &id),
-            id,
-            name,
-            parent_id: Some(parent.id.clone()),
-            depth: parent.depth + 1,
-            created_at: c.now,
-            updated_at: c.now,
-            version: 1,
-            customizations: custom,
-            configs,
-            tags: tag_names
-                .into_iter()
-                .map(|name| Tag {
-                    id: prefixed_ulid("tag"),
-                    name,
-                    created_at: c.now,
-                })
-                .collect(),
-            deleted_at: None,
-        };
+        let tags = tag_names
+            .into_iter()
+            .map(|name| Tag {
+                id: prefixed_ulid("tag"),
+                name,
+                created_at: c.now,
+            })
+            .collect();
+        let mut org = OrgRecord::new_child(&parent, id, name, c.now);
+        org.customizations = custom;
+        org.configs = configs;
+        org.tags = tags;
         c.tx.insert_org(&org).await.map_err(|e| match e {
             crate::store::StoreError::Conflict(_) => taken(&org.id),
             e => e.into(),
@@ -174,12 +156,24 @@ impl Orgd {
         if old == new {
             return Ok(new);
         }
-        org.version += 1;
-        org.updated_at = c.now;
-        c.tx.update_org(&org).await?;
+        self.bump(&mut c, &mut org).await?;
+        self.record_update(&mut c, &before, &org).await?;
+        c.commit().await?;
+        Ok(org.view())
+    }
+
+    /// The events of an update: a move (with the child counts it changes)
+    /// and the changed fields.
+    async fn record_update(
+        &self,
+        c: &mut Change<'_>,
+        before: &OrgRecord,
+        org: &OrgRecord,
+    ) -> Result<()> {
+        let (old, new) = (before.view(), org.view());
         if old.parent_id != new.parent_id {
             for parent in [&before.parent_id, &org.parent_id].into_iter().flatten() {
-                self.record_children(&mut c, parent).await?;
+                self.record_children(c, parent).await?;
             }
             c.record(
                 &org.id,
@@ -201,8 +195,23 @@ impl Orgd {
             )
             .await?;
         }
-        c.commit().await?;
-        Ok(org.view())
+        Ok(())
+    }
+
+    /// Whether `parent` (locked in `c`) may have one more child: its limit
+    /// on children, and the tree's depth.
+    async fn admit_child(&self, c: &mut Change<'_>, parent: &OrgRecord) -> Result<()> {
+        self.ensure_room(c, parent, Limited::Children).await?;
+        if parent.depth + 1 > self.settings.max_depth {
+            return Err(Error::conflict(
+                ConflictKind::DepthExceeded,
+                format!(
+                    "the tree may be at most {} levels deep",
+                    self.settings.max_depth
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Re-parents `org` (already locked, its state not yet written) and its subtree.
