@@ -190,11 +190,16 @@ impl TestApp {
         self.send(Some(key), Method::GET, path, None).await
     }
 
-    /// A GET that must succeed, and its JSON body.
+    /// A GET that must answer 200 OK, and its JSON body.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str, path: &str) -> T {
         let res = self.get(key, path).await;
-        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
         res.json().await.unwrap()
+    }
+
+    /// A GET that must fail with `status`: its problem body.
+    pub async fn get_problem(&self, key: &str, path: &str, status: StatusCode) -> Value {
+        problem(self.get(key, path).await, status).await
     }
 
     pub async fn post(&self, key: &str, path: &str, body: Value) -> Response {
@@ -213,6 +218,16 @@ impl TestApp {
         self.send(Some(key), Method::DELETE, path, None).await
     }
 
+    /// A DELETE that must fail with `status`: its problem body.
+    pub async fn delete_problem(&self, key: &str, path: &str, status: StatusCode) -> Value {
+        problem(self.delete(key, path).await, status).await
+    }
+
+    /// A POST that must answer 201 Created: its JSON body.
+    pub async fn created(&self, key: &str, path: &str, body: Value) -> Value {
+        json_body(self.post(key, path, body).await, StatusCode::CREATED).await
+    }
+
     /// Creates org `id` under `parent` with the root key.
     pub async fn org(&self, parent: &str, id: &str) -> Value {
         let res = self
@@ -224,6 +239,21 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "creating {id}");
         res.json().await.unwrap()
+    }
+
+    /// Creates, with the root key, the orgs along each `/`-separated path of
+    /// `paths` (`"root/a/a1 root/b"`), each under the one before it: the first
+    /// of a path exists already, and an org met again is made only once.
+    pub async fn orgs(&self, paths: &str) {
+        let mut made = std::collections::HashSet::new();
+        for path in paths.split_whitespace() {
+            let ids: Vec<&str> = path.split('/').collect();
+            for pair in ids.windows(2) {
+                if made.insert(pair[1]) {
+                    self.org(pair[0], pair[1]).await;
+                }
+            }
+        }
     }
 
     /// Reports `quantity` of `metric` for `org` with the root key.
@@ -256,15 +286,13 @@ impl TestApp {
 
     /// Mints a key for `org` with the root key; returns `(secret, key id)`.
     pub async fn key(&self, org: &str, permissions: &[&str]) -> (String, String) {
-        let res = self
-            .post(
+        let body = self
+            .created(
                 &self.root_key,
                 &format!("/orgs/{org}/api_keys"),
                 json!({"name": "test key", "permissions": permissions}),
             )
             .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let body: Value = res.json().await.unwrap();
         (
             body["secret"].as_str().unwrap().to_owned(),
             body["id"].as_str().unwrap().to_owned(),
@@ -295,8 +323,7 @@ impl TestApp {
         let res = self
             .get(&self.root_key, &format!("/orgs/{org}/audit/verify"))
             .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
+        json_body(res, StatusCode::OK).await
     }
 }
 
@@ -322,6 +349,22 @@ pub async fn problem(res: Response, status: StatusCode) -> Value {
     assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
     assert!(body["request_id"].is_string());
     body
+}
+
+/// Asserts the response's status and returns its JSON body.
+pub async fn json_body(res: Response, status: StatusCode) -> Value {
+    assert_eq!(res.status(), status, "status of {}", res.url());
+    res.json().await.unwrap()
+}
+
+/// The `field` of each entry of a problem's `errors`, in order.
+pub fn error_fields(problem: &Value) -> Vec<&str> {
+    strs(problem["errors"].as_array().unwrap(), "field")
+}
+
+/// The string `field` of each row, in order.
+pub fn strs<'a>(rows: &'a [Value], field: &str) -> Vec<&'a str> {
+    rows.iter().map(|r| r[field].as_str().unwrap()).collect()
 }
 
 /// The OpenAPI document the running server serves.

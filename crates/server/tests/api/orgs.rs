@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, error_fields, json_body, problem, strs};
 
 #[tokio::test]
 async fn create_get_update_and_delete_an_org() {
     let app = TestApp::spawn().await;
+    let k = &app.root_key;
     let res = app
-        .post(&app.root_key, "/orgs", json!({"id": "org-123", "name": "  Example Organization ", "customizations": {"theme": "dark"}}))
+        .post(k, "/orgs", json!({"id": "org-123", "name": "  Example Organization ", "customizations": {"theme": "dark"}}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["location"], "/orgs/org-123");
@@ -24,37 +25,29 @@ async fn create_get_update_and_delete_an_org() {
     assert_eq!(org["customizations"], json!({"theme": "dark"}));
     assert!(org["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let got: Value = app.get_json(&app.root_key, "/orgs/org-123").await;
+    let got: Value = app.get_json(k, "/orgs/org-123").await;
     assert_eq!(got, org);
 
     let res = app
         .patch(
-            &app.root_key,
+            k,
             "/orgs/org-123",
             json!({"name": "Updated Organization Name"}),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let updated: Value = res.json().await.unwrap();
+    let updated = json_body(res, StatusCode::OK).await;
     assert_eq!(updated["name"], "Updated Organization Name");
     assert_eq!(updated["version"], 2);
 
-    let res = app.delete(&app.root_key, "/orgs/org-123").await;
-    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.delete(k, "/orgs/org-123").await;
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
+        json_body(res, StatusCode::OK).await,
         json!({"message": "Organization deleted successfully"})
     );
-    problem(
-        app.get(&app.root_key, "/orgs/org-123").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        app.delete(&app.root_key, "/orgs/org-123").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    app.get_problem(k, "/orgs/org-123", StatusCode::NOT_FOUND)
+        .await;
+    app.delete_problem(k, "/orgs/org-123", StatusCode::NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -73,68 +66,43 @@ async fn server_made_ids_are_org_and_a_lowercase_ulid() {
 async fn ids_are_never_reused_even_after_deletion() {
     let app = TestApp::spawn().await;
     app.org("root", "acme").await;
-    let res = app
-        .post(
+    let again = || {
+        app.post(
             &app.root_key,
             "/orgs",
             json!({"id": "acme", "name": "again"}),
         )
-        .await;
-    problem(res, StatusCode::CONFLICT).await;
+    };
+    problem(again().await, StatusCode::CONFLICT).await;
     app.delete(&app.root_key, "/orgs/acme").await;
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs",
-            json!({"id": "acme", "name": "again"}),
-        )
-        .await;
-    let p = problem(res, StatusCode::CONFLICT).await;
+    let p = problem(again().await, StatusCode::CONFLICT).await;
     assert_eq!(p["type"], "/problems/duplicate-id");
 }
 
 #[tokio::test]
 async fn invalid_fields_are_all_named() {
     let app = TestApp::spawn().await;
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs",
+    for (body, fields) in [
+        // Unknown fields are refused first.
+        (
             json!({"id": "-bad", "name": "  ", "customizations": [1], "colour": "red"}),
-        )
-        .await;
-    let p = problem(res, StatusCode::BAD_REQUEST).await;
-    let fields: Vec<_> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(fields, vec!["colour"], "unknown fields are refused first");
-
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs",
+            vec!["colour"],
+        ),
+        (
             json!({"id": "-bad", "name": "  ", "customizations": [1]}),
-        )
-        .await;
-    let p = problem(res, StatusCode::BAD_REQUEST).await;
-    let fields: Vec<_> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(fields, vec!["id", "name", "customizations"]);
+            vec!["id", "name", "customizations"],
+        ),
+    ] {
+        let res = app.post(&app.root_key, "/orgs", body).await;
+        let p = problem(res, StatusCode::BAD_REQUEST).await;
+        assert_eq!(error_fields(&p), fields);
+    }
 }
 
 #[tokio::test]
 async fn moving_an_org_under_itself_or_a_descendant_is_a_conflict() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("a", "a1").await;
-    app.org("a1", "a2").await;
+    app.orgs("root/a/a1/a2").await;
     for target in ["a", "a1", "a2"] {
         // Its own id as parent is a cycle too.
         let res = app
@@ -151,10 +119,7 @@ async fn moving_an_org_under_itself_or_a_descendant_is_a_conflict() {
 #[tokio::test]
 async fn a_move_carries_the_subtree_and_is_audited() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("a", "a1").await;
-    app.org("a1", "a2").await;
-    app.org("root", "b").await;
+    app.orgs("root/a/a1/a2 root/b").await;
     let res = app
         .patch(&app.root_key, "/orgs/a1", json!({"parent_id": "b"}))
         .await;
@@ -162,10 +127,12 @@ async fn a_move_carries_the_subtree_and_is_audited() {
     let (b_key, _) = app.key("b", &["read"]).await;
     assert_eq!(app.get(&b_key, "/orgs/a2").await.status(), StatusCode::OK);
     let (a_key, _) = app.key("a", &["read"]).await;
-    problem(app.get(&a_key, "/orgs/a2").await, StatusCode::NOT_FOUND).await;
-    let subtree: Vec<Value> = app.get_json(&app.root_key, "/orgs/b/children?depth=all").await;
-    let ids: Vec<_> = subtree.iter().map(|o| o["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["a1", "a2"]);
+    app.get_problem(&a_key, "/orgs/a2", StatusCode::NOT_FOUND)
+        .await;
+    let subtree: Vec<Value> = app
+        .get_json(&app.root_key, "/orgs/b/children?depth=all")
+        .await;
+    assert_eq!(strs(&subtree, "id"), vec!["a1", "a2"]);
     let audit: Vec<Value> = app.get_json(&app.root_key, "/orgs/a1/audit").await;
     assert_eq!(audit[0]["action"], "org.move");
     assert_eq!(
@@ -178,65 +145,35 @@ async fn a_move_carries_the_subtree_and_is_audited() {
 async fn the_root_cannot_be_deleted_or_moved() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    problem(
-        app.delete(&app.root_key, "/orgs/root").await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    problem(
-        app.delete(&app.root_key, "/orgs/root?cascade=true").await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    problem(
-        app.patch(&app.root_key, "/orgs/root", json!({"parent_id": "a"}))
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_eq!(
-        app.get(&app.root_key, "/orgs/root").await.status(),
-        StatusCode::OK
-    );
+    let k = &app.root_key;
+    for path in ["/orgs/root", "/orgs/root?cascade=true"] {
+        app.delete_problem(k, path, StatusCode::FORBIDDEN).await;
+    }
+    let res = app.patch(k, "/orgs/root", json!({"parent_id": "a"})).await;
+    problem(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.get(k, "/orgs/root").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn deleting_an_org_with_children_needs_cascade() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("a", "a1").await;
-    app.org("a1", "a2").await;
-    let p = problem(
-        app.delete(&app.root_key, "/orgs/a").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    app.orgs("root/a/a1/a2").await;
+    let k = &app.root_key;
+    let p = app.delete_problem(k, "/orgs/a", StatusCode::CONFLICT).await;
     assert_eq!(p["type"], "/problems/has-children");
-    problem(
-        app.delete(&app.root_key, "/orgs/a?cascade=maybe").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    assert_eq!(
-        app.delete(&app.root_key, "/orgs/a?cascade=true")
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    for id in ["a", "a1", "a2"] {
-        problem(
-            app.get(&app.root_key, &format!("/orgs/{id}")).await,
-            StatusCode::NOT_FOUND,
-        )
+    app.delete_problem(k, "/orgs/a?cascade=maybe", StatusCode::BAD_REQUEST)
         .await;
+    let res = app.delete(k, "/orgs/a?cascade=true").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for id in ["a", "a1", "a2"] {
+        app.get_problem(k, &format!("/orgs/{id}"), StatusCode::NOT_FOUND)
+            .await;
     }
-    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/children_audit?action=org.delete").await;
-    let ids: Vec<_> = events
-        .iter()
-        .map(|e| e["org_id"].as_str().unwrap())
-        .collect();
+    let events: Vec<Value> = app
+        .get_json(k, "/orgs/root/children_audit?action=org.delete")
+        .await;
     assert_eq!(
-        ids,
+        strs(&events, "org_id"),
         vec!["a", "a1", "a2"],
         "each deletion audited, deepest first"
     );
@@ -261,8 +198,7 @@ async fn the_tree_depth_is_bounded() {
     let p = problem(res, StatusCode::CONFLICT).await;
     assert_eq!(p["type"], "/problems/depth-exceeded");
     // Moving a two-level subtree under level 15 would make level 17 too.
-    app.org("root", "m").await;
-    app.org("m", "m1").await;
+    app.orgs("root/m/m1").await;
     let res = app
         .patch(&app.root_key, "/orgs/m", json!({"parent_id": "l15"}))
         .await;
@@ -279,61 +215,49 @@ async fn lists_are_scoped_filtered_and_paged() {
     app.org("root", "ab").await;
     let (a_key, _) = app.key("a", &["read"]).await;
 
-    let seen: Vec<String> = app
-        .all_pages(&a_key, "/orgs?limit=3", 3)
-        .await
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_owned())
-        .collect();
+    let seen = app.all_pages(&a_key, "/orgs?limit=3", 3).await;
     let mut expected: Vec<String> = (0..7).map(|i| format!("a-{i}")).collect();
     expected.insert(0, "a".into());
     assert_eq!(
-        seen, expected,
+        strs(&seen, "id"),
+        expected,
         "a's key sees a and its subtree, never its sibling ab"
     );
 
-    let children: Vec<Value> = app.get_json(&app.root_key, "/orgs?parent_id=root").await;
-    assert_eq!(children.len(), 2);
-    let named: Vec<Value> = app.get_json(&app.root_key, "/orgs?name_prefix=Org%20a-").await;
-    assert_eq!(named.len(), 7);
-    let direct: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/children").await;
-    assert_eq!(direct.len(), 2);
-    problem(
-        app.get(&app.root_key, "/orgs/root/children?depth=2").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let k = &app.root_key;
+    for (path, len) in [
+        ("/orgs?parent_id=root", 2),
+        ("/orgs?name_prefix=Org%20a-", 7),
+        ("/orgs/root/children", 2),
+    ] {
+        let orgs: Vec<Value> = app.get_json(k, path).await;
+        assert_eq!(orgs.len(), len, "{path}");
+    }
+    app.get_problem(k, "/orgs/root/children?depth=2", StatusCode::BAD_REQUEST)
+        .await;
 }
 
 #[tokio::test]
 async fn etags_make_reads_conditional() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    let res = app
-        .client
-        .get(app.url("/orgs/a"))
-        .bearer_auth(&app.root_key)
-        .header("if-none-match", "\"1\"")
-        .send()
+    let conditional = |method: Method, header: &'static str, etag: &'static str| {
+        app.client
+            .request(method, app.url("/orgs/a"))
+            .bearer_auth(&app.root_key)
+            .header(header, etag)
+            .send()
+    };
+    let res = conditional(Method::GET, "if-none-match", "\"1\"")
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(res.headers()["etag"], "\"1\"");
-    let res = app
-        .client
-        .get(app.url("/orgs/a"))
-        .bearer_auth(&app.root_key)
-        .header("if-none-match", "\"7\"")
-        .send()
+    let res = conditional(Method::GET, "if-none-match", "\"7\"")
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app
-        .client
-        .delete(app.url("/orgs/a"))
-        .bearer_auth(&app.root_key)
-        .header("if-match", "\"9\"")
-        .send()
+    let res = conditional(Method::DELETE, "if-match", "\"9\"")
         .await
         .unwrap();
     problem(res, StatusCode::PRECONDITION_FAILED).await;
