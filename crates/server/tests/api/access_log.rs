@@ -3,7 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{RawDb, Storage, TestApp, problem, start_binary};
+use crate::helpers::{
+    RawDb, Remote, Storage, TestApp, assert_fields, error_fields, json_body, problem, start_binary,
+    strs,
+};
 
 #[tokio::test]
 async fn the_seeds_access_log_example_is_ingested_and_read_back() {
@@ -15,21 +18,28 @@ async fn the_seeds_access_log_example_is_ingested_and_read_back() {
         "action": "LOGIN",
         "status": "SUCCESS"
     }]);
-    let res = app
-        .post(&app.root_key, "/orgs/org-123/access_log", seed)
-        .await;
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"accepted": 1}));
+    let k = &app.root_key;
+    let res = app.post(k, "/orgs/org-123/access_log", seed).await;
+    assert_eq!(
+        json_body(res, StatusCode::ACCEPTED).await,
+        json!({"accepted": 1})
+    );
 
-    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/org-123/access_log?action=LOGIN").await;
+    let log: Vec<Value> = app
+        .get_json(k, "/orgs/org-123/access_log?action=LOGIN")
+        .await;
     assert_eq!(log.len(), 1);
-    let e = &log[0];
-    assert_eq!(e["timestamp"], "2023-11-01T12:00:00.000Z");
-    assert_eq!(e["user"], "john.doe@example.com");
-    assert_eq!(e["action"], "LOGIN");
-    assert_eq!(e["status"], "SUCCESS");
-    assert_eq!(e["source"], "external");
-    assert_eq!(e["org_id"], "org-123");
+    assert_fields(
+        &log[0],
+        json!({
+            "timestamp": "2023-11-01T12:00:00.000Z",
+            "user": "john.doe@example.com",
+            "action": "LOGIN",
+            "status": "SUCCESS",
+            "source": "external",
+            "org_id": "org-123",
+        }),
+    );
 }
 
 #[tokio::test]
@@ -39,34 +49,18 @@ async fn external_events_are_validated_all_at_once() {
         {"user": "a", "action": "LOGIN", "status": "SUCCESS"},
         {"user": "b", "action": "LOGIN", "status": "MAYBE", "timestamp": "noon"}
     ]);
-    let p = problem(
-        app.post(&app.root_key, "/orgs/root/access_log", bad).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let fields: Vec<_> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, vec!["[1].timestamp", "[1].status"]);
+    let k = &app.root_key;
+    let res = app.post(k, "/orgs/root/access_log", bad).await;
+    let p = problem(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(error_fields(&p), vec!["[1].timestamp", "[1].status"]);
     let many: Vec<Value> = (0..1001)
         .map(|_| json!({"action": "LOGIN", "status": "SUCCESS"}))
         .collect();
-    problem(
-        app.post(&app.root_key, "/orgs/root/access_log", json!(many))
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    problem(
-        app.post(&app.root_key, "/orgs/root/access_log", json!([]))
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log?action=LOGIN").await;
+    for batch in [json!(many), json!([])] {
+        let res = app.post(k, "/orgs/root/access_log", batch).await;
+        problem(res, StatusCode::BAD_REQUEST).await;
+    }
+    let log: Vec<Value> = app.get_json(k, "/orgs/root/access_log?action=LOGIN").await;
     assert!(log.is_empty(), "a refused batch stores nothing");
 }
 
@@ -89,21 +83,30 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
     app.get(&key, "/orgs/a").await;
     app.flush().await;
 
-    let log: Vec<Value> = app.get_json(&app.root_key,
-            "/orgs/a/access_log?user=&action=configs.patch",).await;
+    let k = &app.root_key;
+    let log: Vec<Value> = app
+        .get_json(k, "/orgs/a/access_log?user=&action=configs.patch")
+        .await;
     assert!(log.is_empty(), "no user is named ''");
-    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/access_log?action=configs.patch").await;
+    let log: Vec<Value> = app
+        .get_json(k, "/orgs/a/access_log?action=configs.patch")
+        .await;
     assert_eq!(log.len(), 1);
     let e = &log[0];
-    assert_eq!(e["status"], "FAILURE");
-    assert_eq!(e["http_status"], 403);
-    assert_eq!(e["method"], "PATCH");
-    assert_eq!(e["path"], "/orgs/a/configs");
-    assert_eq!(e["key_id"], key_id);
-    assert_eq!(e["request_id"], "req-42");
-    assert_eq!(e["user_agent"], "billing/1.0");
-    assert_eq!(e["ip"], "127.0.0.1");
-    assert_eq!(e["source"], "api");
+    assert_fields(
+        e,
+        json!({
+            "status": "FAILURE",
+            "http_status": 403,
+            "method": "PATCH",
+            "path": "/orgs/a/configs",
+            "key_id": key_id,
+            "request_id": "req-42",
+            "user_agent": "billing/1.0",
+            "ip": "127.0.0.1",
+            "source": "api",
+        }),
+    );
     assert!(e["latency_ms"].is_i64());
     // `acc_` and a lowercase ULID whose time is the entry's own.
     let id = e["id"].as_str().unwrap();
@@ -115,45 +118,41 @@ async fn api_requests_are_logged_with_what_orgd_knows() {
         u64::try_from(at.timestamp_millis()).unwrap()
     );
 
-    let ok: Vec<Value> = app.get_json(&app.root_key,
-            "/orgs/a/access_log?status=SUCCESS&action=org.get",).await;
+    let ok: Vec<Value> = app
+        .get_json(k, "/orgs/a/access_log?status=SUCCESS&action=org.get")
+        .await;
     assert_eq!(ok.len(), 1);
-    problem(
-        app.get(&app.root_key, "/orgs/a/access_log?status=fine")
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    app.get_problem(k, "/orgs/a/access_log?status=fine", StatusCode::BAD_REQUEST)
+        .await;
 }
 
 #[tokio::test]
 async fn a_failed_probe_is_logged_under_the_probed_org() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("root", "b").await;
+    app.orgs("root/a root/b").await;
     let (b_key, _) = app.key("b", &["read"]).await;
     let bad = "orgd_0000000000000000000000000000000000000000000";
-    problem(app.get(bad, "/orgs/a").await, StatusCode::UNAUTHORIZED).await;
-    problem(
-        app.get(&b_key, "/orgs/a/configs").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        app.get(bad, "/orgs/nowhere").await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    for (key, path, status) in [
+        (bad, "/orgs/a", StatusCode::UNAUTHORIZED),
+        (&b_key, "/orgs/a/configs", StatusCode::NOT_FOUND),
+        (bad, "/orgs/nowhere", StatusCode::UNAUTHORIZED),
+    ] {
+        app.get_problem(key, path, status).await;
+    }
     app.flush().await;
 
-    let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/access_log?status=FAILURE").await;
+    let log: Vec<Value> = app
+        .get_json(&app.root_key, "/orgs/a/access_log?status=FAILURE")
+        .await;
     assert_eq!(log.len(), 2);
-    assert_eq!(log[1]["http_status"], 401);
-    assert_eq!(log[1]["user"], Value::Null);
-    assert_eq!(log[1]["key_id"], Value::Null);
-    assert_eq!(log[1]["action"], "org.get");
-    assert_eq!(log[0]["http_status"], 404);
-    assert_eq!(log[0]["action"], "configs.get");
+    assert_fields(
+        &log[1],
+        json!({"http_status": 401, "user": null, "key_id": null, "action": "org.get"}),
+    );
+    assert_fields(
+        &log[0],
+        json!({"http_status": 404, "action": "configs.get"}),
+    );
 }
 
 #[tokio::test]
@@ -164,18 +163,20 @@ async fn the_log_pages_newest_first() {
         .collect();
     app.post(&app.root_key, "/orgs/root/access_log", json!(events))
         .await;
-    let users: Vec<String> = app
-        .all_pages(
-            &app.root_key,
-            "/orgs/root/access_log?action=LOGIN&limit=3",
-            3,
+    let k = &app.root_key;
+    let log = app
+        .all_pages(k, "/orgs/root/access_log?action=LOGIN&limit=3", 3)
+        .await;
+    assert_eq!(
+        strs(&log, "user"),
+        vec!["u6", "u5", "u4", "u3", "u2", "u1", "u0"]
+    );
+    let window: Vec<Value> = app
+        .get_json(
+            k,
+            "/orgs/root/access_log?action=LOGIN&start=2024-01-02T00:00:00Z&end=2024-01-04T00:00:00Z",
         )
-        .await
-        .iter()
-        .map(|e| e["user"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(users, vec!["u6", "u5", "u4", "u3", "u2", "u1", "u0"]);
-    let window: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log?action=LOGIN&start=2024-01-02T00:00:00Z&end=2024-01-04T00:00:00Z").await;
+        .await;
     assert_eq!(window.len(), 2);
 }
 
@@ -196,7 +197,9 @@ async fn forwarded_for_is_used_only_behind_a_trusted_proxy() {
             .await
             .unwrap();
         app.flush().await;
-        let log: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/access_log?action=org.get").await;
+        let log: Vec<Value> = app
+            .get_json(&app.root_key, "/orgs/root/access_log?action=org.get")
+            .await;
         assert_eq!(log[0]["ip"], expected);
     }
 }
@@ -225,18 +228,11 @@ async fn old_entries_are_pruned_after_the_retention() {
     )
     .await;
     app.flush().await;
-    let (removed, _) = app
-        .service
-        .prune_traffic(chrono::Duration::days(90))
-        .await
-        .unwrap();
+    let prune = || app.service.prune_traffic(chrono::Duration::days(90));
+    let (removed, _) = prune().await.unwrap();
     assert_eq!(removed, 0);
     app.clock.advance(chrono::Duration::days(91));
-    let (removed, _) = app
-        .service
-        .prune_traffic(chrono::Duration::days(90))
-        .await
-        .unwrap();
+    let (removed, _) = prune().await.unwrap();
     assert_eq!(
         removed, 2,
         "the external event and the API request that posted it"
@@ -249,27 +245,18 @@ async fn sigterm_right_after_ten_thousand_requests_keeps_every_entry() {
     let db = storage.database_url.clone();
     let key = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&key)).await;
-    let client = reqwest::Client::new();
-    let res = client
-        .post(format!("{base}/orgs"))
-        .bearer_auth(&key)
-        .json(&json!({"id": "acme", "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
+    let remote = Remote::new(&base, &key);
+    let res = remote
+        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let workers: Vec<_> = (0..16)
         .map(|_| {
-            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            let remote = remote.clone();
             tokio::spawn(async move {
                 for _ in 0..625 {
-                    let res = client
-                        .get(format!("{base}/orgs/acme"))
-                        .bearer_auth(&key)
-                        .send()
-                        .await
-                        .unwrap();
+                    let res = remote.get("/orgs/acme").await;
                     assert_eq!(res.status(), StatusCode::OK);
                 }
             })

@@ -5,7 +5,7 @@ use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{RawDb, Storage, run_cli, start_binary};
+use crate::helpers::{RawDb, Remote, Storage, run_cli, start_binary};
 
 #[tokio::test]
 async fn first_start_prints_a_root_key_once_and_it_works() {
@@ -17,16 +17,7 @@ async fn first_start_prints_a_root_key_once_and_it_works() {
         .find_map(|l| l.split("(shown once, store it now): ").nth(1))
         .expect("the generated root key is printed")
         .to_owned();
-    let client = reqwest::Client::new();
-    let me: Value = client
-        .get(format!("{base}/me"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = Remote::new(&base, &secret).get_json("/me").await;
     assert_eq!(me["org"]["id"], "root");
     assert_eq!(
         me["key"]["permissions"],
@@ -41,118 +32,66 @@ async fn first_start_prints_a_root_key_once_and_it_works() {
             .all(|l| !l.contains(&secret) && !l.contains("shown once")),
         "{printed:?}"
     );
-    let res = client
-        .get(format!("{base}/me"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap();
+    let res = Remote::new(&base, &secret).get("/me").await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// `orgd keys create` on the database at `url`: exit code, stdout, stderr.
+async fn keys_create(url: &str, org: &str, permissions: &str, name: &str) -> (i32, String, String) {
+    run_cli(&[
+        "keys",
+        "create",
+        "--database-url",
+        url,
+        "--org",
+        org,
+        "--permissions",
+        permissions,
+        "--name",
+        name,
+    ])
+    .await
 }
 
 #[tokio::test]
 async fn keys_create_mints_a_working_key_straight_in_the_database() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
-    let url = db.clone();
-    let (code, _, err) = run_cli(&[
-        "keys",
-        "create",
-        "--database-url",
-        &url,
-        "--org",
-        "root",
-        "--permissions",
-        "read",
-        "--name",
-        "x",
-    ])
-    .await;
+    let (code, _, err) = keys_create(&db, "root", "read", "x").await;
     // No database yet (SQLite: no file; PostgreSQL: an empty database).
     assert_eq!(code, 1, "no root yet: {err}");
     assert!(err.contains("`orgd serve` once"), "{err}");
 
     let root = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&root)).await;
-    let client = reqwest::Client::new();
-    client
-        .post(format!("{base}/orgs"))
-        .bearer_auth(&root)
-        .json(&json!({"id": "acme", "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
+    let operator = Remote::new(&base, &root);
+    operator
+        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
+        .await;
     // A limit binds API keys, never the operator's way back in.
-    let res = client
-        .patch(format!("{base}/orgs/acme/configs"))
-        .bearer_auth(&root)
-        .json(&json!({"api_keys.limit": 0}))
-        .send()
-        .await
-        .unwrap();
+    let res = operator
+        .patch("/orgs/acme/configs", json!({"api_keys.limit": 0}))
+        .await;
     assert_eq!(res.status(), 200);
 
-    let (code, out, err) = run_cli(&[
-        "keys",
-        "create",
-        "--database-url",
-        &url,
-        "--org",
-        "acme",
-        "--permissions",
-        "read,write",
-        "--name",
-        "recovery",
-    ])
-    .await;
+    let (code, out, err) = keys_create(&db, "acme", "read,write", "recovery").await;
     assert_eq!(code, 0, "{err}");
     let key: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(key["permissions"], json!(["read", "write"]));
     let secret = key["secret"].as_str().unwrap();
-    let me: Value = client
-        .get(format!("{base}/me"))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = Remote::new(&base, secret).get_json("/me").await;
     assert_eq!(me["org"]["id"], "acme");
-    let res = client
-        .post(format!("{base}/orgs/acme/api_keys"))
-        .bearer_auth(&root)
-        .json(&json!({"name": "over the limit", "permissions": ["read"]}))
-        .send()
-        .await
-        .unwrap();
+    let over = json!({"name": "over the limit", "permissions": ["read"]});
+    let res = operator.post("/orgs/acme/api_keys", over).await;
     assert_eq!(res.status(), 409);
 
-    let (code, _, err) = run_cli(&[
-        "keys",
-        "create",
-        "--database-url",
-        &url,
-        "--org",
-        "acme",
-        "--permissions",
-        "sudo",
-        "--name",
-        "x",
-    ])
-    .await;
+    let (code, _, err) = keys_create(&db, "acme", "sudo", "x").await;
     assert_eq!(code, 1);
     assert!(err.contains("permissions"), "{err}");
 
-    let events: Vec<Value> = client
-        .get(format!("{base}/orgs/acme/audit?action=api_key.create"))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = operator
+        .get_json("/orgs/acme/audit?action=api_key.create")
+        .await;
     assert_eq!(
         events[0]["actor"],
         json!({"key_id": null, "user": "orgd-cli"})
@@ -167,21 +106,13 @@ async fn audit_verify_exits_nonzero_on_a_broken_chain() {
     let url = db.clone();
     let root = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&root)).await;
-    let client = reqwest::Client::new();
-    client
-        .post(format!("{base}/orgs"))
-        .bearer_auth(&root)
-        .json(&json!({"id": "acme", "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
-    client
-        .patch(format!("{base}/orgs/acme"))
-        .bearer_auth(&root)
-        .json(&json!({"name": "Acme 2"}))
-        .send()
-        .await
-        .unwrap();
+    let operator = Remote::new(&base, &root);
+    operator
+        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
+        .await;
+    operator
+        .patch("/orgs/acme", json!({"name": "Acme 2"}))
+        .await;
     child.kill().await.unwrap();
 
     let (code, out, _) =
@@ -213,13 +144,9 @@ async fn sigterm_finishes_cleanly_with_exit_status_zero() {
     let db = storage.database_url.clone();
     let root = orgd_core::keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&root)).await;
-    let res = reqwest::Client::new()
-        .post(format!("{base}/orgs"))
-        .bearer_auth(&root)
-        .json(&json!({"id": "acme", "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
+    let res = Remote::new(&base, &root)
+        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
     kill(pid, Signal::SIGTERM).unwrap();

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Storage, start_binary};
+use crate::helpers::{Remote, Storage, start_binary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_sigkill() {
@@ -15,13 +15,9 @@ async fn acknowledged_writes_survive_sigkill() {
     let client = reqwest::Client::new();
 
     let (mut child, base, _) = start_binary(&db, Some(&key)).await;
-    let res = client
-        .post(format!("{base}/orgs"))
-        .bearer_auth(&key)
-        .json(&json!({"id": "hot", "name": "hot"}))
-        .send()
-        .await
-        .unwrap();
+    let res = Remote::new(&base, &key)
+        .post("/orgs", json!({"id": "hot", "name": "hot"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let created = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -78,28 +74,16 @@ async fn acknowledged_writes_survive_sigkill() {
     let patched = *patched.lock().unwrap();
 
     let (_child, base, _) = start_binary(&db, Some(&key)).await;
+    let remote = Remote::new(&base, &key);
     for id in &created {
-        let res = client
-            .get(format!("{base}/orgs/{id}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let res = remote.get(&format!("/orgs/{id}")).await;
         assert_eq!(
             res.status(),
             StatusCode::OK,
             "acknowledged org {id} was lost"
         );
     }
-    let hot: Value = client
-        .get(format!("{base}/orgs/hot"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hot: Value = remote.get_json("/orgs/hot").await;
     assert!(
         hot["version"].as_u64().unwrap() > u64::from(patched),
         "acknowledged renames were lost"
@@ -107,15 +91,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut orgs = vec!["root".to_owned(), "hot".to_owned()];
     orgs.extend(created);
     for id in orgs {
-        let v: Value = client
-            .get(format!("{base}/orgs/{id}/audit/verify"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = remote.get_json(&format!("/orgs/{id}/audit/verify")).await;
         assert_eq!(v["valid"], true, "chain of {id} broken: {v}");
     }
 }

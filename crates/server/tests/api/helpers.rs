@@ -357,6 +357,14 @@ pub async fn json_body(res: Response, status: StatusCode) -> Value {
     res.json().await.unwrap()
 }
 
+/// Asserts that `actual` has every field of `expected`, with the same value
+/// (it may have others too).
+pub fn assert_fields(actual: &Value, expected: Value) {
+    for (field, value) in expected.as_object().unwrap() {
+        assert_eq!(&actual[field], value, "{field} of {actual}");
+    }
+}
+
 /// The `field` of each entry of a problem's `errors`, in order.
 pub fn error_fields(problem: &Value) -> Vec<&str> {
     strs(problem["errors"].as_array().unwrap(), "field")
@@ -420,6 +428,58 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
         ) => Some(json!({"name": "probe", "metadata": {"k": "v"}})),
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
+    }
+}
+
+/// Requests, all with one key, to a server the test runs as a process.
+#[derive(Clone)]
+pub struct Remote {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+impl Remote {
+    pub fn new(base: &str, key: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: base.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// A request to `path` with the key, to finish and send.
+    pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.req(Method::GET, path).send().await.unwrap()
+    }
+
+    /// A GET that must answer 200 OK, and its JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.req(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.req(Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 }
 
