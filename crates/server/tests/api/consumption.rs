@@ -3,7 +3,15 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, error_fields, json_body, problem};
+
+/// Posts `events` as usage of `org` with the root key: the receipt.
+async fn post_usage(app: &TestApp, org: &str, events: Value) -> Value {
+    let res = app
+        .post(&app.root_key, &format!("/orgs/{org}/usage"), events)
+        .await;
+    json_body(res, StatusCode::ACCEPTED).await
+}
 
 #[tokio::test]
 async fn usage_with_one_idempotency_key_counts_once_even_across_a_restart() {
@@ -13,50 +21,27 @@ async fn usage_with_one_idempotency_key_counts_once_even_across_a_restart() {
         {"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"},
         {"metric": "storage.gb_hours", "quantity": 5}
     ]);
-    let res = app
-        .post(&app.root_key, "/orgs/a/usage", batch.clone())
-        .await;
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
+        post_usage(&app, "a", batch).await,
         json!({"accepted": 2, "duplicates": 0})
     );
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/a/usage",
-            json!([{"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"}]),
-        )
-        .await;
+    let again = json!([{"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"}]);
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
+        post_usage(&app, "a", again.clone()).await,
         json!({"accepted": 0, "duplicates": 1})
     );
 
     let app = app.restart().await;
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/a/usage",
-            json!([{"metric": "storage.gb_hours", "quantity": 10, "idempotency_key": "evt-1"}]),
-        )
-        .await;
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
+        post_usage(&app, "a", again).await,
         json!({"accepted": 0, "duplicates": 1})
     );
     let c: Value = app.get_json(&app.root_key, "/orgs/a/consumption").await;
     assert_eq!(c["metrics"]["storage.gb_hours"], 15);
     // Another org may use the same key.
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/root/usage",
-            json!([{"metric": "storage.gb_hours", "quantity": 1, "idempotency_key": "evt-1"}]),
-        )
-        .await;
+    let other = json!([{"metric": "storage.gb_hours", "quantity": 1, "idempotency_key": "evt-1"}]);
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
+        post_usage(&app, "root", other).await,
         json!({"accepted": 1, "duplicates": 0})
     );
 }
@@ -64,51 +49,28 @@ async fn usage_with_one_idempotency_key_counts_once_even_across_a_restart() {
 #[tokio::test]
 async fn usage_events_are_validated() {
     let app = TestApp::spawn().await;
+    let k = &app.root_key;
     let now = app.clock_now();
     let old = orgd_core::time::format(now - chrono::Duration::days(36));
     let bad = json!([
         {"metric": "Bad-Metric", "quantity": 1},
         {"metric": "ok", "quantity": -1},
     ]);
-    problem(
-        app.post(&app.root_key, "/orgs/root/usage", bad).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let res = app.post(k, "/orgs/root/usage", bad).await;
+    problem(res, StatusCode::BAD_REQUEST).await;
     let bad = json!([{"metric": "ok", "quantity": 1, "timestamp": old}, {"metric": "api_requests", "quantity": 1}]);
-    let p = problem(
-        app.post(&app.root_key, "/orgs/root/usage", bad).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let fields: Vec<_> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, vec!["[0].timestamp", "[1].metric"]);
+    let res = app.post(k, "/orgs/root/usage", bad).await;
+    let p = problem(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(error_fields(&p), vec!["[0].timestamp", "[1].metric"]);
     let many: Vec<Value> = (0..1001)
         .map(|_| json!({"metric": "x", "quantity": 1}))
         .collect();
-    problem(
-        app.post(&app.root_key, "/orgs/root/usage", json!(many))
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    problem(
-        app.get(&app.root_key, "/orgs/root/consumption?month=2024-13")
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    problem(
-        app.get(&app.root_key, "/orgs/root/consumption?include_children=yes")
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let res = app.post(k, "/orgs/root/usage", json!(many)).await;
+    problem(res, StatusCode::BAD_REQUEST).await;
+    for query in ["month=2024-13", "include_children=yes"] {
+        let path = format!("/orgs/root/consumption?{query}");
+        app.get_problem(k, &path, StatusCode::BAD_REQUEST).await;
+    }
 }
 
 #[tokio::test]
@@ -124,8 +86,8 @@ async fn usage_lands_in_the_month_of_its_timestamp() {
         json!([{"metric": "seats", "quantity": 3, "timestamp": at}]),
     )
     .await;
-    let c: Value = app.get_json(&app.root_key,
-            &format!("/orgs/root/consumption?month={month}"),).await;
+    let path = format!("/orgs/root/consumption?month={month}");
+    let c: Value = app.get_json(&app.root_key, &path).await;
     assert_eq!(c["month"], month);
     assert_eq!(c["metrics"]["seats"], 3);
 }
@@ -133,10 +95,8 @@ async fn usage_lands_in_the_month_of_its_timestamp() {
 #[tokio::test]
 async fn a_three_level_subtree_sums_up() {
     let app = TestApp::spawn().await;
-    app.org("root", "reseller").await;
-    app.org("reseller", "customer-1").await;
-    app.org("reseller", "customer-2").await;
-    app.org("customer-1", "team").await;
+    app.orgs("root/reseller/customer-1 reseller/customer-2 customer-1/team")
+        .await;
     for (org, n) in [
         ("reseller", 1),
         ("customer-1", 10),
@@ -147,8 +107,12 @@ async fn a_three_level_subtree_sums_up() {
     }
     app.delete(&app.root_key, "/orgs/customer-2").await;
 
-    let c: Value = app.get_json(&app.root_key,
-            "/orgs/reseller/consumption?include_children=true",).await;
+    let c: Value = app
+        .get_json(
+            &app.root_key,
+            "/orgs/reseller/consumption?include_children=true",
+        )
+        .await;
     assert_eq!(c["org_id"], "reseller");
     assert_eq!(c["metrics"]["seats"], 1);
     assert_eq!(
@@ -161,35 +125,28 @@ async fn a_three_level_subtree_sums_up() {
     assert_eq!(by_id("customer-2")["seats"], 100);
     assert_eq!(children.len(), 2);
     assert_eq!(c["metrics"]["children"], json!({"current": 1, "peak": 2}));
-    let plain: Value = app.get_json(&app.root_key, "/orgs/reseller/consumption").await;
+    let plain: Value = app
+        .get_json(&app.root_key, "/orgs/reseller/consumption")
+        .await;
     assert!(plain.get("subtree").is_none() && plain.get("children").is_none());
 }
 
 #[tokio::test]
 async fn api_requests_count_authenticated_requests_that_reach_the_org() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("root", "b").await;
+    app.orgs("root/a root/b").await;
     let (a_key, _) = app.key("a", &["read"]).await;
     let (b_key, _) = app.key("b", &["read"]).await;
     for _ in 0..3 {
         app.get(&a_key, "/orgs/a").await;
     }
-    problem(
-        app.patch(&a_key, "/orgs/a", json!({"name": "x"})).await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    problem(app.get(&b_key, "/orgs/a").await, StatusCode::NOT_FOUND).await;
-    problem(
-        app.get(
-            "orgd_0000000000000000000000000000000000000000000",
-            "/orgs/a",
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let res = app.patch(&a_key, "/orgs/a", json!({"name": "x"})).await;
+    problem(res, StatusCode::FORBIDDEN).await;
+    app.get_problem(&b_key, "/orgs/a", StatusCode::NOT_FOUND)
+        .await;
+    let bad = "orgd_0000000000000000000000000000000000000000000";
+    app.get_problem(bad, "/orgs/a", StatusCode::UNAUTHORIZED)
+        .await;
     app.flush().await;
     let c: Value = app.get_json(&app.root_key, "/orgs/a/consumption").await;
     assert_eq!(
@@ -202,51 +159,44 @@ async fn api_requests_count_authenticated_requests_that_reach_the_org() {
     );
 }
 
+/// The `children` gauge of `org` in the current month.
+async fn children_gauge(app: &TestApp, org: &str) -> Value {
+    let path = format!("/orgs/{org}/consumption");
+    let c: Value = app.get_json(&app.root_key, &path).await;
+    c["metrics"]["children"].clone()
+}
+
 #[tokio::test]
 async fn the_children_gauge_follows_creates_moves_and_deletes() {
     let app = TestApp::spawn().await;
-    app.org("root", "p").await;
-    app.org("root", "q").await;
+    app.orgs("root/p root/q").await;
     for i in 0..3 {
         app.org("p", &format!("c{i}")).await;
     }
     app.patch(&app.root_key, "/orgs/c0", json!({"parent_id": "q"}))
         .await;
     app.delete(&app.root_key, "/orgs/c1").await;
-    let p: Value = app.get_json(&app.root_key, "/orgs/p/consumption").await;
-    assert_eq!(p["metrics"]["children"], json!({"current": 1, "peak": 3}));
-    let q: Value = app.get_json(&app.root_key, "/orgs/q/consumption").await;
-    assert_eq!(q["metrics"]["children"], json!({"current": 1, "peak": 1}));
+    let gauge = |current: i64, peak: i64| json!({"current": current, "peak": peak});
+    assert_eq!(children_gauge(&app, "p").await, gauge(1, 3));
+    assert_eq!(children_gauge(&app, "q").await, gauge(1, 1));
 
     // Next month: the gauge carries over, its peak starting from the carried value.
     app.clock.advance(chrono::Duration::days(32));
-    let p: Value = app.get_json(&app.root_key, "/orgs/p/consumption").await;
-    assert_eq!(p["metrics"]["children"], json!({"current": 1, "peak": 1}));
+    assert_eq!(children_gauge(&app, "p").await, gauge(1, 1));
     app.delete(&app.root_key, "/orgs/c2").await;
-    let p: Value = app.get_json(&app.root_key, "/orgs/p/consumption").await;
-    assert_eq!(p["metrics"]["children"], json!({"current": 0, "peak": 1}));
+    assert_eq!(children_gauge(&app, "p").await, gauge(0, 1));
 }
 
 #[tokio::test]
 async fn huge_quantities_are_refused_and_a_full_counter_saturates() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/a/usage",
-            json!([{"metric": "bytes", "quantity": 1_000_000_000_000_001_u64}]),
-        )
-        .await;
-    problem(res, StatusCode::BAD_REQUEST).await;
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/a/usage",
-            json!([{"metric": "bytes", "quantity": i64::MAX}]),
-        )
-        .await;
-    problem(res, StatusCode::BAD_REQUEST).await;
+    let k = &app.root_key;
+    for quantity in [json!(1_000_000_000_000_001_u64), json!(i64::MAX)] {
+        let events = json!([{"metric": "bytes", "quantity": quantity}]);
+        let res = app.post(k, "/orgs/a/usage", events).await;
+        problem(res, StatusCode::BAD_REQUEST).await;
+    }
 
     // Ten calls of a thousand maximal events pass i64::MAX: the counter
     // stays at its largest value instead of failing.
@@ -254,26 +204,17 @@ async fn huge_quantities_are_refused_and_a_full_counter_saturates() {
         .map(|_| json!({"metric": "bytes", "quantity": 1_000_000_000_000_000_u64}))
         .collect();
     for _ in 0..10 {
-        let res = app
-            .post(&app.root_key, "/orgs/a/usage", Value::Array(batch.clone()))
-            .await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        post_usage(&app, "a", Value::Array(batch.clone())).await;
     }
-    let report: Value = app.get_json(&app.root_key, "/orgs/a/consumption").await;
+    let report: Value = app.get_json(k, "/orgs/a/consumption").await;
     assert_eq!(report["metrics"]["bytes"], json!(i64::MAX));
 }
 
 /// Every metric but `api_requests` (which the checking requests themselves
 /// move) of `GET /orgs/{org}/consumption?month=…`, own or with children.
 async fn metrics_of(app: &TestApp, org: &str, month: &str, children: bool) -> Value {
-    let res = app
-        .get(
-            &app.root_key,
-            &format!("/orgs/{org}/consumption?month={month}&include_children={children}"),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let mut v: Value = res.json().await.unwrap();
+    let path = format!("/orgs/{org}/consumption?month={month}&include_children={children}");
+    let mut v: Value = app.get_json(&app.root_key, &path).await;
     let strip = |m: &mut Value| {
         if let Some(o) = m.as_object_mut() {
             o.remove("api_requests");
@@ -378,6 +319,20 @@ async fn check_sums(app: &TestApp, tree: &[(&str, &str)], month: &str) {
     }
 }
 
+/// Moves `id` under `parent`, on the server and in `tree`.
+async fn move_org(
+    app: &TestApp,
+    tree: &mut Vec<(&'static str, &'static str)>,
+    id: &'static str,
+    parent: &'static str,
+) {
+    let body = json!({"parent_id": parent});
+    let res = app.patch(&app.root_key, &format!("/orgs/{id}"), body).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    tree.retain(|(org, _)| *org != id);
+    tree.push((id, parent));
+}
+
 #[tokio::test]
 async fn subtree_sums_follow_usage_gauges_and_moves_across_months() {
     let app = TestApp::spawn().await;
@@ -402,12 +357,7 @@ async fn subtree_sums_follow_usage_gauges_and_moves_across_months() {
     check_sums(&app, &tree, &first).await;
 
     // a2 (with a21) moves under b: its history goes with it.
-    let res = app
-        .patch(&app.root_key, "/orgs/a2", json!({"parent_id": "b"}))
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    tree.retain(|(id, _)| *id != "a2");
-    tree.push(("a2", "b"));
+    move_org(&app, &mut tree, "a2", "b").await;
     check_sums(&app, &tree, &first).await;
 
     // The next month: gauges carry over, counters start again; then more.
@@ -417,12 +367,7 @@ async fn subtree_sums_follow_usage_gauges_and_moves_across_months() {
     app.usage("a21", "seats", 4).await;
     app.application("a21", "w").await;
     app.application("b", "v").await;
-    let res = app
-        .patch(&app.root_key, "/orgs/a21", json!({"parent_id": "a"}))
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    tree.retain(|(id, _)| *id != "a21");
-    tree.push(("a21", "a"));
+    move_org(&app, &mut tree, "a21", "a").await;
     check_sums(&app, &tree, &second).await;
     check_sums(&app, &tree, &first).await;
 }

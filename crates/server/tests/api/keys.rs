@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, error_fields, json_body, problem};
 
 #[tokio::test]
 async fn a_new_key_shows_its_secret_once_and_never_a_digest() {
@@ -16,9 +16,8 @@ async fn a_new_key_shows_its_secret_once_and_never_a_digest() {
             json!({"name": "billing", "user": "john.doe@example.com", "permissions": ["write", "read"]}),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["cache-control"], "no-store");
-    let created: Value = res.json().await.unwrap();
+    let created = json_body(res, StatusCode::CREATED).await;
     let secret = created["secret"].as_str().unwrap();
     assert!(secret.starts_with("orgd_") && secret.len() >= 37);
     assert_eq!(created["permissions"], json!(["read", "write"]));
@@ -51,19 +50,10 @@ async fn key_fields_are_validated() {
         .post(&app.root_key, "/orgs/root/api_keys", json!({"name": "", "permissions": ["read", "sudo"], "expires_at": "2001-01-01T00:00:00Z"}))
         .await;
     let p = problem(res, StatusCode::BAD_REQUEST).await;
-    let fields: Vec<_> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, vec!["name", "permissions", "expires_at"]);
+    assert_eq!(error_fields(&p), vec!["name", "permissions", "expires_at"]);
+    let no_permissions = json!({"name": "x", "permissions": []});
     let res = app
-        .post(
-            &app.root_key,
-            "/orgs/root/api_keys",
-            json!({"name": "x", "permissions": []}),
-        )
+        .post(&app.root_key, "/orgs/root/api_keys", no_permissions)
         .await;
     problem(res, StatusCode::BAD_REQUEST).await;
 }
@@ -72,22 +62,10 @@ async fn key_fields_are_validated() {
 async fn revoking_an_unknown_or_revoked_key_is_not_found() {
     let app = TestApp::spawn().await;
     let (_, id) = app.key("root", &["read"]).await;
-    assert_eq!(
-        app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    problem(
-        app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        app.delete(&app.root_key, "/orgs/root/api_keys/key_nope")
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let k = &app.root_key;
+    let path = format!("/orgs/root/api_keys/{id}");
+    assert_eq!(app.delete(k, &path).await.status(), StatusCode::OK);
+    for path in [path.as_str(), "/orgs/root/api_keys/key_nope"] {
+        app.delete_problem(k, path, StatusCode::NOT_FOUND).await;
+    }
 }
