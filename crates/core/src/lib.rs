@@ -12,6 +12,7 @@ pub mod configs;
 pub mod consumption;
 pub mod customizations;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod integer;
 pub mod keys;

@@ -22,6 +22,8 @@ pub enum CursorKind {
     ByNumberDesc,
     /// Rows ordered by `(timestamp, position)`, descending (the access log).
     ByTimeDesc,
+    /// The event feed's position, ascending.
+    Feed,
 }
 
 impl CursorKind {
@@ -30,6 +32,7 @@ impl CursorKind {
             Self::ById => "i",
             Self::ByNumberDesc => "n",
             Self::ByTimeDesc => "t",
+            Self::Feed => "f",
         }
     }
 }
@@ -123,6 +126,21 @@ pub fn decode_number_cursor(raw: &str) -> Result<i64> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| Error::invalid("cursor", "is not a cursor this list issued"))
+}
+
+/// The feed's `after`: a position, 0 before the first event.
+pub fn encode_feed_cursor(n: i64) -> String {
+    encode(CursorKind::Feed, &n.to_string())
+}
+
+pub fn decode_feed_cursor(raw: &str) -> Result<i64> {
+    let bad = || Error::invalid("after", "is not a cursor this feed issued");
+    decode(CursorKind::Feed, raw)
+        .map_err(|_| bad())?
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(bad)
 }
 
 /// Builds a page from up to `limit + 1` rows fetched in order.

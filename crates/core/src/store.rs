@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::access::{AccessEntry, AccessEntryRef, AccessFilter};
 use crate::audit::AuditEvent;
 use crate::consumption::{MetricValue, Month};
+use crate::events::{EventFilter, NewEvent};
 use crate::ids::OrgId;
 use crate::keys::KeyRecord;
 use crate::org::OrgRecord;
@@ -186,6 +187,7 @@ pub trait Tx:
     + IdempotencyRepo
     + AccessLogRepo
     + ConsumptionRepo
+    + EventRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
@@ -361,6 +363,26 @@ pub trait AuditRepo {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// The outbox of events (see [`crate::events`]).
+#[async_trait]
+pub trait EventRepo {
+    /// Stores events, each given the next position of the one global order.
+    /// Positions become visible in the order they are given: a reader that
+    /// has seen position N never later sees a new event below N.
+    async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()>;
+    /// Up to `limit` events of `filter` after position `after`, oldest
+    /// first, each with its position and its JSON as stored.
+    async fn events_after(
+        &mut self,
+        filter: &EventFilter,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String)>>;
+    /// Deletes up to `limit` of the oldest events that happened before
+    /// `before`; returns how many went.
+    async fn prune_events(&mut self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64>;
 }
 
 /// A response kept to replay a retried POST.

@@ -64,7 +64,7 @@ pub struct Application {
     traffic: crate::ingest::TrafficWriter,
     writer_stop: CancellationToken,
     tasks: TaskTracker,
-    access_log_retention: chrono::Duration,
+    retention: jobs::Retention,
     bootstrap: Bootstrap,
 }
 
@@ -154,7 +154,10 @@ impl Application {
             writer_stop,
             traffic,
             tasks,
-            access_log_retention: config.access_log_retention,
+            retention: jobs::Retention {
+                access_log: config.access_log_retention,
+                events: config.event_retention,
+            },
             bootstrap,
         })
     }
@@ -190,11 +193,7 @@ impl Application {
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
-        let jobs = jobs::spawn(
-            self.orgd.clone(),
-            self.shutdown.clone(),
-            self.access_log_retention,
-        );
+        let jobs = jobs::spawn(self.orgd.clone(), self.shutdown.clone(), self.retention);
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

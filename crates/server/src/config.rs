@@ -151,6 +151,7 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = store::DEFAULT_MAX_CONNECTIONS;
 pub const DEFAULT_DB_ACQUIRE_TIMEOUT_SECS: u64 = store::DEFAULT_WAIT.as_secs();
 pub const DEFAULT_DB_STATEMENT_TIMEOUT_SECS: u64 = store::DEFAULT_STATEMENT_TIMEOUT.as_secs();
 pub const DEFAULT_ROOT_ID: &str = "root";
+pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = orgd_core::events::DEFAULT_RETENTION_DAYS;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_ACCESS_LOG_RETENTION_DAYS: u32 = 90;
 
@@ -226,6 +227,10 @@ pub struct ServeArgs {
     /// Days access log entries are kept; older ones are pruned in the background.
     #[arg(long, env = "ORGD_ACCESS_LOG_RETENTION_DAYS", default_value_t = DEFAULT_ACCESS_LOG_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500), value_name = "DAYS")]
     pub access_log_retention_days: u32,
+    /// Days events are kept for the feed and for replay; older ones are
+    /// pruned in the background.
+    #[arg(long, env = "ORGD_EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500), value_name = "DAYS")]
+    pub event_retention_days: u32,
     /// Requests a minute each API key may make unless it has a limit of its
     /// own (0: no limit). Buckets are per node. Keys of the root org are
     /// exempt unless `--rate-limit-root` is given.
@@ -290,6 +295,7 @@ pub struct Config {
     pub bootstrap_key: Option<SecretString>,
     pub access_log: bool,
     pub access_log_retention: chrono::Duration,
+    pub event_retention: chrono::Duration,
     pub trusted_proxies: Vec<IpNet>,
     /// The default per-key rate limit; `None`: none.
     pub rate_limit_per_minute: Option<u32>,
@@ -313,6 +319,7 @@ impl Config {
             access_log_retention: chrono::Duration::days(i64::from(
                 DEFAULT_ACCESS_LOG_RETENTION_DAYS,
             )),
+            event_retention: chrono::Duration::days(i64::from(DEFAULT_EVENT_RETENTION_DAYS)),
             trusted_proxies: Vec::new(),
             rate_limit_per_minute: None,
             rate_limit_root: false,
@@ -332,6 +339,7 @@ impl From<ServeArgs> for Config {
             bootstrap_key: a.bootstrap_key,
             access_log: a.access_log == Switch::On,
             access_log_retention: chrono::Duration::days(i64::from(a.access_log_retention_days)),
+            event_retention: chrono::Duration::days(i64::from(a.event_retention_days)),
             trusted_proxies: a.trusted_proxies,
             rate_limit_per_minute: (a.rate_limit_per_minute > 0).then_some(a.rate_limit_per_minute),
             rate_limit_root: a.rate_limit_root,

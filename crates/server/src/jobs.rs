@@ -9,11 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-pub fn spawn(
-    orgd: Arc<Orgd>,
-    shutdown: CancellationToken,
-    access_retention: chrono::Duration,
-) -> JoinHandle<()> {
+/// How long what is pruned is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub access_log: chrono::Duration,
+    pub events: chrono::Duration,
+}
+
+pub fn spawn(orgd: Arc<Orgd>, shutdown: CancellationToken, retention: Retention) -> JoinHandle<()> {
     tokio::spawn(async move {
         // The first pass comes one period after start, not at start: a
         // restart loop must not turn into a pruning loop.
@@ -22,19 +25,24 @@ pub fn spawn(
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => prune(&orgd, access_retention).await,
+                _ = tick.tick() => prune(&orgd, retention).await,
             }
         }
     })
 }
 
-async fn prune(orgd: &Orgd, access_retention: chrono::Duration) {
+async fn prune(orgd: &Orgd, retention: Retention) {
     match orgd.prune_idempotency().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "pruned expired idempotency keys"),
         Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
     }
-    match orgd.prune_traffic(access_retention).await {
+    match orgd.prune_events(retention.events).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned events past their retention"),
+        Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+    }
+    match orgd.prune_traffic(retention.access_log).await {
         Ok((0, 0)) => {}
         Ok((entries, keys)) => tracing::info!(
             entries,

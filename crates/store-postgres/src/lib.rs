@@ -12,6 +12,7 @@
 //! [`OrgRepo::lock_org`]: orgd_core::store::OrgRepo::lock_org
 
 mod audit;
+mod events;
 mod idempotency;
 mod invalidations;
 mod keys;

@@ -30,6 +30,7 @@
 mod access_blocks;
 mod audit;
 mod error;
+mod events;
 mod idempotency;
 mod keys;
 mod open;

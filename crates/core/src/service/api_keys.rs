@@ -160,7 +160,7 @@ impl Orgd {
         c.tx.insert_key(&key).await?;
         let view = key.view();
         c.record(
-            &org.id,
+            &org,
             "api_key.create",
             Target::key(&key.id),
             Value::Null,
@@ -246,7 +246,7 @@ impl Orgd {
                 .ok_or(Error::NotFound("API key"))?;
         c.tx.revoke_key(&org.id, &key.id, c.now).await?;
         c.record(
-            &org.id,
+            &org,
             "api_key.delete",
             Target::key(&key.id),
             json(&key.view()),

@@ -82,7 +82,7 @@ impl Orgd {
             org.configs = next;
             self.bump(&mut c, &mut org).await?;
             c.record(
-                &org.id,
+                &org,
                 action,
                 Target::org(&org.id),
                 before,

@@ -53,7 +53,7 @@ impl Orgd {
             let before = std::mem::replace(&mut org.customizations, next);
             self.bump(&mut c, &mut org).await?;
             c.record(
-                &org.id,
+                &org,
                 "customizations.replace",
                 Target::org(&org.id),
                 before,

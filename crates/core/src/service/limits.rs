@@ -52,7 +52,8 @@ impl Orgd {
         })
     }
 
-    /// Refuses one more `what` for `org` when its effective limit is reached.
+    /// Refuses one more `what` for `org` when its effective limit is reached;
+    /// otherwise notes the `limit.threshold` events the one more crosses.
     /// The caller holds `org`'s lock in `c`, and inserts in the same
     /// transaction. Returns how many the org held before.
     pub(super) async fn ensure_room(
@@ -70,7 +71,11 @@ impl Orgd {
                 used,
                 set_by: source.to_string(),
             }),
-            _ => Ok(used),
+            Some((limit, _)) => {
+                c.note_usage(org, what, limit, used);
+                Ok(used)
+            }
+            None => Ok(used),
         }
     }
 

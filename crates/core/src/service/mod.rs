@@ -8,6 +8,7 @@ mod audit;
 mod configs;
 mod consumption;
 mod customizations;
+mod events;
 mod idempotency;
 mod key_cache;
 mod limits;
@@ -26,8 +27,10 @@ use serde_json::Value;
 use crate::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
 use crate::authz::Principal;
 use crate::clock::Clock;
+use crate::events::{Event, NewEvent};
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::{self, KeyRecord, Permission, Permissions};
+use crate::limits::Limited;
 use crate::org::OrgRecord;
 use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
 use crate::{Error, Result};
@@ -38,6 +41,7 @@ pub use api_keys::{CreatedKey, Me};
 pub use configs::{ConfigsChange, EffectiveConfig};
 pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
 pub use customizations::EffectiveCustomizations;
+pub use events::{EventPage, EventQuery, Feed};
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{OrgFilter, OrgPatch};
 pub use resources::NewResource;
@@ -109,6 +113,7 @@ pub struct Orgd {
     clock: Arc<dyn Clock>,
     settings: Settings,
     caches: Arc<Caches>,
+    feed: Arc<Feed>,
 }
 
 /// What hot reads are served from; see [`org_cache`] for the rules.
@@ -147,6 +152,7 @@ impl Orgd {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         Self {
             caches: Arc::new(Caches::new(settings.cache_ttl)),
+            feed: Arc::default(),
             store,
             clock,
             settings,
@@ -158,7 +164,14 @@ impl Orgd {
     /// committed anywhere reaches its caches.
     pub async fn watch_other_nodes(&self) -> Result<()> {
         let caches = self.caches.clone();
-        let sink: InvalidationSink = Arc::new(move |what| caches.invalidate(&what));
+        let feed = self.feed.clone();
+        // Every change another node commits announces what it made stale, and
+        // every change that writes events is such a change: the same word
+        // wakes this node's feed readers.
+        let sink: InvalidationSink = Arc::new(move |what| {
+            caches.invalidate(&what);
+            feed.arrived();
+        });
         Ok(self.store.watch_invalidations(sink).await?)
     }
 
@@ -187,6 +200,8 @@ impl Orgd {
             now: self.now(),
             caches: &self.caches,
             stale: None,
+            events: Vec::new(),
+            feed: &self.feed,
         })
     }
 
@@ -271,7 +286,7 @@ impl Orgd {
             other => other?,
         }
         c.record(
-            &root.id,
+            &root,
             "org.create",
             Target::org(&root.id),
             Value::Null,
@@ -295,7 +310,7 @@ impl Orgd {
         };
         c.tx.insert_key(&key).await?;
         c.record(
-            &root.id,
+            &root,
             "api_key.create",
             Target::key(&key.id),
             Value::Null,
@@ -380,6 +395,9 @@ struct Change<'a> {
     /// What the change makes stale, gathered as its events are recorded:
     /// every change to an org's state is recorded, so none is missed.
     stale: Option<Invalidation>,
+    /// The events of the change, written just before it commits (the outbox).
+    events: Vec<NewEvent>,
+    feed: &'a Feed,
 }
 
 impl Change<'_> {
@@ -387,13 +405,13 @@ impl Change<'_> {
     /// ([`crate::store::OrgRepo::lock_org`]), so the head cannot move under it.
     async fn record(
         &mut self,
-        org: &OrgId,
+        org: &OrgRecord,
         action: &str,
         target: Target,
         before: Value,
         after: Value,
     ) -> Result<()> {
-        let (seq, prev_hash) = match self.tx.audit_head(org).await? {
+        let (seq, prev_hash) = match self.tx.audit_head(&org.id).await? {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS_HASH.to_owned()),
         };
@@ -401,7 +419,7 @@ impl Change<'_> {
             id: prefixed_ulid("evt"),
             seq,
             timestamp: self.now,
-            org_id: org.to_string(),
+            org_id: org.id.to_string(),
             actor: self.actor.clone(),
             action: action.to_owned(),
             target,
@@ -413,8 +431,19 @@ impl Change<'_> {
         };
         event.hash = event.compute_hash();
         self.tx.insert_event(&event).await?;
-        self.mark_stale(org, action);
+        self.events.push(Event::of_audit(&event).stored(org));
+        self.mark_stale(&org.id, action);
         Ok(())
+    }
+
+    /// The `limit.threshold` events of `org`'s usage of `what` going from
+    /// `used` to `used + 1` against its effective `limit`.
+    fn note_usage(&mut self, org: &OrgRecord, what: Limited, limit: i64, used: i64) {
+        for threshold in crate::events::crossed(limit, used, used + 1) {
+            let event =
+                Event::threshold(&org.id, what.name(), limit, used + 1, threshold, self.now);
+            self.events.push(event.stored(org));
+        }
     }
 
     /// Locks the org for this change, if the caller reaches it and holds
@@ -447,12 +476,16 @@ impl Change<'_> {
     /// Commits, then evicts what the change made stale: a read on this node
     /// that follows the answer sees the change.
     async fn commit(mut self) -> Result<()> {
+        self.tx.insert_events(&self.events).await?;
         if let Some(what) = &self.stale {
             self.tx.publish_invalidation(what).await?;
         }
         self.tx.commit().await?;
         if let Some(what) = &self.stale {
             self.caches.invalidate(what);
+        }
+        if !self.events.is_empty() {
+            self.feed.arrived();
         }
         Ok(())
     }

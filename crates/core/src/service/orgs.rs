@@ -99,14 +99,8 @@ impl Orgd {
         if !org.configs.is_empty() {
             after["configs"] = json(&org.configs);
         }
-        c.record(
-            &org.id,
-            "org.create",
-            Target::org(&org.id),
-            Value::Null,
-            after,
-        )
-        .await?;
+        c.record(&org, "org.create", Target::org(&org.id), Value::Null, after)
+            .await?;
         c.commit().await?;
         Ok(view)
     }
@@ -176,7 +170,7 @@ impl Orgd {
                 self.record_children(c, parent).await?;
             }
             c.record(
-                &org.id,
+                &org,
                 "org.move",
                 Target::org(&org.id),
                 serde_json::json!({ "parent_id": old.parent_id }),
@@ -186,14 +180,8 @@ impl Orgd {
         }
         let (b, a) = changed_fields(&old, &new, &["name", "customizations"]);
         if !a.is_empty() {
-            c.record(
-                &org.id,
-                "org.update",
-                Target::org(&org.id),
-                b.into(),
-                a.into(),
-            )
-            .await?;
+            c.record(&org, "org.update", Target::org(&org.id), b.into(), a.into())
+                .await?;
         }
         Ok(())
     }
@@ -292,7 +280,7 @@ impl Orgd {
             c.tx.update_org(&o).await?;
             self.release_resources(&mut c, &o).await?;
             c.record(
-                &o.id,
+                &o,
                 "org.delete",
                 Target::org(&o.id),
                 json(&before),

@@ -105,7 +105,7 @@ impl Orgd {
         self.record_gauge(&mut c, &org.id, kind.plural(), used + 1)
             .await?;
         c.record(
-            &org.id,
+            &org,
             &format!("{}.create", kind.singular()),
             Target::resource(kind, &item.id),
             Value::Null,
@@ -135,7 +135,7 @@ impl Orgd {
         self.record_gauge(&mut c, &org.id, kind.plural(), left)
             .await?;
         c.record(
-            &org.id,
+            &org,
             &format!("{}.delete", kind.singular()),
             Target::resource(kind, &item.id),
             json(&item),

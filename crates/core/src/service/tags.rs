@@ -52,7 +52,7 @@ impl Orgd {
         c.tx.insert_tag(&org.id, &tag).await?;
         self.bump(&mut c, &mut org).await?;
         c.record(
-            &org.id,
+            &org,
             "tag.create",
             Target::tag(&tag.id),
             Value::Null,
@@ -79,7 +79,7 @@ impl Orgd {
                 .ok_or(Error::NotFound("tag"))?;
         self.bump(&mut c, &mut org).await?;
         c.record(
-            &org.id,
+            &org,
             "tag.delete",
             Target::tag(&tag.id),
             json(&tag),

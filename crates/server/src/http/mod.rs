@@ -11,6 +11,7 @@ mod configs;
 mod consumption;
 mod customizations;
 mod envelope;
+mod events;
 pub mod extract;
 mod guard;
 mod health;
@@ -84,6 +85,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(configs::routes())
         .merge(access_log::routes())
+        .merge(events::routes())
         .merge(consumption::routes())
         .merge(customizations::routes())
         .merge(tags::routes())
@@ -153,21 +155,26 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
 pub fn page_response<T: Serialize>(uri: &Uri, page: Page<T>) -> Response {
     let mut res = Json(page.items).into_response();
     if let Some(next) = page.next {
-        // The request's own parameters as it sent them, but its cursor.
-        let kept: Vec<&str> = uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty() && p.split('=').next() != Some("cursor"))
-            .collect();
-        let query = form_urlencoded::Serializer::new(kept.join("&"))
-            .append_pair("cursor", &next)
-            .finish();
-        if let Ok(v) = HeaderValue::from_str(&format!("<{}?{query}>; rel=\"next\"", uri.path())) {
-            res.headers_mut().insert(header::LINK, v);
-        }
+        set_next_link(&mut res, uri, "cursor", &next);
     }
     res
+}
+
+/// `Link: <…>; rel="next"`: the request's own parameters as it sent them,
+/// but `param` set to `value`.
+pub fn set_next_link(res: &mut Response, uri: &Uri, param: &str, value: &str) {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(param))
+        .collect();
+    let query = form_urlencoded::Serializer::new(kept.join("&"))
+        .append_pair(param, value)
+        .finish();
+    if let Ok(v) = HeaderValue::from_str(&format!("<{}?{query}>; rel=\"next\"", uri.path())) {
+        res.headers_mut().insert(header::LINK, v);
+    }
 }
 
 /// The paging parameters every list takes.

@@ -1,0 +1,259 @@
+//! Events: what other services learn of every change (SPEC §11).
+//!
+//! Every audited change writes its event in the same transaction as the
+//! change and its audit event (an outbox; see `service::Change`), so there is
+//! no change without its event and no event without its change. An event is
+//! stored as the JSON a consumer receives, written once: the pull feed
+//! returns it and a webhook posts it byte for byte.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::FieldError;
+use crate::audit::AuditEvent;
+use crate::ids::{OrgId, prefixed_ulid};
+use crate::org::OrgRecord;
+
+/// How long events are kept unless told otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+/// The longest a feed request may wait for an event.
+pub const MAX_WAIT_SECS: u64 = 30;
+/// The shares of an effective limit whose upward crossing is an event.
+pub const THRESHOLDS: [i64; 2] = [80, 100];
+
+/// An event as a consumer receives it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "id": "evt_01jd2x6m4c8s5v0q3n7r9t1w2y",
+    "type": "configs.update",
+    "org_id": "org-123",
+    "occurred_at": "2026-11-24T09:30:00.000Z",
+    "data": {
+        "target": {"type": "org", "id": "org-123"},
+        "changes": {"before": {"workspaces.limit": "5"}, "after": {"workspaces.limit": "10"}}
+    },
+    "audit": {"org_id": "org-123", "seq": 7, "hash": "5f2c…"}
+})))]
+pub struct Event {
+    /// `evt_` and a ULID; for an audited change, the id of its audit event.
+    /// A webhook's `webhook-id`.
+    pub id: String,
+    /// The audit action (`org.create`, `configs.update`, `api_key.delete`, …),
+    /// `limit.threshold` or `webhook.disabled`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub org_id: String,
+    #[serde(with = "crate::time::serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub occurred_at: DateTime<Utc>,
+    /// For an audited change, its audit event's `target` and `changes`; for
+    /// `limit.threshold`, `resource`, `limit`, `used` and `threshold`.
+    pub data: Value,
+    /// Where the change sits in the org's audit chain, to check it against
+    /// the chain; `null` for an event that is no audited change.
+    pub audit: Option<AuditRef>,
+}
+
+/// An audit event's place in its chain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditRef {
+    pub org_id: String,
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Event {
+    /// The event of an audited change.
+    pub fn of_audit(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id.clone(),
+            kind: e.action.clone(),
+            org_id: e.org_id.clone(),
+            occurred_at: e.timestamp,
+            data: serde_json::json!({ "target": e.target, "changes": e.changes }),
+            audit: Some(AuditRef {
+                org_id: e.org_id.clone(),
+                seq: e.seq,
+                hash: e.hash.clone(),
+            }),
+        }
+    }
+
+    /// Usage of `resource` in `org` crossed `threshold` % of its effective
+    /// `limit`, upward, reaching `used`.
+    pub fn threshold(
+        org: &OrgId,
+        resource: &str,
+        limit: i64,
+        used: i64,
+        threshold: i64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: prefixed_ulid("evt"),
+            kind: "limit.threshold".into(),
+            org_id: org.to_string(),
+            occurred_at: at,
+            data: serde_json::json!({
+                "resource": resource, "limit": limit, "used": used, "threshold": threshold,
+            }),
+            audit: None,
+        }
+    }
+
+    /// The event as stored: its JSON once, and what the feed filters on.
+    pub fn stored(&self, org: &OrgRecord) -> NewEvent {
+        NewEvent {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            org_id: self.org_id.clone(),
+            org_path: org.path.clone(),
+            occurred_at: self.occurred_at,
+            // Serializing a value of plain fields cannot fail.
+            body: serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+}
+
+/// The thresholds that usage going from `before` to `after` crosses upward,
+/// of `limit`: each crossing is one event.
+pub fn crossed(limit: i64, before: i64, after: i64) -> impl Iterator<Item = i64> {
+    THRESHOLDS
+        .into_iter()
+        .filter(move |t| limit > 0 && before * 100 < t * limit && after * 100 >= t * limit)
+}
+
+/// An event to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub kind: String,
+    pub org_id: String,
+    /// The org's path when the event happened: what `scope=subtree` follows.
+    pub org_path: String,
+    pub occurred_at: DateTime<Utc>,
+    /// The event's JSON, as consumers receive it.
+    pub body: String,
+}
+
+/// Which events a feed returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    pub scope: EventScope,
+    pub types: TypeFilter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventScope {
+    /// The org's own events.
+    Org(OrgId),
+    /// The events of every org whose path, when the event happened, was in
+    /// the subtree at this path, its root included.
+    Subtree(String),
+}
+
+/// `types=org.*,configs.update`: exact names, and prefixes ending in `.*`.
+/// Empty: every type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeFilter {
+    pub exact: Vec<String>,
+    /// Each with its dot: `org.` for `org.*`.
+    pub prefixes: Vec<String>,
+}
+
+impl TypeFilter {
+    /// Reads a comma-separated list; `None` or empty means every type.
+    pub fn parse(raw: Option<&str>) -> Result<Self, FieldError> {
+        let mut f = Self::default();
+        for part in raw.unwrap_or("").split(',').map(str::trim) {
+            if part.is_empty() {
+                continue;
+            }
+            let (name, wildcard) = match part.strip_suffix(".*") {
+                Some(prefix) => (prefix, true),
+                None => (part, false),
+            };
+            let well_formed = !name.is_empty()
+                && name.len() <= 64
+                && name.split('.').all(|s| {
+                    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                });
+            if !well_formed {
+                return Err(FieldError::new(
+                    "types",
+                    "must be a comma-separated list of event types (`configs.update`) or \
+                     prefixes (`org.*`)",
+                ));
+            }
+            if wildcard {
+                f.prefixes.push(format!("{name}."));
+            } else {
+                f.exact.push(name.to_owned());
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
+
+    /// Each prefix as the range of names it covers, `[low, high)`: what a
+    /// store compares with (a prefix's `_` would be a wildcard to `LIKE`).
+    pub fn prefix_ranges(&self) -> impl Iterator<Item = (&str, String)> {
+        self.prefixes.iter().map(|p| {
+            // Every prefix ends with '.', and '/' is the character after it.
+            let high = format!("{}/", &p[..p.len() - 1]);
+            (p.as_str(), high)
+        })
+    }
+
+    pub fn matches(&self, kind: &str) -> bool {
+        self.is_all()
+            || self.exact.iter().any(|e| e == kind)
+            || self.prefixes.iter().any(|p| kind.starts_with(p.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_exact_names_and_dotted_prefixes() {
+        let f = TypeFilter::parse(Some("org.*, configs.update,")).unwrap();
+        assert_eq!(f.exact, vec!["configs.update"]);
+        assert_eq!(f.prefixes, vec!["org."]);
+        assert!(f.matches("org.create"));
+        assert!(f.matches("configs.update"));
+        assert!(!f.matches("configs.replace"));
+        assert!(!f.matches("organization.x"), "a prefix ends at its dot");
+        assert_eq!(
+            f.prefix_ranges().collect::<Vec<_>>(),
+            vec![("org.", "org/".to_owned())]
+        );
+        assert!(TypeFilter::parse(None).unwrap().is_all());
+        assert!(TypeFilter::parse(Some(" , ")).unwrap().matches("anything"));
+        for bad in ["*", "org*", "ORG.create", "org..x", ".*", "org.%", "a b"] {
+            assert!(TypeFilter::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_threshold_is_crossed_once_going_up() {
+        let all = |limit, before, after| crossed(limit, before, after).collect::<Vec<_>>();
+        assert_eq!(all(10, 7, 8), vec![80]);
+        assert_eq!(all(10, 8, 9), Vec::<i64>::new(), "already past 80 %");
+        assert_eq!(all(10, 9, 10), vec![100]);
+        assert_eq!(all(1, 0, 1), vec![80, 100], "both at once");
+        assert_eq!(all(5, 3, 4), vec![80]);
+        assert_eq!(
+            all(10, 8, 7),
+            Vec::<i64>::new(),
+            "going down crosses nothing"
+        );
+        assert_eq!(all(0, 0, 1), Vec::<i64>::new());
+    }
+}

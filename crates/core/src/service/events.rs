@@ -1,0 +1,111 @@
+//! The pull feed: an org's events (and its subtree's), oldest first, from a
+//! cursor, held open for a while when nothing is new (long poll).
+
+use std::time::Duration;
+
+use super::{Orgd, path_org_id, reach_org};
+use crate::Result;
+use crate::authz::Principal;
+use crate::events::{Event, EventFilter, EventScope, TypeFilter};
+use crate::keys::Permission;
+
+/// Wakes feed requests that wait for an event: told when events commit on
+/// this node, and when another node announces a change.
+#[derive(Debug, Default)]
+pub struct Feed {
+    notify: tokio::sync::Notify,
+}
+
+impl Feed {
+    pub(super) fn arrived(&self) {
+        self.notify.notify_waiters();
+    }
+}
+
+/// A read of the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// The position after which to read; `0`: from the oldest kept.
+    pub after: i64,
+    pub types: TypeFilter,
+    /// The org's subtree (the default), or the org alone.
+    pub subtree: bool,
+    pub limit: usize,
+    /// How long to wait for an event when none is there yet.
+    pub wait: Duration,
+}
+
+/// A page of the feed, and the position to read on from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// The last event's position, or the query's when the page is empty.
+    pub next: i64,
+}
+
+impl Orgd {
+    pub async fn events(&self, who: &Principal, org_id: &str, q: EventQuery) -> Result<EventPage> {
+        let org_id = path_org_id(org_id)?;
+        let deadline = tokio::time::Instant::now() + q.wait;
+        loop {
+            // Listening starts before the read, so an event that commits
+            // between the read and the wait still wakes it.
+            let arrived = self.feed.notify.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+
+            let mut tx = self.store.read().await?;
+            let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+            let filter = EventFilter {
+                scope: if q.subtree {
+                    EventScope::Subtree(org.path.clone())
+                } else {
+                    EventScope::Org(org.id.clone())
+                },
+                types: q.types.clone(),
+            };
+            let rows = tx.events_after(&filter, q.after, q.limit).await?;
+            drop(tx);
+            if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+                return page(rows, q.after);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                // Nothing arrived in time: the answer is an empty page, but an
+                // event may have committed on a node that has not said so yet.
+                let mut tx = self.store.read().await?;
+                let rows = tx.events_after(&filter, q.after, q.limit).await?;
+                return page(rows, q.after);
+            }
+        }
+    }
+}
+
+impl Orgd {
+    /// Background pruning: events older than `retention`, in small
+    /// transactions, so the single writer is never held long.
+    pub async fn prune_events(&self, retention: chrono::Duration) -> Result<u64> {
+        let before = self.now() - retention;
+        let mut removed = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let n = tx.prune_events(before, 5000).await?;
+            tx.commit().await?;
+            removed += n;
+            if n == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
+fn page(rows: Vec<(i64, String)>, after: i64) -> Result<EventPage> {
+    let next = rows.last().map_or(after, |(gid, _)| *gid);
+    let events = rows
+        .into_iter()
+        .map(|(_, body)| {
+            serde_json::from_str(&body)
+                .map_err(|e| crate::Error::Internal(format!("a stored event is not JSON: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(EventPage { events, next })
+}

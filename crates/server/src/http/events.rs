@@ -1,0 +1,132 @@
+//! `/orgs/{org_id}/events`: the pull feed of events (SPEC §11).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use orgd_core::error::parse_optional;
+use orgd_core::events::{Event, MAX_WAIT_SECS, TypeFilter};
+use orgd_core::page::{decode_feed_cursor, encode_feed_cursor, parse_limit};
+use orgd_core::service::EventQuery;
+use orgd_core::{Error, FieldError};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{AppQuery, Caller};
+use super::problem::{ApiResult, ProblemBody};
+use super::{AppState, set_next_link};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_events))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// The `after` of the previous page's `Link: rel="next"`, as given
+    /// (opaque). Without it, the feed starts at the oldest event kept.
+    #[param(min_length = 1)]
+    after: Option<String>,
+    /// Comma-separated event types (`configs.update`) and prefixes
+    /// (`org.*`); default: every type.
+    #[param(example = "org.*,configs.update")]
+    types: Option<String>,
+    /// `subtree` (the default): the org's events and every descendant's;
+    /// `self`: the org's own.
+    #[param(pattern = "^(self|subtree)$")]
+    scope: Option<String>,
+    /// Seconds, 0–30 (default 0): with nothing new, hold the request until
+    /// an event arrives or this time passes, then answer (long poll).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 30)]
+    wait: Option<String>,
+    /// Events per page, 1–1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+}
+
+/// The organization's events, oldest first, from a cursor. The answer always
+/// carries `Link: rel="next"`, the cursor to read on from (the same one when
+/// nothing was new), so a consumer follows it for ever.
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/events", tag = "events",
+    params(("org_id" = String, Path, description = "The organization's id", example = "org-123"), EventParams),
+    responses(
+        (status = 200, body = Vec<Event>, headers(("Link" = String))),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+async fn list_events(
+    State(s): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path(org_id): Path<String>,
+    AppQuery(q): AppQuery<EventParams>,
+) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let types = TypeFilter::parse(q.types.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let subtree = parse_optional(
+        "scope",
+        q.scope.as_deref(),
+        |s| match s {
+            "subtree" => Ok(true),
+            "self" => Ok(false),
+            _ => Err("must be self or subtree"),
+        },
+        &mut errors,
+    );
+    let wait = parse_optional(
+        "wait",
+        q.wait.as_deref(),
+        |s| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|w| *w <= MAX_WAIT_SECS)
+                .ok_or("must be a whole number of seconds from 0 to 30")
+        },
+        &mut errors,
+    );
+    let after = gather(
+        q.after.as_deref().map_or(Ok(0), decode_feed_cursor),
+        &mut errors,
+    );
+    let limit = gather(parse_limit(q.limit.as_deref()), &mut errors);
+    let (Some(types), Some(after), Some(limit), true) = (types, after, limit, errors.is_empty())
+    else {
+        return Err(Error::Validation(errors).into());
+    };
+    // Answered a second before the request's own timeout would cut it off.
+    let longest = s.request_timeout.saturating_sub(Duration::from_secs(1));
+    let query = EventQuery {
+        after,
+        types,
+        subtree: subtree.unwrap_or(true),
+        limit,
+        wait: Duration::from_secs(wait.unwrap_or(0)).min(longest),
+    };
+    let page = s.orgd.events(&caller.principal, &org_id, query).await?;
+    let mut res = Json(page.events).into_response();
+    set_next_link(&mut res, &uri, "after", &encode_feed_cursor(page.next));
+    Ok(res)
+}
+
+/// The value of a parse that reports its own field errors, which join `errors`.
+fn gather<T>(parsed: orgd_core::Result<T>, errors: &mut Vec<FieldError>) -> Option<T> {
+    match parsed {
+        Ok(v) => Some(v),
+        Err(Error::Validation(mut e)) => {
+            errors.append(&mut e);
+            None
+        }
+        Err(e) => {
+            errors.push(FieldError::new("query", e.to_string()));
+            None
+        }
+    }
+}
