@@ -170,7 +170,7 @@ impl Orgd {
                 self.record_children(c, parent).await?;
             }
             c.record(
-                &org,
+                org,
                 "org.move",
                 Target::org(&org.id),
                 serde_json::json!({ "parent_id": old.parent_id }),
@@ -180,7 +180,7 @@ impl Orgd {
         }
         let (b, a) = changed_fields(&old, &new, &["name", "customizations"]);
         if !a.is_empty() {
-            c.record(&org, "org.update", Target::org(&org.id), b.into(), a.into())
+            c.record(org, "org.update", Target::org(&org.id), b.into(), a.into())
                 .await?;
         }
         Ok(())

@@ -28,6 +28,8 @@ mod crash;
 mod customizations;
 #[path = "../api/disconnects.rs"]
 mod disconnects;
+#[path = "../api/events.rs"]
+pub(crate) mod events;
 #[path = "../api/first_hour.rs"]
 mod first_hour;
 #[path = "../api/keys.rs"]

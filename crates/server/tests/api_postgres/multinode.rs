@@ -340,3 +340,58 @@ async fn a_change_on_one_node_reaches_the_other_nodes_cache_by_notification() {
     c1.kill().await.unwrap();
     c2.kill().await.unwrap();
 }
+
+/// A feed read held on one node is answered when an event commits on the
+/// other: the notification that keeps caches true wakes it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_read_held_on_one_node_wakes_for_an_event_committed_on_the_other() {
+    let storage = Storage::new().await;
+    let root = orgd_core::keys::generate_secret();
+    let (mut c1, b1) = start_node(&storage.database_url, &root).await;
+    let (mut c2, b2) = start_node(&storage.database_url, &root).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .get(format!("{b2}/orgs/root/events"))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .unwrap();
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    let after = link
+        .split("after=")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let held = tokio::spawn({
+        let (client, root, b2) = (client.clone(), root.clone(), b2.clone());
+        async move {
+            client
+                .get(format!("{b2}/orgs/root/events?wait=30&after={after}"))
+                .bearer_auth(&root)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        }
+    });
+    crate::both::events::until_held(&format!("{b2}/metrics"), 2).await;
+    let res = client
+        .post(format!("{b1}/orgs"))
+        .bearer_auth(&root)
+        .json(&json!({"id": "elsewhere", "name": "Elsewhere"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let events = held.await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["org_id"], "elsewhere");
+    c1.kill().await.unwrap();
+    c2.kill().await.unwrap();
+}
