@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{RawDb, TestApp, problem};
+use crate::helpers::{RawDb, TestApp, openapi_document, problem};
 
 async fn raw(
     app: &TestApp,
@@ -67,13 +67,10 @@ async fn malformed_bodies_get_4xx_problems_never_500() {
         let res = raw(&app, Method::POST, "/orgs", ct, body).await;
         problem(res, status).await;
     }
+    // No body at all, so no media type.
     let res = app
-        .client
-        .post(app.url("/orgs"))
-        .bearer_auth(&app.root_key)
-        .send()
-        .await
-        .unwrap();
+        .send(Some(&app.root_key), Method::POST, "/orgs", None)
+        .await;
     problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     // The server is still healthy and nothing was created.
     let orgs: Vec<Value> = app.get_json(&app.root_key, "/orgs").await;
@@ -83,24 +80,14 @@ async fn malformed_bodies_get_4xx_problems_never_500() {
 #[tokio::test]
 async fn bad_paths_and_queries_get_4xx_problems() {
     let app = TestApp::spawn().await;
+    let k = &app.root_key;
     let long = "x".repeat(5000);
-    problem(
-        app.get(&app.root_key, &format!("/orgs/{long}")).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        app.get(&app.root_key, &format!("/orgs/{long}/children"))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    for path in [format!("/orgs/{long}"), format!("/orgs/{long}/children")] {
+        app.get_problem(k, &path, StatusCode::NOT_FOUND).await;
+    }
     // Not UTF-8 once percent-decoded.
-    problem(
-        app.get(&app.root_key, "/orgs/%FF%FE").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    app.get_problem(k, "/orgs/%FF%FE", StatusCode::BAD_REQUEST)
+        .await;
     for q in [
         "limit=-1",
         "limit=0",
@@ -108,17 +95,10 @@ async fn bad_paths_and_queries_get_4xx_problems() {
         "limit=99999999999999999999999",
         "limit=abc",
     ] {
-        problem(
-            app.get(&app.root_key, &format!("/orgs?{q}")).await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-        problem(
-            app.get(&app.root_key, &format!("/orgs/root/audit?{q}"))
-                .await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        for list in ["/orgs", "/orgs/root/audit"] {
+            let path = format!("{list}?{q}");
+            app.get_problem(k, &path, StatusCode::BAD_REQUEST).await;
+        }
     }
     // Garbage, oversized, and cursors of another list (`n:1` is an audit
     // cursor, `i:acme` an org-list cursor).
@@ -129,20 +109,13 @@ async fn bad_paths_and_queries_get_4xx_problems() {
     ];
     for (list, foreign) in [("/orgs", "bjox"), ("/orgs/root/children_audit", "aTphY21l")] {
         for cursor in garbage.iter().map(String::as_str).chain([foreign]) {
-            let p = problem(
-                app.get(&app.root_key, &format!("{list}?cursor={cursor}"))
-                    .await,
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            let path = format!("{list}?cursor={cursor}");
+            let p = app.get_problem(k, &path, StatusCode::BAD_REQUEST).await;
             assert_eq!(p["errors"][0]["field"], "cursor");
         }
     }
-    problem(
-        app.get(&app.root_key, "/no/such/route").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    app.get_problem(k, "/no/such/route", StatusCode::NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -241,15 +214,7 @@ async fn health_endpoints_need_no_key() {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
     }
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = openapi_document(&app).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 }
 

@@ -5,22 +5,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    OrgdProcess, RawDb, Storage, TestApp, openapi_document, postgres, problem, run_cli,
+    OrgdProcess, RawDb, Remote, Storage, TestApp, error_fields, openapi_document, postgres,
+    problem, run_cli, serve,
 };
 
 fn key() -> String {
     orgd_core::keys::generate_secret()
-}
-
-/// `orgd serve` on `db` with the start-up lines shown (`warn,orgd::cli=info`).
-fn serve(db: &str, root_key: Option<&str>, extra: &[&str]) -> OrgdProcess {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--database-url", db];
-    args.extend_from_slice(extra);
-    let mut env = vec![("ORGD_LOG", "warn,orgd::cli=info")];
-    if let Some(k) = root_key {
-        env.push(("ORGD_BOOTSTRAP_KEY", k));
-    }
-    OrgdProcess::spawn(&args, &env)
 }
 
 async fn status_of(base: &str, key: &str, path: &str) -> StatusCode {
@@ -38,7 +28,7 @@ async fn a_bootstrap_key_that_no_longer_applies_is_named_in_a_warning() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
     let first = key();
-    let mut orgd = serve(&db, Some(&first), &[]);
+    let mut orgd = serve(&db, Some(&first));
     orgd.base().await;
     let (status, lines) = orgd.stop().await;
     assert!(status.success(), "{lines:?}");
@@ -46,7 +36,7 @@ async fn a_bootstrap_key_that_no_longer_applies_is_named_in_a_warning() {
 
     // Started again with another key, as the old README walk-through did.
     let second = key();
-    let mut orgd = serve(&db, Some(&second), &[]);
+    let mut orgd = serve(&db, Some(&second));
     let base = orgd.base().await;
     let warning = orgd
         .lines()
@@ -64,7 +54,7 @@ async fn a_bootstrap_key_that_no_longer_applies_is_named_in_a_warning() {
     orgd.stop().await;
 
     // The key that does work: no warning.
-    let mut orgd = serve(&db, Some(&first), &[]);
+    let mut orgd = serve(&db, Some(&first));
     orgd.base().await;
     let (_, lines) = orgd.stop().await;
     assert!(!lines.iter().any(|l| l.contains("WARN")), "{lines:?}");
@@ -149,10 +139,9 @@ async fn json_logs_are_one_object_a_line_with_request_ids_and_401_reasons() {
         &[("ORGD_LOG", "info"), ("ORGD_BOOTSTRAP_KEY", &root)],
     );
     let base = orgd.base().await;
-    let client = reqwest::Client::new();
-    let res = client
-        .post(format!("{base}/orgs"))
-        .bearer_auth(&root)
+    let operator = Remote::new(&base, &root);
+    let res = operator
+        .req(reqwest::Method::POST, "/orgs")
         .header("x-request-id", "walk-1")
         .json(&json!({"id": "acme", "name": "Acme"}))
         .send()
@@ -160,27 +149,21 @@ async fn json_logs_are_one_object_a_line_with_request_ids_and_401_reasons() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let (acme_key, acme_key_id) = {
-        let body: Value = client
-            .post(format!("{base}/orgs/acme/api_keys"))
-            .bearer_auth(&root)
-            .json(&json!({"name": "k", "permissions": ["read"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read = json!({"name": "k", "permissions": ["read"]});
+        let res = operator.post("/orgs/acme/api_keys", read).await;
+        let body: Value = res.json().await.unwrap();
         (
             body["secret"].as_str().unwrap().to_owned(),
             body["id"].as_str().unwrap().to_owned(),
         )
     };
-    client
-        .delete(format!("{base}/orgs/acme/api_keys/{acme_key_id}"))
-        .bearer_auth(&root)
+    let revoke = format!("/orgs/acme/api_keys/{acme_key_id}");
+    operator
+        .req(reqwest::Method::DELETE, &revoke)
         .send()
         .await
         .unwrap();
+    let client = reqwest::Client::new();
     let unknown = key();
     for (secret, _) in [
         (Some(unknown.as_str()), "unknown"),
@@ -247,10 +230,8 @@ async fn an_expired_key_is_refused_with_its_reason() {
             json!({"name": "short", "permissions": ["read"], "expires_at": "2099-01-01T00:00:00Z"}),
         )
         .await;
-    let secret = res.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let created = res.json::<Value>().await.unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
     app.clock.advance(chrono::Duration::days(365 * 80));
     match app.service.authenticate(&secret).await {
         Err(orgd_core::Error::Unauthenticated { reason, key_id }) => {
@@ -259,14 +240,15 @@ async fn an_expired_key_is_refused_with_its_reason() {
         }
         other => panic!("expected an expired key, got {other:?}"),
     }
-    problem(app.get(&secret, "/me").await, StatusCode::UNAUTHORIZED).await;
+    app.get_problem(&secret, "/me", StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 #[tokio::test]
 async fn text_logs_have_no_colours_when_stderr_is_not_a_terminal() {
     let storage = Storage::new().await;
     let root = key();
-    let mut orgd = serve(&storage.database_url, Some(&root), &[]);
+    let mut orgd = serve(&storage.database_url, Some(&root));
     let base = orgd.base().await;
     status_of(&base, &root, "/me").await;
     let (_, lines) = orgd.stop().await;
@@ -431,19 +413,15 @@ async fn a_412_carries_the_current_etag() {
 async fn unknown_query_parameters_are_refused_and_named() {
     let app = TestApp::spawn().await;
     app.org("root", "acme").await;
-    let body = problem(
-        app.get(&app.root_key, "/orgs?name=x&limit=5&colour=red")
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["name", "colour"]);
+    let k = &app.root_key;
+    let body = app
+        .get_problem(
+            k,
+            "/orgs?name=x&limit=5&colour=red",
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(error_fields(&body), ["name", "colour"]);
     assert!(
         body["errors"][0]["message"]
             .as_str()
@@ -451,28 +429,19 @@ async fn unknown_query_parameters_are_refused_and_named() {
             .contains("name_prefix")
     );
     // A route that takes no query at all, and one that takes only some.
-    problem(
-        app.get(&app.root_key, "/orgs/acme?verbose=1").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    problem(
-        app.get(&app.root_key, "/orgs/acme/tags?limit=10").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    for path in ["/orgs/acme?verbose=1", "/orgs/acme/tags?limit=10"] {
+        app.get_problem(k, path, StatusCode::BAD_REQUEST).await;
+    }
     // Declared ones pass, repeated ones too.
     let res = app
-        .get(&app.root_key, "/orgs?name_prefix=Org&tag=a&tag=b&limit=5")
+        .get(k, "/orgs?name_prefix=Org&tag=a&tag=b&limit=5")
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     // Authentication comes first: no key, no word about the query.
-    problem(
-        app.send(None, reqwest::Method::GET, "/orgs?name=x", None)
-            .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let res = app
+        .send(None, reqwest::Method::GET, "/orgs?name=x", None)
+        .await;
+    problem(res, StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -481,40 +450,23 @@ async fn one_api_key_can_be_read_by_its_id() {
     app.org("root", "acme").await;
     app.org("root", "other").await;
     let (_, id) = app.key("acme", &["read", "write"]).await;
-    let res = app
-        .get(&app.root_key, &format!("/orgs/acme/api_keys/{id}"))
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let key: Value = res.json().await.unwrap();
+    let k = &app.root_key;
+    let path = format!("/orgs/acme/api_keys/{id}");
+    let key: Value = app.get_json(k, &path).await;
     assert_eq!(key["id"], id.as_str());
     assert_eq!(key["permissions"], json!(["read", "write"]));
     assert!(key.get("secret").is_none() && key.get("digest").is_none());
     // Another org's path, an unknown id, a key without admin, a revoked key.
-    problem(
-        app.get(&app.root_key, &format!("/orgs/other/api_keys/{id}"))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    problem(
-        app.get(&app.root_key, "/orgs/acme/api_keys/key_nope").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    for other in [
+        format!("/orgs/other/api_keys/{id}"),
+        "/orgs/acme/api_keys/key_nope".to_owned(),
+    ] {
+        app.get_problem(k, &other, StatusCode::NOT_FOUND).await;
+    }
     let (reader, _) = app.key("acme", &["read"]).await;
-    problem(
-        app.get(&reader, &format!("/orgs/acme/api_keys/{id}")).await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    app.delete(&app.root_key, &format!("/orgs/acme/api_keys/{id}"))
-        .await;
-    problem(
-        app.get(&app.root_key, &format!("/orgs/acme/api_keys/{id}"))
-            .await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    app.get_problem(&reader, &path, StatusCode::FORBIDDEN).await;
+    app.delete(k, &path).await;
+    app.get_problem(k, &path, StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]

@@ -466,21 +466,35 @@ impl Remote {
         res.json().await.unwrap()
     }
 
+    /// A request with `body` as JSON.
+    pub async fn send(&self, method: Method, path: &str, body: Value) -> Response {
+        self.req(method, path).json(&body).send().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.req(Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.send(Method::POST, path, body).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.req(Method::PATCH, path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.send(Method::PATCH, path, body).await
     }
+}
+
+/// `orgd serve` on `database_url`, listening on a free port, with the
+/// start-up lines shown (`warn,orgd::cli=info`) and the bootstrap key if given.
+pub fn serve(database_url: &str, bootstrap_key: Option<&str>) -> OrgdProcess {
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        database_url,
+    ];
+    let mut env = vec![("ORGD_LOG", "warn,orgd::cli=info")];
+    if let Some(k) = bootstrap_key {
+        env.push(("ORGD_BOOTSTRAP_KEY", k));
+    }
+    OrgdProcess::spawn(&args, &env)
 }
 
 /// Starts the real `orgd serve` binary on a free port. Returns the process,
@@ -716,34 +730,16 @@ impl OrgdProcess {
 
 /// A database with a root (key `root`) and orgs `a`, `b`, `b1`, one deleted.
 pub async fn populated(storage: &Storage, root: &str) {
-    let mut orgd = OrgdProcess::spawn(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &storage.database_url,
-        ],
-        &[
-            ("ORGD_LOG", "warn,orgd::cli=info"),
-            ("ORGD_BOOTSTRAP_KEY", root),
-        ],
-    );
-    let base = orgd.base().await;
-    let client = reqwest::Client::new();
+    let mut orgd = serve(&storage.database_url, Some(root));
+    let remote = Remote::new(&orgd.base().await, root);
     for (id, parent) in [("a", "root"), ("b", "root"), ("b1", "b"), ("gone", "a")] {
-        let res = client
-            .post(format!("{base}/orgs"))
-            .bearer_auth(root)
-            .json(&json!({"id": id, "name": id, "parent_id": parent}))
-            .send()
-            .await
-            .unwrap();
+        let res = remote
+            .post("/orgs", json!({"id": id, "name": id, "parent_id": parent}))
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
-    let res = client
-        .delete(format!("{base}/orgs/gone"))
-        .bearer_auth(root)
+    let res = remote
+        .req(Method::DELETE, "/orgs/gone")
         .send()
         .await
         .unwrap();

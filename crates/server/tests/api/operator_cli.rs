@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{OrgdProcess, RawDb, Storage, populated, postgres, run_cli};
+use crate::helpers::{RawDb, Remote, Storage, populated, postgres, run_cli, serve};
 
 #[tokio::test]
 async fn audit_verify_all_checks_every_org_and_exits_by_outcome() {
@@ -61,14 +61,14 @@ async fn backup_writes_a_copy_that_serves_with_the_same_keys() {
     populated(&storage, &root).await;
     let dest = storage.dir.path().join("backup.db");
     let dest_s = dest.display().to_string();
-    let (code, out, err) = run_cli(&[
+    let backup = [
         "backup",
         "--database-url",
         &storage.database_url,
         "--to",
         &dest_s,
-    ])
-    .await;
+    ];
+    let (code, out, err) = run_cli(&backup).await;
     if postgres() {
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("pg_dump"), "{err}");
@@ -78,35 +78,13 @@ async fn backup_writes_a_copy_that_serves_with_the_same_keys() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("wrote a consistent copy"), "{err}");
     // Never over an existing file.
-    let (code, _, err) = run_cli(&[
-        "backup",
-        "--database-url",
-        &storage.database_url,
-        "--to",
-        &dest_s,
-    ])
-    .await;
+    let (code, _, err) = run_cli(&backup).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("exists already"), "{err}");
 
     let backup_url = format!("sqlite://{dest_s}");
-    let mut orgd = OrgdProcess::spawn(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &backup_url,
-        ],
-        &[("ORGD_LOG", "warn,orgd::cli=info")],
-    );
-    let base = orgd.base().await;
-    let res = reqwest::Client::new()
-        .get(format!("{base}/orgs/b1"))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap();
+    let mut orgd = serve(&backup_url, None);
+    let res = Remote::new(&orgd.base().await, &root).get("/orgs/b1").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         !orgd.lines().iter().any(|l| l.contains("shown once")),
