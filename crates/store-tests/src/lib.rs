@@ -68,6 +68,7 @@ pub(crate) use cases;
 mod access_log;
 mod audit;
 mod consumption;
+mod events;
 pub mod fixtures;
 mod idempotency;
 mod keys;
@@ -87,6 +88,7 @@ pub fn all() -> Vec<Case> {
         idempotency::CASES,
         access_log::CASES,
         consumption::CASES,
+        events::CASES,
         tx::CASES,
     ]
     .concat()
