@@ -3,38 +3,25 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{RawDb, TestApp, problem};
+use crate::helpers::{RawDb, TestApp, strs};
 
 #[tokio::test]
 async fn children_audit_of_a_grandparent_shows_a_deleted_grandchilds_history() {
     let app = TestApp::spawn().await;
-    app.org("root", "parent").await;
-    app.org("parent", "child").await;
-    app.org("child", "grandchild").await;
-    app.patch(
-        &app.root_key,
-        "/orgs/grandchild",
-        json!({"name": "Renamed"}),
-    )
-    .await;
-    assert_eq!(
-        app.delete(&app.root_key, "/orgs/grandchild").await.status(),
-        StatusCode::OK
-    );
-
-    let res = app
-        .get(
-            &app.root_key,
-            "/orgs/parent/children_audit?org_id=grandchild",
-        )
-        .await;
+    app.orgs("root/parent/child/grandchild").await;
+    let k = &app.root_key;
+    let renamed = json!({"name": "Renamed"});
+    app.patch(k, "/orgs/grandchild", renamed).await;
+    let res = app.delete(k, "/orgs/grandchild").await;
     assert_eq!(res.status(), StatusCode::OK);
-    let events: Vec<Value> = res.json().await.unwrap();
-    let actions: Vec<_> = events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, vec!["org.delete", "org.update", "org.create"]);
+
+    let events: Vec<Value> = app
+        .get_json(k, "/orgs/parent/children_audit?org_id=grandchild")
+        .await;
+    assert_eq!(
+        strs(&events, "action"),
+        vec!["org.delete", "org.update", "org.create"]
+    );
     assert_eq!(
         events[1]["changes"],
         json!({"before": {"name": "Org grandchild"}, "after": {"name": "Renamed"}})
@@ -43,7 +30,7 @@ async fn children_audit_of_a_grandparent_shows_a_deleted_grandchilds_history() {
     assert_eq!(seqs, vec![3, 2, 1]);
 
     // Strict descendants only: parent's own events are not in its children_audit.
-    let all: Vec<Value> = app.get_json(&app.root_key, "/orgs/parent/children_audit").await;
+    let all: Vec<Value> = app.get_json(k, "/orgs/parent/children_audit").await;
     assert!(all.iter().all(|e| e["org_id"] != "parent"));
     assert_eq!(all.len(), 4);
 }
@@ -56,34 +43,38 @@ async fn children_audit_filters_by_action_key_and_time() {
     app.patch(&writer, "/orgs/a", json!({"name": "by writer"}))
         .await;
 
-    let by_key: Vec<Value> = app.get_json(&app.root_key,
-            &format!("/orgs/root/children_audit?key_id={writer_id}"),).await;
+    let k = &app.root_key;
+    let audit = |query: &str| format!("/orgs/root/children_audit?{query}");
+    let by_key: Vec<Value> = app
+        .get_json(k, &audit(&format!("key_id={writer_id}")))
+        .await;
     assert_eq!(by_key.len(), 1);
     assert_eq!(by_key[0]["actor"]["key_id"], writer_id);
-    let creates: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/children_audit?action=org.create").await;
-    assert_eq!(creates.len(), 1);
-    let future: Vec<Value> = app.get_json(&app.root_key,
-            "/orgs/root/children_audit?start=2999-01-01T00:00:00Z",).await;
-    assert!(future.is_empty());
-    let past: Vec<Value> = app.get_json(&app.root_key,
-            "/orgs/root/children_audit?end=2000-01-01T00:00:00Z",).await;
-    assert!(past.is_empty());
-    problem(
-        app.get(&app.root_key, "/orgs/root/children_audit?start=yesterday")
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    for (query, found) in [
+        ("action=org.create", 1),
+        ("start=2999-01-01T00:00:00Z", 0),
+        ("end=2000-01-01T00:00:00Z", 0),
+    ] {
+        let events: Vec<Value> = app.get_json(k, &audit(query)).await;
+        assert_eq!(events.len(), found, "{query}");
+    }
+    app.get_problem(k, &audit("start=yesterday"), StatusCode::BAD_REQUEST)
+        .await;
+}
+
+/// Renames org `a` `times` times, to `n0`, `n1`, ….
+async fn rename_a(app: &TestApp, times: usize) {
+    for i in 0..times {
+        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
+            .await;
+    }
 }
 
 #[tokio::test]
 async fn every_event_links_to_the_previous_one() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    for i in 0..5 {
-        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
-            .await;
-    }
+    rename_a(&app, 5).await;
     let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/audit").await;
     assert_eq!(events.len(), 6);
     assert_eq!(events[5]["prev_hash"], "0".repeat(64));
@@ -101,10 +92,7 @@ async fn every_event_links_to_the_previous_one() {
 async fn editing_a_stored_audit_row_breaks_verification_at_that_seq() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    for i in 0..4 {
-        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
-            .await;
-    }
+    rename_a(&app, 4).await;
     assert_eq!(app.verify("a").await["valid"], true);
 
     // What someone with the database file could do: drop the guard trigger
@@ -142,7 +130,9 @@ async fn key_changes_are_audited_without_secrets() {
     let (secret, id) = app.key("root", &["read"]).await;
     app.delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
         .await;
-    let events: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/audit?action=api_key.delete").await;
+    let events: Vec<Value> = app
+        .get_json(&app.root_key, "/orgs/root/audit?action=api_key.delete")
+        .await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["target"], json!({"type": "api_key", "id": id}));
     let all = app
@@ -159,10 +149,7 @@ async fn key_changes_are_audited_without_secrets() {
 async fn audit_pages_walk_newest_first() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    for i in 0..9 {
-        app.patch(&app.root_key, "/orgs/a", json!({"name": format!("n{i}")}))
-            .await;
-    }
+    rename_a(&app, 9).await;
     let res = app.get(&app.root_key, "/orgs/a/audit?limit=4").await;
     let link = res.headers()["link"].to_str().unwrap().to_owned();
     let first: Vec<Value> = res.json().await.unwrap();

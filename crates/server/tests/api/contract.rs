@@ -5,42 +5,31 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, json_body, problem};
 
 #[tokio::test]
 async fn a_json_number_with_no_fraction_is_an_integer() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
+    let k = &app.root_key;
     // JSON Schema counts `5.0` as the integer 5; so does orgd.
+    let body = r#"{"applications.limit": 5.0}"#;
     let res = app
-        .send_json_text(
-            &app.root_key,
-            Method::PUT,
-            "/orgs/a/configs",
-            r#"{"applications.limit": 5.0}"#,
-        )
+        .send_json_text(k, Method::PUT, "/orgs/a/configs", body)
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
+        json_body(res, StatusCode::OK).await,
         json!({"applications.limit": 5})
     );
     let body = r#"{"name": "k", "permissions": ["read"], "rate_limit_per_minute": 600.0}"#;
     let res = app
-        .send_json_text(&app.root_key, Method::POST, "/orgs/a/api_keys", body)
+        .send_json_text(k, Method::POST, "/orgs/a/api_keys", body)
         .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["rate_limit_per_minute"],
-        600
-    );
+    let key = json_body(res, StatusCode::CREATED).await;
+    assert_eq!(key["rate_limit_per_minute"], 600);
+    let body = r#"[{"metric": "m", "quantity": 3.0}]"#;
     let res = app
-        .send_json_text(
-            &app.root_key,
-            Method::POST,
-            "/orgs/a/usage",
-            r#"[{"metric": "m", "quantity": 3.0}]"#,
-        )
+        .send_json_text(k, Method::POST, "/orgs/a/usage", body)
         .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
 
@@ -62,11 +51,8 @@ async fn a_json_number_with_no_fraction_is_an_integer() {
             r#"[{"metric": "m", "quantity": 0.5}]"#,
         ),
     ] {
-        problem(
-            app.send_json_text(&app.root_key, method, path, body).await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let res = app.send_json_text(k, method, path, body).await;
+        problem(res, StatusCode::BAD_REQUEST).await;
     }
 }
 
@@ -83,12 +69,10 @@ async fn configs_text_values_are_canonical_numbers() {
     }
     // The document's pattern refuses these; so does the server.
     for bad in ["05", "00", "+5", " 5", "1000000001", ""] {
-        let p = problem(
-            app.put(k, "/orgs/a/configs", json!({"applications.limit": bad}))
-                .await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let res = app
+            .put(k, "/orgs/a/configs", json!({"applications.limit": bad}))
+            .await;
+        let p = problem(res, StatusCode::BAD_REQUEST).await;
         assert_eq!(p["errors"][0]["field"], "applications.limit", "{bad}");
     }
 }
@@ -98,58 +82,46 @@ async fn lengths_count_characters_and_names_count_before_trimming() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     let k = &app.root_key;
-
-    // 200 characters of two bytes each: a name of the maximum length.
-    let res = app
-        .post(k, "/orgs", json!({"id": "b", "name": "é".repeat(200)}))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    // 199 characters inside two blanks: 201 as sent, which `maxLength` refuses.
-    let padded = format!(" {} ", "x".repeat(199));
-    problem(
-        app.post(k, "/orgs", json!({"id": "c", "name": padded}))
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-
-    // An external event's action: 64 characters, whatever their bytes.
     let event = |action: String| json!([{"action": action, "status": "SUCCESS"}]);
-    let res = app
-        .post(k, "/orgs/a/access_log", event("é".repeat(64)))
-        .await;
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    problem(
-        app.post(k, "/orgs/a/access_log", event("é".repeat(65)))
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    // A usage idempotency key: 255 characters.
     let usage = |key: String| json!([{"metric": "m", "quantity": 1, "idempotency_key": key}]);
-    let res = app.post(k, "/orgs/a/usage", usage("é".repeat(255))).await;
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    problem(
-        app.post(k, "/orgs/a/usage", usage("é".repeat(256))).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    // The longest that fits, then one character more.
+    for (path, longest, too_long, created) in [
+        // 200 characters of two bytes each: a name of the maximum length;
+        // 199 characters inside two blanks: 201 as sent, which `maxLength` refuses.
+        (
+            "/orgs",
+            json!({"id": "b", "name": "é".repeat(200)}),
+            json!({"id": "c", "name": format!(" {} ", "x".repeat(199))}),
+            StatusCode::CREATED,
+        ),
+        // An external event's action: 64 characters, whatever their bytes.
+        (
+            "/orgs/a/access_log",
+            event("é".repeat(64)),
+            event("é".repeat(65)),
+            StatusCode::ACCEPTED,
+        ),
+        // A usage idempotency key: 255 characters.
+        (
+            "/orgs/a/usage",
+            usage("é".repeat(255)),
+            usage("é".repeat(256)),
+            StatusCode::ACCEPTED,
+        ),
+    ] {
+        let res = app.post(k, path, longest).await;
+        assert_eq!(res.status(), created, "{path}");
+        problem(app.post(k, path, too_long).await, StatusCode::BAD_REQUEST).await;
+    }
 }
 
 #[tokio::test]
 async fn permissions_are_matched_exactly() {
     let app = TestApp::spawn().await;
     for bad in [" read", "read ", "READ"] {
-        let p = problem(
-            app.post(
-                &app.root_key,
-                "/orgs/root/api_keys",
-                json!({"name": "k", "permissions": [bad]}),
-            )
-            .await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let body = json!({"name": "k", "permissions": [bad]});
+        let res = app.post(&app.root_key, "/orgs/root/api_keys", body).await;
+        let p = problem(res, StatusCode::BAD_REQUEST).await;
         assert_eq!(p["errors"][0]["field"], "permissions", "{bad:?}");
     }
 }
@@ -169,13 +141,10 @@ async fn an_empty_typed_query_parameter_is_refused_not_ignored() {
         "/orgs/a/consumption?month=",
         "/orgs/a/consumption?include_children=",
     ] {
-        problem(app.get(k, path).await, StatusCode::BAD_REQUEST).await;
+        app.get_problem(k, path, StatusCode::BAD_REQUEST).await;
     }
-    problem(
-        app.delete(k, "/orgs/a?cascade=").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    app.delete_problem(k, "/orgs/a?cascade=", StatusCode::BAD_REQUEST)
+        .await;
     // The same parameters with values of their types.
     for path in [
         "/orgs?limit=5",

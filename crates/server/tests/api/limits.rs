@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, error_fields, json_body, problem, strs};
 
 const KINDS: [&str; 3] = ["applications", "workspaces", "usergroups"];
 
@@ -26,10 +26,23 @@ async fn create_item(app: &TestApp, org: &str, kind: &str, name: &str) -> reqwes
     .await
 }
 
+/// Creates `name` of `kind` in `org`, which must succeed: the item.
+async fn created_item(app: &TestApp, org: &str, kind: &str, name: &str) -> Value {
+    json_body(create_item(app, org, kind, name).await, StatusCode::CREATED).await
+}
+
+/// Tries to create `name` of `kind` in `org`, which a limit must refuse: the problem.
+async fn refused_item(app: &TestApp, org: &str, kind: &str, name: &str) -> Value {
+    problem(
+        create_item(app, org, kind, name).await,
+        StatusCode::CONFLICT,
+    )
+    .await
+}
+
 async fn limits(app: &TestApp, org: &str) -> Value {
-    let res = app.get(&app.root_key, &format!("/orgs/{org}/limits")).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
+    app.get_json(&app.root_key, &format!("/orgs/{org}/limits"))
+        .await
 }
 
 /// The request that creates the `n`th thing of `what` in org `a`.
@@ -124,9 +137,7 @@ async fn sixty_four_concurrent_creates_against_limit_five_leave_exactly_five() {
 #[tokio::test]
 async fn a_grandparents_limit_governs_until_the_grandchild_sets_its_own() {
     let app = TestApp::spawn().await;
-    app.org("root", "gp").await;
-    app.org("gp", "p").await;
-    app.org("p", "c").await;
+    app.orgs("root/gp/p/c").await;
     set_configs(
         &app,
         "gp",
@@ -148,14 +159,9 @@ async fn a_grandparents_limit_governs_until_the_grandchild_sets_its_own() {
     assert_eq!(limits(&app, "gp").await["children"]["used"], 1);
 
     for n in 0..2 {
-        let res = create_item(&app, "c", "applications", &format!("app {n}")).await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        created_item(&app, "c", "applications", &format!("app {n}")).await;
     }
-    let p = problem(
-        create_item(&app, "c", "applications", "one too many").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let p = refused_item(&app, "c", "applications", "one too many").await;
     assert_eq!(p["type"], "/problems/limit-exceeded");
     assert_eq!(
         (&p["limit"], &p["used"], &p["source"]),
@@ -168,8 +174,7 @@ async fn a_grandparents_limit_governs_until_the_grandchild_sets_its_own() {
         limits(&app, "c").await["applications"],
         json!({"limit": 3, "used": 2, "source": "c", "over_limit": false})
     );
-    let res = create_item(&app, "c", "applications", "third").await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    created_item(&app, "c", "applications", "third").await;
     // A smaller own value overrides a larger inherited one too.
     set_configs(&app, "c", json!({"applications.limit": 0})).await;
     let l = limits(&app, "c").await;
@@ -187,9 +192,7 @@ async fn a_lowered_limit_refuses_creates_but_allows_deletes_until_under_it() {
         set_configs(&app, "a", json!({ format!("{kind}.limit"): 5 })).await;
         let mut ids = Vec::new();
         for n in 0..5 {
-            let res = create_item(&app, "a", kind, &format!("item {n}")).await;
-            assert_eq!(res.status(), StatusCode::CREATED, "{kind}");
-            let item: Value = res.json().await.unwrap();
+            let item = created_item(&app, "a", kind, &format!("item {n}")).await;
             ids.push(item["id"].as_str().unwrap().to_owned());
         }
         set_configs(&app, "a", json!({ format!("{kind}.limit"): 2 })).await;
@@ -200,11 +203,7 @@ async fn a_lowered_limit_refuses_creates_but_allows_deletes_until_under_it() {
         );
         // Nothing was removed.
         assert_eq!(listed(&app, kind).await, 5);
-        let p = problem(
-            create_item(&app, "a", kind, "refused").await,
-            StatusCode::CONFLICT,
-        )
-        .await;
+        let p = refused_item(&app, "a", kind, "refused").await;
         assert_eq!((&p["limit"], &p["used"]), (&json!(2), &json!(5)));
 
         // Deletes are allowed; at 2 (not over, but full) creates are still refused.
@@ -218,117 +217,67 @@ async fn a_lowered_limit_refuses_creates_but_allows_deletes_until_under_it() {
             limits(&app, "a").await[kind],
             json!({"limit": 2, "used": 2, "source": "a", "over_limit": false})
         );
-        problem(
-            create_item(&app, "a", kind, "still refused").await,
-            StatusCode::CONFLICT,
-        )
-        .await;
+        refused_item(&app, "a", kind, "still refused").await;
         let id = ids.pop().unwrap();
         let res = app
             .delete(&app.root_key, &format!("/orgs/a/{kind}/{id}"))
             .await;
         assert_eq!(res.status(), StatusCode::OK);
-        let res = create_item(&app, "a", kind, "allowed again").await;
-        assert_eq!(res.status(), StatusCode::CREATED, "{kind}");
-        problem(
-            create_item(&app, "a", kind, "full again").await,
-            StatusCode::CONFLICT,
-        )
-        .await;
+        created_item(&app, "a", kind, "allowed again").await;
+        refused_item(&app, "a", kind, "full again").await;
     }
 }
 
 #[tokio::test]
 async fn children_and_keys_limits_apply_to_creates_and_moves() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("root", "b").await;
-    app.org("a", "a1").await;
-    app.org("b", "b1").await;
+    app.orgs("root/a root/b a/a1 b/b1").await;
     set_configs(&app, "a", json!({"children.limit": 1, "api_keys.limit": 1})).await;
+    let k = &app.root_key;
 
     // Creating or moving a second child under a is refused.
-    let p = problem(
-        app.post(
-            &app.root_key,
-            "/orgs",
-            json!({"id": "a2", "name": "A2", "parent_id": "a"}),
-        )
-        .await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let a2 = json!({"id": "a2", "name": "A2", "parent_id": "a"});
+    let p = problem(app.post(k, "/orgs", a2).await, StatusCode::CONFLICT).await;
     assert_eq!(p["resource"], "children");
-    let p = problem(
-        app.patch(&app.root_key, "/orgs/b1", json!({"parent_id": "a"}))
-            .await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let under_a = json!({"parent_id": "a"});
+    let res = app.patch(k, "/orgs/b1", under_a.clone()).await;
+    let p = problem(res, StatusCode::CONFLICT).await;
     assert_eq!(p["type"], "/problems/limit-exceeded");
-    let b1: Value = app.get_json(&app.root_key, "/orgs/b1").await;
+    let b1: Value = app.get_json(k, "/orgs/b1").await;
     assert_eq!(b1["parent_id"], "b", "a refused move changed nothing");
     // A rename of a child already there is not a new child.
-    let res = app
-        .patch(&app.root_key, "/orgs/a1", json!({"name": "renamed"}))
-        .await;
+    let res = app.patch(k, "/orgs/a1", json!({"name": "renamed"})).await;
     assert_eq!(res.status(), StatusCode::OK);
 
     // Keys: revoked and expired ones do not count.
     let (_, first) = app.key("a", &["read"]).await;
-    problem(
-        app.post(
-            &app.root_key,
-            "/orgs/a/api_keys",
-            json!({"name": "second", "permissions": ["read"]}),
-        )
-        .await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    let res = app
-        .delete(&app.root_key, &format!("/orgs/a/api_keys/{first}"))
-        .await;
+    let second = json!({"name": "second", "permissions": ["read"]});
+    let res = app.post(k, "/orgs/a/api_keys", second).await;
+    problem(res, StatusCode::CONFLICT).await;
+    let res = app.delete(k, &format!("/orgs/a/api_keys/{first}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let soon = (app.clock_now() + chrono::Duration::minutes(5)).to_rfc3339();
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/a/api_keys",
-            json!({"name": "short-lived", "permissions": ["read"], "expires_at": soon}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let short_lived = json!({"name": "short-lived", "permissions": ["read"], "expires_at": soon});
+    app.created(k, "/orgs/a/api_keys", short_lived).await;
     assert_eq!(limits(&app, "a").await["api_keys"]["used"], 1);
     app.clock.advance(chrono::Duration::minutes(10));
     assert_eq!(limits(&app, "a").await["api_keys"]["used"], 0);
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/a/api_keys",
-            json!({"name": "after expiry", "permissions": ["read"]}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let after = json!({"name": "after expiry", "permissions": ["read"]});
+    app.created(k, "/orgs/a/api_keys", after).await;
 
     // Once a's child is deleted, the move goes through.
-    let res = app.delete(&app.root_key, "/orgs/a1").await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let res = app
-        .patch(&app.root_key, "/orgs/b1", json!({"parent_id": "a"}))
-        .await;
+    assert_eq!(app.delete(k, "/orgs/a1").await.status(), StatusCode::OK);
+    let res = app.patch(k, "/orgs/b1", under_a).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn deleting_an_org_releases_its_items_which_stay_in_its_audit_trail() {
     let app = TestApp::spawn().await;
-    app.org("root", "p").await;
-    app.org("p", "x").await;
+    app.orgs("root/p/x").await;
     for kind in KINDS {
         for n in 0..2 {
-            let res = create_item(&app, "x", kind, &format!("{kind} {n}")).await;
-            assert_eq!(res.status(), StatusCode::CREATED);
+            created_item(&app, "x", kind, &format!("{kind} {n}")).await;
         }
     }
     let consumption: Value = app.get_json(&app.root_key, "/orgs/x/consumption").await;
@@ -344,7 +293,9 @@ async fn deleting_an_org_releases_its_items_which_stay_in_its_audit_trail() {
     assert_eq!(res.status(), StatusCode::OK);
 
     // Its gauges drop to zero, their peak kept; the parent's subtree sums follow.
-    let report: Value = app.get_json(&app.root_key, "/orgs/p/consumption?include_children=true").await;
+    let report: Value = app
+        .get_json(&app.root_key, "/orgs/p/consumption?include_children=true")
+        .await;
     for kind in KINDS {
         assert_eq!(report["subtree"][kind]["current"], 0, "{kind}");
     }
@@ -352,10 +303,7 @@ async fn deleting_an_org_releases_its_items_which_stay_in_its_audit_trail() {
     let events = app
         .all_pages(&app.root_key, "/orgs/p/children_audit?org_id=x", 100)
         .await;
-    let actions: Vec<&str> = events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = strs(&events, "action");
     for kind in ["application", "workspace", "usergroup"] {
         let created = format!("{kind}.create");
         assert_eq!(
@@ -374,19 +322,18 @@ async fn deleting_an_org_releases_its_items_which_stay_in_its_audit_trail() {
 #[tokio::test]
 async fn items_are_validated_named_uniquely_and_audited() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("root", "b").await;
+    app.orgs("root/a root/b").await;
+    let k = &app.root_key;
 
     let res = app
         .post(
-            &app.root_key,
+            k,
             "/orgs/a/workspaces",
             json!({"name": "  Main  ", "metadata": {"region": "eu", "tiers": [1, 2]}}),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    let ws: Value = res.json().await.unwrap();
+    let ws = json_body(res, StatusCode::CREATED).await;
     assert!(ws["id"].as_str().unwrap().starts_with("ws_"));
     assert_eq!(ws["name"], "Main");
     assert_eq!(ws["metadata"], json!({"region": "eu", "tiers": [1, 2]}));
@@ -394,25 +341,16 @@ async fn items_are_validated_named_uniquely_and_audited() {
         location,
         format!("/orgs/a/workspaces/{}", ws["id"].as_str().unwrap())
     );
-    let read: Value = app.get_json(&app.root_key, &location).await;
+    let read: Value = app.get_json(k, &location).await;
     assert_eq!(read, ws);
-    let defaulted: Value = create_item(&app, "a", "usergroups", "ops")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let defaulted = created_item(&app, "a", "usergroups", "ops").await;
     assert_eq!(defaulted["metadata"], json!({}));
 
     // One name per org and kind; the same name elsewhere is fine.
-    let p = problem(
-        create_item(&app, "a", "workspaces", "Main").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let p = refused_item(&app, "a", "workspaces", "Main").await;
     assert_eq!(p["type"], "/problems/duplicate-name");
     for (org, kind) in [("a", "applications"), ("b", "workspaces")] {
-        let res = create_item(&app, org, kind, "Main").await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        created_item(&app, org, kind, "Main").await;
     }
 
     // Bad input: every invalid field named, nothing created.
@@ -426,29 +364,14 @@ async fn items_are_validated_named_uniquely_and_audited() {
         json!({"name": 5}),
     ];
     for body in cases {
-        let res = app
-            .post(&app.root_key, "/orgs/a/applications", body.clone())
-            .await;
+        let res = app.post(k, "/orgs/a/applications", body.clone()).await;
         let p = problem(res, StatusCode::BAD_REQUEST).await;
         assert!(p["detail"].is_string(), "{body}");
     }
-    let p = problem(
-        app.post(
-            &app.root_key,
-            "/orgs/a/applications",
-            json!({"name": "\u{7}", "metadata": [1]}),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["name", "metadata"]);
+    let bell = json!({"name": "\u{7}", "metadata": [1]});
+    let res = app.post(k, "/orgs/a/applications", bell).await;
+    let p = problem(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(error_fields(&p), ["name", "metadata"]);
     assert_eq!(listed(&app, "applications").await, 1);
 
     // Unknown items, and an item asked for under another org or kind: 404.
@@ -458,34 +381,27 @@ async fn items_are_validated_named_uniquely_and_audited() {
         format!("/orgs/b/workspaces/{id}"),
         format!("/orgs/a/applications/{id}"),
     ] {
-        problem(app.get(&app.root_key, &path).await, StatusCode::NOT_FOUND).await;
-        problem(
-            app.delete(&app.root_key, &path).await,
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        app.get_problem(k, &path, StatusCode::NOT_FOUND).await;
+        app.delete_problem(k, &path, StatusCode::NOT_FOUND).await;
     }
 
     // Deletion needs the delete permission.
     let (writer, _) = app.key("a", &["read", "write"]).await;
-    problem(app.delete(&writer, &location).await, StatusCode::FORBIDDEN).await;
-    let res = app.delete(&app.root_key, &location).await;
+    app.delete_problem(&writer, &location, StatusCode::FORBIDDEN)
+        .await;
+    let res = app.delete(k, &location).await;
     assert_eq!(res.status(), StatusCode::OK);
-    problem(
-        app.get(&app.root_key, &location).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    app.get_problem(k, &location, StatusCode::NOT_FOUND).await;
 
     // Both changes are on a's chain, with the item as target and before/after.
     let events = app
-        .all_pages(&app.root_key, "/orgs/a/audit?action=workspace.create", 100)
+        .all_pages(k, "/orgs/a/audit?action=workspace.create", 100)
         .await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["target"], json!({"type": "workspace", "id": id}));
     assert_eq!(events[0]["changes"]["after"], ws);
     let events = app
-        .all_pages(&app.root_key, "/orgs/a/audit?action=workspace.delete", 100)
+        .all_pages(k, "/orgs/a/audit?action=workspace.delete", 100)
         .await;
     assert_eq!(events[0]["changes"], json!({"before": ws, "after": null}));
     assert_eq!(app.verify("a").await["valid"], json!(true));
@@ -496,13 +412,12 @@ async fn item_lists_page_by_id() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     for n in 0..7 {
-        let res = create_item(&app, "a", "applications", &format!("app {n}")).await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        created_item(&app, "a", "applications", &format!("app {n}")).await;
     }
     let rows = app
         .all_pages(&app.root_key, "/orgs/a/applications?limit=3", 3)
         .await;
-    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids = strs(&rows, "id");
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids.len(), 7);

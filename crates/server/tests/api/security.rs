@@ -1,6 +1,6 @@
 //! Reach and permission rules, walked over the server's own route table.
 
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem, routes, sample_body};
@@ -18,9 +18,7 @@ fn fill(path: &str, org: &str, key_id: &str) -> String {
 #[tokio::test]
 async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("root", "b").await;
-    app.org("b", "b-child").await;
+    app.orgs("root/a root/b/b-child").await;
     let (a_key, _) = app.key("a", &["read", "write", "delete", "admin"]).await;
     let (_, b_key_id) = app.key("b", &["read"]).await;
     let before: Value = app.get_json(&app.root_key, "/orgs/b").await;
@@ -32,13 +30,9 @@ async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
         }
         for target in ["b", "b-child", "root", "does-not-exist"] {
             let body = sample_body(&method, &path);
+            let url = fill(&path, target, &b_key_id);
             let res = app
-                .send(
-                    Some(&a_key),
-                    method.clone(),
-                    &fill(&path, target, &b_key_id),
-                    body.as_ref(),
-                )
+                .send(Some(&a_key), method.clone(), &url, body.as_ref())
                 .await;
             let p = problem(res, StatusCode::NOT_FOUND).await;
             assert_eq!(
@@ -75,14 +69,8 @@ async fn read_only_key_gets_403_on_every_write() {
             }
             b
         });
-        let res = app
-            .send(
-                Some(&ro),
-                method.clone(),
-                &fill(&path, "a", &a_key_id),
-                body.as_ref(),
-            )
-            .await;
+        let url = fill(&path, "a", &a_key_id);
+        let res = app.send(Some(&ro), method, &url, body.as_ref()).await;
         problem(res, StatusCode::FORBIDDEN).await;
         checked += 1;
     }
@@ -127,26 +115,21 @@ async fn every_route_but_health_and_docs_requires_a_key() {
 async fn revoked_and_expired_keys_get_401_at_once() {
     let app = TestApp::spawn().await;
     let (secret, id) = app.key("root", &["read"]).await;
+    let k = &app.root_key;
     assert_eq!(app.get(&secret, "/me").await.status(), StatusCode::OK);
-    let res = app
-        .delete(&app.root_key, &format!("/orgs/root/api_keys/{id}"))
-        .await;
+    let res = app.delete(k, &format!("/orgs/root/api_keys/{id}")).await;
     assert_eq!(res.status(), StatusCode::OK);
-    problem(app.get(&secret, "/me").await, StatusCode::UNAUTHORIZED).await;
+    app.get_problem(&secret, "/me", StatusCode::UNAUTHORIZED)
+        .await;
 
     let expires = orgd_core::time::format(app.clock_now() + chrono::Duration::hours(1));
-    let res = app
-        .post(
-            &app.root_key,
-            "/orgs/root/api_keys",
-            json!({"name": "temp", "permissions": ["read"], "expires_at": expires}),
-        )
-        .await;
+    let temp = json!({"name": "temp", "permissions": ["read"], "expires_at": expires});
+    let res = app.post(k, "/orgs/root/api_keys", temp).await;
     let temp: Value = res.json().await.unwrap();
     let temp = temp["secret"].as_str().unwrap();
     assert_eq!(app.get(temp, "/me").await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::hours(2));
-    problem(app.get(temp, "/me").await, StatusCode::UNAUTHORIZED).await;
+    app.get_problem(temp, "/me", StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -155,82 +138,55 @@ async fn a_deleted_orgs_keys_stop_working_at_once() {
     app.org("root", "a").await;
     let (secret, _) = app.key("a", &["read"]).await;
     assert_eq!(app.get(&secret, "/orgs/a").await.status(), StatusCode::OK);
-    assert_eq!(
-        app.delete(&app.root_key, "/orgs/a").await.status(),
-        StatusCode::OK
-    );
-    problem(app.get(&secret, "/me").await, StatusCode::UNAUTHORIZED).await;
+    let res = app.delete(&app.root_key, "/orgs/a").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.get_problem(&secret, "/me", StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 #[tokio::test]
 async fn a_key_cannot_mint_wider_permissions_or_keys_above_its_org() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("a", "a1").await;
+    app.orgs("root/a/a1").await;
     let (admin_rw, _) = app.key("a", &["read", "write", "admin"]).await;
 
-    let res = app
-        .post(
-            &admin_rw,
-            "/orgs/a1/api_keys",
-            json!({"name": "x", "permissions": ["read", "delete"]}),
-        )
-        .await;
+    let res = mint(&app, &admin_rw, "a1", &["read", "delete"]).await;
     let p = problem(res, StatusCode::FORBIDDEN).await;
     assert!(p["detail"].as_str().unwrap().contains("delete"));
 
-    let res = app
-        .post(
-            &admin_rw,
-            "/orgs/root/api_keys",
-            json!({"name": "x", "permissions": ["read"]}),
-        )
-        .await;
+    let res = mint(&app, &admin_rw, "root", &["read"]).await;
     problem(res, StatusCode::NOT_FOUND).await;
 
-    let res = app
-        .post(
-            &admin_rw,
-            "/orgs/a1/api_keys",
-            json!({"name": "x", "permissions": ["read", "write"]}),
-        )
-        .await;
+    let res = mint(&app, &admin_rw, "a1", &["read", "write"]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let (no_admin, _) = app.key("a", &["read", "write"]).await;
-    let res = app
-        .post(
-            &no_admin,
-            "/orgs/a1/api_keys",
-            json!({"name": "x", "permissions": ["read"]}),
-        )
-        .await;
+    let res = mint(&app, &no_admin, "a1", &["read"]).await;
     problem(res, StatusCode::FORBIDDEN).await;
+}
+
+/// Asks, with `key`, for a key of `org` with `permissions`.
+async fn mint(app: &TestApp, key: &str, org: &str, permissions: &[&str]) -> Response {
+    let body = json!({"name": "x", "permissions": permissions});
+    app.post(key, &format!("/orgs/{org}/api_keys"), body).await
 }
 
 #[tokio::test]
 async fn governance_needs_a_strict_ancestor() {
     let app = TestApp::spawn().await;
-    app.org("root", "a").await;
-    app.org("a", "a1").await;
-    app.org("root", "b").await;
+    app.orgs("root/a/a1 root/b").await;
     let (a_all, _) = app.key("a", &["read", "write", "delete", "admin"]).await;
 
     // An org cannot delete or move itself...
-    problem(app.delete(&a_all, "/orgs/a").await, StatusCode::FORBIDDEN).await;
-    problem(
-        app.patch(&a_all, "/orgs/a", json!({"parent_id": "b"}))
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    app.delete_problem(&a_all, "/orgs/a", StatusCode::FORBIDDEN)
+        .await;
+    let res = app
+        .patch(&a_all, "/orgs/a", json!({"parent_id": "b"}))
+        .await;
+    problem(res, StatusCode::FORBIDDEN).await;
     // ...but may rename itself, and govern its descendants.
-    assert_eq!(
-        app.patch(&a_all, "/orgs/a", json!({"name": "A"}))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let res = app.patch(&a_all, "/orgs/a", json!({"name": "A"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         app.delete(&a_all, "/orgs/a1").await.status(),
         StatusCode::OK
