@@ -75,6 +75,22 @@ fn spawn_insert(
     })
 }
 
+/// Tasks that each write one of the orgs `ids` in a unit of their own.
+fn spawn_inserts(
+    store: &Arc<SqliteStore>,
+    tree: &Tree,
+    ids: &[&str],
+) -> Vec<tokio::task::JoinHandle<StoreResult<()>>> {
+    ids.iter().map(|id| spawn_insert(store, tree, id)).collect()
+}
+
+/// A unit that has written the org `a` and is not committed yet.
+async fn first_unit(store: &SqliteStore, tree: &Tree) -> Box<dyn Tx> {
+    let mut first = store.begin().await.unwrap();
+    first.insert_org(tree.org("a")).await.unwrap();
+    first
+}
+
 async fn present(store: &SqliteStore, ids: &[&str]) -> Vec<bool> {
     let mut out = Vec::new();
     for id in ids {
@@ -88,12 +104,8 @@ async fn queued_units_share_one_commit_and_are_visible_when_it_returns() {
     let (store, tree, _dir) = fresh(patient()).await;
     let before = commits(&store);
 
-    let mut first = store.begin().await.unwrap();
-    first.insert_org(tree.org("a")).await.unwrap();
-    let others: Vec<_> = ["b", "c", "d"]
-        .iter()
-        .map(|id| spawn_insert(&store, &tree, id))
-        .collect();
+    let first = first_unit(&store, &tree).await;
+    let others = spawn_inserts(&store, &tree, &["b", "c", "d"]);
     queued(&store, 3).await;
     first.commit().await.unwrap();
 
@@ -118,12 +130,8 @@ async fn a_full_batch_commits_although_units_are_queued() {
     .await;
     let before = commits(&store);
 
-    let mut first = store.begin().await.unwrap();
-    first.insert_org(tree.org("a")).await.unwrap();
-    let others: Vec<_> = ["b", "c", "d"]
-        .iter()
-        .map(|id| spawn_insert(&store, &tree, id))
-        .collect();
+    let first = first_unit(&store, &tree).await;
+    let others = spawn_inserts(&store, &tree, &["b", "c", "d"]);
     queued(&store, 3).await;
     first.commit().await.unwrap();
     for t in others {
@@ -138,8 +146,7 @@ async fn a_unit_failing_with_a_conflict_rolls_back_alone() {
     let (store, tree, _dir) = fresh(patient()).await;
     let before = commits(&store);
 
-    let mut first = store.begin().await.unwrap();
-    first.insert_org(tree.org("a")).await.unwrap();
+    let first = first_unit(&store, &tree).await;
     let failing = {
         let store = store.clone();
         let (b, r) = (tree.org("b").clone(), tree.org("r").clone());
@@ -173,8 +180,7 @@ async fn a_unit_dropped_mid_way_leaves_nothing_and_its_batch_commits() {
     let (store, tree, _dir) = fresh(patient()).await;
     let before = commits(&store);
 
-    let mut first = store.begin().await.unwrap();
-    first.insert_org(tree.org("a")).await.unwrap();
+    let first = first_unit(&store, &tree).await;
     let (wrote_tx, wrote) = tokio::sync::oneshot::channel();
     let abandoned = {
         let store = store.clone();
@@ -212,8 +218,7 @@ async fn a_queued_unit_that_gives_up_does_not_strand_the_batch() {
     let (store, tree, _dir) = fresh(patient()).await;
     let before = commits(&store);
 
-    let mut first = store.begin().await.unwrap();
-    first.insert_org(tree.org("a")).await.unwrap();
+    let first = first_unit(&store, &tree).await;
     let waiter = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -241,8 +246,7 @@ async fn a_queued_unit_that_gives_up_does_not_strand_the_batch() {
 async fn a_batch_rolled_back_by_sqlite_fails_every_unit() {
     let (store, tree, _dir) = fresh(patient()).await;
 
-    let mut first = store.begin().await.unwrap();
-    first.insert_org(tree.org("a")).await.unwrap();
+    let first = first_unit(&store, &tree).await;
     let broken = {
         let store = store.clone();
         let b = tree.org("b").clone();

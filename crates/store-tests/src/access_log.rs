@@ -97,7 +97,7 @@ async fn paged(
 }
 
 fn two_orgs() -> Tree {
-    Tree::new("r").add("r", "a").add("r", "b")
+    Tree::of("r/a r/b")
 }
 
 async fn inserting_access_entries_keeps_only_those_of_existing_orgs(store: &dyn Store) {

@@ -32,7 +32,7 @@ async fn org_events(
 }
 
 async fn inserted_events_read_back_and_the_newest_is_the_head(store: &dyn Store) {
-    Tree::new("r").add("r", "a").insert(store).await;
+    Tree::of("r/a").insert(store).await;
     let events = simple_chain("a", 3);
 
     let mut tx = store.begin().await.expect("begin");
@@ -63,11 +63,7 @@ async fn inserted_events_read_back_and_the_newest_is_the_head(store: &dyn Store)
 }
 
 async fn inserting_a_duplicate_seq_conflicts(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b").insert(store).await;
     let first = simple_chain("a", 1);
     insert_events(store, &first).await;
 
@@ -96,11 +92,7 @@ async fn inserting_a_duplicate_seq_conflicts(store: &dyn Store) {
 }
 
 async fn org_events_are_newest_first_and_page_by_seq(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b").insert(store).await;
     insert_events(store, &simple_chain("a", 5)).await;
     insert_events(store, &simple_chain("b", 2)).await;
 
@@ -134,7 +126,7 @@ async fn org_events_are_newest_first_and_page_by_seq(store: &dyn Store) {
 }
 
 async fn org_events_filter_by_action_and_key(store: &dyn Store) {
-    Tree::new("r").add("r", "a").insert(store).await;
+    Tree::of("r/a").insert(store).await;
     let step = |secs, action, key_id| Step {
         when: at(secs),
         action,
@@ -194,7 +186,7 @@ async fn org_events_filter_by_action_and_key(store: &dyn Store) {
 }
 
 async fn org_events_filter_by_time_start_inclusive_end_exclusive(store: &dyn Store) {
-    Tree::new("r").add("r", "a").insert(store).await;
+    Tree::of("r/a").insert(store).await;
     // seq n happens at t0 + (n - 1) s.
     insert_events(store, &simple_chain("a", 5)).await;
 
@@ -254,14 +246,7 @@ async fn org_events_filter_by_time_start_inclusive_end_exclusive(store: &dyn Sto
 /// with events interleaved across orgs, each appended in its own
 /// transaction. Returns the events of `a`'s strict descendants, newest first.
 async fn subtree_with_events(store: &dyn Store) -> (Tree, Vec<AuditEvent>) {
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a2")
-        .add("a", "dead")
-        .add("r", "ab")
-        .add("r", "a-b")
-        .add("r", "a.b");
+    let tree = Tree::of("r/a/a1/a2 r/a/dead r/ab r/a-b r/a.b");
     tree.insert(store).await;
     let mut inside = Vec::new();
     let plan = [
@@ -353,7 +338,7 @@ async fn subtree_events_page_by_their_global_order(store: &dyn Store) {
 /// Stores may read a large subtree differently from a small one (orgd's
 /// read it org by org below a few hundred orgs); the answer is the same.
 async fn subtree_events_of_a_large_subtree_page_and_filter_alike(store: &dyn Store) {
-    let mut tree = Tree::new("r").add("r", "big").add("r", "out");
+    let mut tree = Tree::of("r/big r/out");
     for i in 0..300 {
         tree = tree.add("big", &format!("b{i}"));
     }
@@ -508,11 +493,7 @@ async fn subtree_events_apply_the_filters(store: &dyn Store) {
 }
 
 async fn chain_events_are_oldest_first_after_a_seq(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b").insert(store).await;
     let events = simple_chain("a", 5);
     insert_events(store, &events).await;
     insert_events(store, &simple_chain("b", 3)).await;

@@ -85,7 +85,7 @@ async fn claim(store: &dyn Store, org: &str, key: &str, when: DateTime<Utc>) -> 
 }
 
 async fn add_counters_accumulate_across_calls_and_drop_unknown_orgs(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
     let rows = Rows(&tree);
 
@@ -140,7 +140,7 @@ async fn add_counters_accumulate_across_calls_and_drop_unknown_orgs(store: &dyn 
 }
 
 async fn add_counters_sums_repeated_counters_within_one_call(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a");
+    let tree = Tree::of("r/a");
     tree.insert(store).await;
     let rows = Rows(&tree);
 
@@ -174,11 +174,7 @@ async fn add_counters_sums_repeated_counters_within_one_call(store: &dyn Store) 
 }
 
 async fn claiming_a_usage_key_succeeds_once_per_org(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b").insert(store).await;
     let (a, b) = (oid("a"), oid("b"));
 
     let mut tx = store.begin().await.expect("begin");
@@ -205,11 +201,7 @@ async fn claiming_a_usage_key_succeeds_once_per_org(store: &dyn Store) {
 }
 
 async fn pruning_usage_keys_forgets_only_older_claims(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b").insert(store).await;
     assert!(claim(store, "a", "k0", at(0)).await);
     assert!(claim(store, "a", "k1", at(10)).await);
     assert!(claim(store, "b", "k2", at_ms(9_999)).await);
@@ -236,7 +228,7 @@ async fn pruning_usage_keys_forgets_only_older_claims(store: &dyn Store) {
 }
 
 async fn set_gauge_keeps_the_months_peak_and_starts_from_the_carried_value(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
     let rows = Rows(&tree);
     let a = tree.path("a");
@@ -316,14 +308,7 @@ async fn month_metrics_cover_one_org_or_its_subtree_only(store: &dyn Store) {
     //   ├ ab ─ ab1
     //   ├ a-b
     //   └ a0
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a11")
-        .add("r", "ab")
-        .add("ab", "ab1")
-        .add("r", "a-b")
-        .add("r", "a0");
+    let tree = Tree::of("r/a/a1/a11 r/ab/ab1 r/a-b r/a0");
     tree.insert(store).await;
     let rows = Rows(&tree);
     let orgs = ["r", "a", "a1", "a11", "ab", "ab1", "a-b", "a0"];
@@ -402,11 +387,7 @@ async fn month_metrics_cover_one_org_or_its_subtree_only(store: &dyn Store) {
 async fn month_metrics_of_a_subtree_include_tombstoned_descendants(store: &dyn Store) {
     // r ─ a ─ a1 (†) ─ a11 (†)
     //       └ a2
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a11")
-        .add("a", "a2");
+    let tree = Tree::of("r/a/a1/a11 r/a/a2");
     tree.insert(store).await;
     let rows = Rows(&tree);
     add(
@@ -443,7 +424,7 @@ async fn month_metrics_of_a_subtree_include_tombstoned_descendants(store: &dyn S
 }
 
 async fn month_metrics_carry_gauges_forward_into_months_without_rows(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("a", "a1");
+    let tree = Tree::of("r/a/a1");
     tree.insert(store).await;
     let rows = Rows(&tree);
     let a = tree.path("a");
@@ -501,7 +482,7 @@ async fn month_metrics_carry_gauges_forward_into_months_without_rows(store: &dyn
 }
 
 async fn month_metrics_have_no_gauges_before_their_first_month(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("a", "a1");
+    let tree = Tree::of("r/a/a1");
     tree.insert(store).await;
     let rows = Rows(&tree);
     let a = tree.path("a");

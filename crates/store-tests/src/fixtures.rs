@@ -62,21 +62,11 @@ pub fn root_org(id: &str) -> OrgRecord {
 
 /// A live org placed under `parent`, with default fields.
 pub fn child_org(parent: &OrgRecord, id: &str) -> OrgRecord {
-    let id = oid(id);
-    OrgRecord {
-        name: format!("Org {id}"),
-        parent_id: Some(parent.id.clone()),
-        path: child_path(&parent.path, &id),
-        depth: parent.depth + 1,
-        created_at: t0(),
-        updated_at: t0(),
-        version: 1,
-        customizations: json!({}),
-        configs: Configs::new(),
-        tags: Vec::new(),
-        deleted_at: None,
-        id,
-    }
+    let mut org = root_org(id);
+    org.parent_id = Some(parent.id.clone());
+    org.path = child_path(&parent.path, &org.id);
+    org.depth = parent.depth + 1;
+    org
 }
 
 /// An org tree built in memory, parents before children, then inserted in
@@ -91,6 +81,24 @@ impl Tree {
         Self {
             orgs: vec![root_org(root)],
         }
+    }
+
+    /// The tree of the orgs along each `/`-separated path of `paths`
+    /// (`"r/a/a1 r/b"`), each under the one before it, in the order they
+    /// first appear. The first path starts at the root; every other path at
+    /// an org already in the tree.
+    pub fn of(paths: &str) -> Self {
+        let first = paths.split_whitespace().next().expect("a path");
+        let mut tree = Self::new(first.split('/').next().expect("a root"));
+        for path in paths.split_whitespace() {
+            let ids: Vec<&str> = path.split('/').collect();
+            for pair in ids.windows(2) {
+                if !tree.orgs.iter().any(|o| o.id.as_str() == pair[1]) {
+                    tree = tree.add(pair[0], pair[1]);
+                }
+            }
+        }
+        tree
     }
 
     /// Adds `id` under the org `parent` (already in the tree).

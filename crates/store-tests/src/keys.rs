@@ -9,7 +9,7 @@ use crate::fixtures::{
 };
 
 fn two_orgs() -> Tree {
-    Tree::new("r").add("r", "a").add("r", "b")
+    Tree::of("r/a r/b")
 }
 
 async fn inserted_key_reads_back_by_id_and_by_digest(store: &dyn Store) {

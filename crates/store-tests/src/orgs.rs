@@ -24,19 +24,7 @@ use crate::fixtures::{
 ///   └ a0 ─ w
 /// ```
 fn prefix_tree() -> Tree {
-    Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a2")
-        .add("a", "z")
-        .add("r", "ab")
-        .add("ab", "ab1")
-        .add("r", "a-b")
-        .add("a-b", "x")
-        .add("r", "a.b")
-        .add("a.b", "y")
-        .add("r", "a0")
-        .add("a0", "w")
+    Tree::of("r/a/a1/a2 r/a/z r/ab/ab1 r/a-b/x r/a.b/y r/a0/w")
 }
 
 /// Lists every matching org in one page.
@@ -47,6 +35,14 @@ async fn list_all(store: &dyn Store, q: &OrgQuery) -> Vec<String> {
         .await
         .expect("list_orgs");
     org_ids(&rows).into_iter().map(str::to_owned).collect()
+}
+
+/// A page of `limit` rows after the position `key`.
+fn page_after(limit: usize, key: &str) -> PageRequest<String> {
+    PageRequest {
+        limit,
+        after: Some(key.to_owned()),
+    }
 }
 
 fn subtree(path: &str, include_root: bool) -> OrgQuery {
@@ -97,7 +93,7 @@ async fn root_org_finds_the_parentless_org(store: &dyn Store) {
     assert_eq!(tx.root_org().await.expect("root_org"), None);
     drop(tx);
 
-    let tree = Tree::new("r").add("r", "a").add("a", "b");
+    let tree = Tree::of("r/a/b");
     tree.insert(store).await;
 
     let mut tx = store.read().await.expect("read");
@@ -108,7 +104,7 @@ async fn root_org_finds_the_parentless_org(store: &dyn Store) {
 }
 
 async fn inserting_an_existing_id_conflicts(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
 
     // Each failing insert in its own transaction: on some databases an error
@@ -123,7 +119,7 @@ async fn inserting_an_existing_id_conflicts(store: &dyn Store) {
 }
 
 async fn inserting_the_id_of_a_tombstoned_org_conflicts(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
     let dead = tombstone(store, "a", at(5)).await;
 
@@ -138,7 +134,7 @@ async fn inserting_the_id_of_a_tombstoned_org_conflicts(store: &dyn Store) {
 }
 
 async fn update_org_writes_every_field(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b").add("r", "c");
+    let tree = Tree::of("r/a r/b r/c");
     tree.insert(store).await;
 
     // Everything but the id and the creation time changes.
@@ -280,7 +276,7 @@ async fn listing_filters_by_name_prefix(store: &dyn Store) {
 }
 
 async fn listing_skips_tombstoned_orgs(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b").add("a", "a1");
+    let tree = Tree::of("r/a r/b r/a/a1");
     tree.insert(store).await;
     tombstone(store, "a1", at(1)).await;
     tombstone(store, "b", at(2)).await;
@@ -302,16 +298,7 @@ async fn listing_skips_tombstoned_orgs(store: &dyn Store) {
 
 async fn listing_orders_by_id_bytewise(store: &dyn Store) {
     // Inserted out of order; digits < upper case < lower case in byte order.
-    let tree = Tree::new("r")
-        .add("r", "m")
-        .add("r", "B")
-        .add("r", "a")
-        .add("r", "0z")
-        .add("r", "Z9")
-        .add("r", "a-1")
-        .add("r", "a.1")
-        .add("r", "a_1")
-        .add("r", "b");
+    let tree = Tree::of("r/m r/B r/a r/0z r/Z9 r/a-1 r/a.1 r/a_1 r/b");
     tree.insert(store).await;
 
     assert_eq!(
@@ -361,25 +348,13 @@ async fn listing_pages_by_id_and_returns_at_most_limit_plus_one(store: &dyn Stor
     assert_eq!(org_ids(&rows), ["a", "b", "c", "d"]);
     // Exactly `limit` rows left: no extra row.
     let rows = tx
-        .list_orgs(
-            &q,
-            &PageRequest {
-                limit: 3,
-                after: Some("h".to_owned()),
-            },
-        )
+        .list_orgs(&q, &page_after(3, "h"))
         .await
         .expect("list_orgs");
     assert_eq!(org_ids(&rows), ["i", "j", "k"]);
     // A key that is not an id still works as a position.
     let rows = tx
-        .list_orgs(
-            &q,
-            &PageRequest {
-                limit: 2,
-                after: Some("cz".to_owned()),
-            },
-        )
+        .list_orgs(&q, &page_after(2, "cz"))
         .await
         .expect("list_orgs");
     assert_eq!(org_ids(&rows), ["d", "e", "f"]);
@@ -390,15 +365,7 @@ async fn moving_a_subtree_rewrites_paths_and_depths_inside_it_only(store: &dyn S
     //   │      └ dead (†)                                        └ dead (†)
     //   ├ ab ─ ab1
     //   └ b ─ b1
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a2")
-        .add("a1", "dead")
-        .add("r", "ab")
-        .add("ab", "ab1")
-        .add("r", "b")
-        .add("b", "b1");
+    let tree = Tree::of("r/a/a1/a2 r/a/a1/dead r/ab/ab1 r/b/b1");
     tree.insert(store).await;
     let dead = tombstone(store, "dead", at(1)).await;
 
@@ -442,12 +409,7 @@ async fn moving_a_subtree_rewrites_paths_and_depths_inside_it_only(store: &dyn S
 }
 
 async fn moving_a_subtree_up_reduces_depths(store: &dyn Store) {
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a2")
-        .add("a2", "a3")
-        .add("r", "a2x");
+    let tree = Tree::of("r/a/a1/a2/a3 r/a2x");
     tree.insert(store).await;
 
     let mut tx = store.begin().await.expect("begin");
@@ -470,33 +432,12 @@ async fn moving_a_subtree_up_reduces_depths(store: &dyn Store) {
 }
 
 async fn count_live_children_counts_direct_live_children_only(store: &dyn Store) {
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a", "a2")
-        .add("a", "a3")
-        .add("a1", "a11")
-        .add("r", "ab")
-        .add("ab", "ab1");
+    let tree = Tree::of("r/a/a1 r/a/a2 r/a/a3 r/a/a1/a11 r/ab/ab1");
     tree.insert(store).await;
     tombstone(store, "a3", at(1)).await;
 
-    let mut tx = store.read().await.expect("read");
-    for (id, expected) in [
-        ("r", 2),
-        ("a", 2),
-        ("a1", 1),
-        ("a11", 0),
-        ("ab", 1),
-        ("a3", 0),
-    ] {
-        assert_eq!(
-            tx.count_live_children(&oid(id)).await.expect("count"),
-            expected,
-            "{id}"
-        );
-    }
-    drop(tx);
+    let ids = ["r", "a", "a1", "a11", "ab", "a3"];
+    assert_eq!(live_children(store, &ids).await, [2, 2, 1, 0, 1, 0]);
 
     // A move takes a live child from one parent to the other; a rename
     // changes no count; a deletion takes one away.
@@ -509,59 +450,41 @@ async fn count_live_children_counts_direct_live_children_only(store: &dyn Store)
     tx.update_org(&renamed).await.expect("rename");
     tx.commit().await.expect("commit");
     tombstone(store, "ab1", at(2)).await;
+    assert_eq!(
+        live_children(store, &["a", "ab", "a1", "r"]).await,
+        [1, 1, 1, 2],
+        "after the move"
+    );
+}
+
+/// `count_live_children` of each of `ids`, in a fresh read transaction.
+async fn live_children(store: &dyn Store, ids: &[&str]) -> Vec<i64> {
     let mut tx = store.read().await.expect("read");
-    for (id, expected) in [("a", 1), ("ab", 1), ("a1", 1), ("r", 2)] {
-        assert_eq!(
-            tx.count_live_children(&oid(id)).await.expect("count"),
-            expected,
-            "{id} after the move"
-        );
+    let mut counts = Vec::new();
+    for id in ids {
+        counts.push(tx.count_live_children(&oid(id)).await.expect("count"));
     }
+    counts
 }
 
 async fn max_depth_in_subtree_ignores_tombstones_and_siblings(store: &dyn Store) {
     // depths:  r 1 ─ a 2 ─ a1 3 ─ a2 4 (†)
     //              └ ab 2 ─ ab1 3 ─ ab2 4 ─ ab3 5
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a2")
-        .add("r", "ab")
-        .add("ab", "ab1")
-        .add("ab1", "ab2")
-        .add("ab2", "ab3");
+    let tree = Tree::of("r/a/a1/a2 r/ab/ab1/ab2/ab3");
     tree.insert(store).await;
     tombstone(store, "a2", at(1)).await;
 
     let mut tx = store.read().await.expect("read");
-    for (id, expected) in [
-        ("r", 5),
-        ("a", 3),
-        ("a1", 3),
-        ("ab", 5),
-        ("ab2", 5),
-        ("ab3", 5),
-    ] {
-        assert_eq!(
-            tx.max_depth_in_subtree(&tree.path(id))
-                .await
-                .expect("max_depth"),
-            expected,
-            "{id}"
-        );
+    let mut depths = Vec::new();
+    for id in ["r", "a", "a1", "ab", "ab2", "ab3"] {
+        let depth = tx.max_depth_in_subtree(&tree.path(id)).await;
+        depths.push(depth.expect("max_depth"));
     }
+    assert_eq!(depths, [5, 3, 3, 5, 5, 5]);
 }
 
 async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("a1", "a2")
-        .add("a", "b1")
-        .add("b1", "b2")
-        .add("a1", "dead")
-        .add("r", "ab")
-        .add("ab", "ab1");
+    let tree = Tree::of("r/a/a1/a2 r/a/b1/b2 r/a/a1/dead r/ab/ab1");
     tree.insert(store).await;
     tombstone(store, "dead", at(1)).await;
 
@@ -591,7 +514,7 @@ async fn live_subtree_lists_live_orgs_deepest_first(store: &dyn Store) {
 }
 
 async fn configs_round_trip_through_insert_and_update(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     // Every known key, with the bounds of their range among the values.
     let full: Configs = REGISTRY
         .iter()
@@ -689,12 +612,7 @@ async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
     //   ├ b
     //   ├ c
     //   └ d (†)
-    let tree = Tree::new("r")
-        .add("r", "a")
-        .add("a", "a1")
-        .add("r", "b")
-        .add("r", "c")
-        .add("r", "d");
+    let tree = Tree::of("r/a/a1 r/b r/c r/d");
     tree.insert(store).await;
     for (org, names) in [
         ("r", &["env:prod", "pci"][..]),
@@ -774,13 +692,7 @@ async fn listing_filters_by_tags_requiring_all_of_them(store: &dyn Store) {
     let names: Vec<&str> = rows[1].tags.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["env:prod", "gold", "pci"]);
     let rows = tx
-        .list_orgs(
-            &q,
-            &PageRequest {
-                limit: 1,
-                after: Some("a".to_owned()),
-            },
-        )
+        .list_orgs(&q, &page_after(1, "a"))
         .await
         .expect("list_orgs");
     assert_eq!(org_ids(&rows), ["b", "r"]);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use orgd_core::page::PageRequest;
 use orgd_core::resources::{Resource, ResourceKind};
-use orgd_core::store::Store;
+use orgd_core::store::{Store, StoreError};
 use serde_json::json;
 
 use crate::fixtures::{
@@ -17,7 +17,7 @@ use crate::fixtures::{
 };
 
 fn two_orgs() -> Tree {
-    Tree::new("r").add("r", "a").add("r", "b")
+    Tree::of("r/a r/b")
 }
 
 /// The org's items of `kind`, read in a fresh read transaction.
@@ -386,12 +386,7 @@ async fn deleting_a_resource_returns_it_once(store: &dyn Store) {
 }
 
 async fn delete_org_resources_removes_every_kind_of_that_org_only(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .add("r", "c")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b r/c").insert(store).await;
     let app = ResourceKind::Application;
     let ws = ResourceKind::Workspace;
     let ug = ResourceKind::Usergroup;
@@ -472,12 +467,7 @@ async fn delete_org_resources_removes_every_kind_of_that_org_only(store: &dyn St
 }
 
 async fn count_live_keys_counts_keys_neither_revoked_nor_expired(store: &dyn Store) {
-    Tree::new("r")
-        .add("r", "a")
-        .add("r", "b")
-        .add("r", "c")
-        .insert(store)
-        .await;
+    Tree::of("r/a r/b r/c").insert(store).await;
     let now = at(100);
     let secret = |id: &str| format!("orgd_secret_of_{id}_0123456789abcdefgh");
     let with_expiry = |org: &str, id: &str, expires_at: Option<DateTime<Utc>>| {
@@ -558,74 +548,67 @@ async fn widen_the_race() {
     tokio::time::sleep(Duration::from_millis(2)).await;
 }
 
-/// What the service does to create an item under a limit: lock the org,
+/// What a create under a limit makes in org `a`: an item of a kind, or a
+/// key (live keys counted at the instant given).
+#[derive(Debug, Clone, Copy)]
+enum Limited {
+    Item(ResourceKind),
+    Key(DateTime<Utc>),
+}
+
+/// What the service does to create something under a limit: lock the org,
 /// count, insert when below the limit and commit, or give up (drop).
 /// Returns whether it inserted.
-async fn create_item_under_limit(store: &dyn Store, kind: ResourceKind, attempt: usize) -> bool {
+async fn create_under_limit(store: &dyn Store, what: Limited, attempt: usize) -> bool {
+    let fail =
+        |step: &str, e: StoreError| -> ! { panic!("{what:?} attempt {attempt}: {step}: {e}") };
     let org = oid("a");
-    let mut tx = store
-        .begin()
-        .await
-        .unwrap_or_else(|e| panic!("{kind:?} attempt {attempt}: begin: {e}"));
+    let mut tx = store.begin().await.unwrap_or_else(|e| fail("begin", e));
     tx.lock_org(&org)
         .await
-        .unwrap_or_else(|e| panic!("{kind:?} attempt {attempt}: lock_org: {e}"))
+        .unwrap_or_else(|e| fail("lock_org", e))
         .expect("a exists");
-    let used = tx
-        .count_resources(&org, kind)
-        .await
-        .unwrap_or_else(|e| panic!("{kind:?} attempt {attempt}: count_resources: {e}"));
-    if used >= ITEM_LIMIT {
+    let (used, limit) = match what {
+        Limited::Item(kind) => (tx.count_resources(&org, kind).await, ITEM_LIMIT),
+        Limited::Key(now) => (tx.count_live_keys(&org, now).await, KEY_LIMIT),
+    };
+    if used.unwrap_or_else(|e| fail("count", e)) >= limit {
         return false;
     }
     widen_the_race().await;
-    let item = Resource {
-        created_at: at_ms(i64::try_from(attempt).expect("a small number")),
-        ..resource(
-            &format!("{}_{attempt:02}", kind.id_prefix()),
-            &format!("{} {attempt}", kind.singular()),
-        )
+    let inserted = match what {
+        Limited::Item(kind) => {
+            let item = Resource {
+                created_at: at_ms(i64::try_from(attempt).expect("a small number")),
+                ..resource(
+                    &format!("{}_{attempt:02}", kind.id_prefix()),
+                    &format!("{} {attempt}", kind.singular()),
+                )
+            };
+            tx.insert_resource(&org, kind, &item).await
+        }
+        Limited::Key(_) => {
+            let id = format!("key_new_{attempt:02}");
+            let secret = format!("orgd_secret_of_{id}_0123456789abcdefgh");
+            tx.insert_key(&key("a", &id, &secret)).await
+        }
     };
-    tx.insert_resource(&org, kind, &item)
-        .await
-        .unwrap_or_else(|e| panic!("{kind:?} attempt {attempt}: insert_resource: {e}"));
-    tx.commit()
-        .await
-        .unwrap_or_else(|e| panic!("{kind:?} attempt {attempt}: commit: {e}"));
+    inserted.unwrap_or_else(|e| fail("insert", e));
+    tx.commit().await.unwrap_or_else(|e| fail("commit", e));
     true
 }
 
-/// Like [`create_item_under_limit`], for a key counted by `count_live_keys`.
-async fn create_key_under_limit(store: &dyn Store, now: DateTime<Utc>, attempt: usize) -> bool {
-    let org = oid("a");
-    let mut tx = store
-        .begin()
+/// How many of `ATTEMPTS` concurrent creates of `what` got in.
+async fn admitted(store: &dyn Store, what: Limited) -> i64 {
+    let attempts = (0..ATTEMPTS)
+        .map(|i| create_under_limit(store, what, i))
+        .collect();
+    let admitted = join_all(attempts)
         .await
-        .unwrap_or_else(|e| panic!("key attempt {attempt}: begin: {e}"));
-    tx.lock_org(&org)
-        .await
-        .unwrap_or_else(|e| panic!("key attempt {attempt}: lock_org: {e}"))
-        .expect("a exists");
-    let used = tx
-        .count_live_keys(&org, now)
-        .await
-        .unwrap_or_else(|e| panic!("key attempt {attempt}: count_live_keys: {e}"));
-    if used >= KEY_LIMIT {
-        return false;
-    }
-    widen_the_race().await;
-    let id = format!("key_new_{attempt:02}");
-    tx.insert_key(&key(
-        "a",
-        &id,
-        &format!("orgd_secret_of_{id}_0123456789abcdefgh"),
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("key attempt {attempt}: insert_key: {e}"));
-    tx.commit()
-        .await
-        .unwrap_or_else(|e| panic!("key attempt {attempt}: commit: {e}"));
-    true
+        .into_iter()
+        .filter(|&ok| ok)
+        .count();
+    i64::try_from(admitted).expect("a small count")
 }
 
 async fn limit_checks_under_lock_org_admit_exactly_the_limit(store: &dyn Store) {
@@ -640,16 +623,8 @@ async fn limit_checks_under_lock_org_admit_exactly_the_limit(store: &dyn Store) 
     .await;
 
     for kind in ResourceKind::ALL {
-        let attempts = (0..ATTEMPTS)
-            .map(|i| create_item_under_limit(store, kind, i))
-            .collect();
-        let admitted = join_all(attempts)
-            .await
-            .into_iter()
-            .filter(|&ok| ok)
-            .count();
         assert_eq!(
-            i64::try_from(admitted).expect("a small count"),
+            admitted(store, Limited::Item(kind)).await,
             ITEM_LIMIT,
             "{ATTEMPTS} concurrent creates of a {kind:?} under a limit of {ITEM_LIMIT}"
         );
@@ -697,16 +672,8 @@ async fn limit_checks_under_lock_org_admit_exactly_the_limit(store: &dyn Store) 
         .expect("revoke_key");
     tx.commit().await.expect("commit");
 
-    let attempts = (0..ATTEMPTS)
-        .map(|i| create_key_under_limit(store, now, i))
-        .collect();
-    let admitted = join_all(attempts)
-        .await
-        .into_iter()
-        .filter(|&ok| ok)
-        .count();
     assert_eq!(
-        i64::try_from(admitted).expect("a small count"),
+        admitted(store, Limited::Key(now)).await,
         KEY_LIMIT,
         "{ATTEMPTS} concurrent key creates under a limit of {KEY_LIMIT}"
     );

@@ -19,7 +19,7 @@ fn with_tags(org: &OrgRecord, tags: &[Tag]) -> OrgRecord {
 }
 
 async fn inserted_tags_load_with_the_org_ordered_by_name(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
     // Inserted out of order, each made at its own instant. In byte order
     // digits < upper case < lower case, and '-' < '.' < ':' < '_'.
@@ -65,7 +65,7 @@ async fn inserted_tags_load_with_the_org_ordered_by_name(store: &dyn Store) {
 async fn tags_load_with_locked_listed_and_fetched_orgs(store: &dyn Store) {
     // r ─ a ─ a1
     //   └ b          (b has no tags)
-    let tree = Tree::new("r").add("r", "a").add("a", "a1").add("r", "b");
+    let tree = Tree::of("r/a/a1 r/b");
     tree.insert(store).await;
     let tags: BTreeMap<&str, Vec<Tag>> = BTreeMap::from([
         ("r", vec![tag("tag_r1", "root")]),
@@ -118,7 +118,7 @@ async fn tags_load_with_locked_listed_and_fetched_orgs(store: &dyn Store) {
 }
 
 async fn root_org_loads_its_tags(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a");
+    let tree = Tree::of("r/a");
     tree.insert(store).await;
     let tags = [tag("tag_2", "billing"), tag("tag_1", "internal")];
     insert_tags(store, "r", &tags).await;
@@ -132,7 +132,7 @@ async fn root_org_loads_its_tags(store: &dyn Store) {
 }
 
 async fn a_duplicate_tag_name_in_one_org_conflicts(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
     let first = tag("tag_1", "env:prod");
     insert_tags(store, "a", std::slice::from_ref(&first)).await;
@@ -163,7 +163,7 @@ async fn a_duplicate_tag_name_in_one_org_conflicts(store: &dyn Store) {
 }
 
 async fn deleting_a_tag_returns_it_once(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a").add("r", "b");
+    let tree = Tree::of("r/a r/b");
     tree.insert(store).await;
     let x = Tag {
         created_at: at_ms(1_234),
@@ -215,7 +215,7 @@ async fn deleting_a_tag_returns_it_once(store: &dyn Store) {
 }
 
 async fn insert_org_and_update_org_leave_tags_alone(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a");
+    let tree = Tree::of("r/a");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_org(tree.org("r")).await.expect("insert_org");
     // Tags on the record given to insert_org are not written.

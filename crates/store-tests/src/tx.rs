@@ -48,7 +48,7 @@ async fn ping_answers_on_an_open_store(store: &dyn Store) {
 }
 
 async fn writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a");
+    let tree = Tree::of("r/a");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_org(tree.org("r")).await.expect("insert_org");
     tx.commit().await.expect("commit");
@@ -72,7 +72,7 @@ async fn writes_of_a_dropped_transaction_are_not_visible(store: &dyn Store) {
 }
 
 async fn committed_writes_are_visible_to_readers(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a");
+    let tree = Tree::of("r/a");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_org(tree.org("r")).await.expect("insert_org");
     write_everything(tx.as_mut(), &tree).await;
@@ -83,7 +83,7 @@ async fn committed_writes_are_visible_to_readers(store: &dyn Store) {
 }
 
 async fn a_read_transaction_keeps_its_snapshot(store: &dyn Store) {
-    let tree = Tree::new("r").add("r", "a");
+    let tree = Tree::of("r/a");
     tree.insert(store).await;
 
     let mut reader = store.read().await.expect("read");
@@ -112,7 +112,7 @@ async fn a_read_transaction_keeps_its_snapshot(store: &dyn Store) {
 }
 
 async fn lock_org_serialises_read_modify_write(store: &dyn Store) {
-    Tree::new("r").add("r", "a").insert(store).await;
+    Tree::of("r/a").insert(store).await;
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel::<()>();
 
     // Both writers read the version under the lock and write it back plus
