@@ -35,6 +35,9 @@ impl Wrap for Envelope {
     }
 }
 
+/// The envelope of every request. Kept in one piece, at some 70 lines with
+/// its comments, because it is the hot path: each step split out would be a
+/// future of its own for the compiler to nest (see the note on boxing below).
 async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Response {
     // Inside the envelope, around the route: a panic becomes a 500 problem
     // (which the access log then records), and bodies are read up to
