@@ -9,18 +9,13 @@ use serde_json::{Value, json};
 use crate::helpers::{RawDb, TestApp};
 
 async fn name_of(app: &TestApp, org: &str) -> String {
-    let res = app.get(&app.root_key, &format!("/orgs/{org}")).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
+    let body: Value = app.get_json(&app.root_key, &format!("/orgs/{org}")).await;
     body["name"].as_str().unwrap().to_owned()
 }
 
 async fn effective(app: &TestApp, org: &str) -> Value {
-    let res = app
-        .get(&app.root_key, &format!("/orgs/{org}/configs/effective"))
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
+    let path = format!("/orgs/{org}/configs/effective");
+    app.get_json(&app.root_key, &path).await
 }
 
 /// Caches that trust what they hold for an hour: within a test, a read
@@ -35,8 +30,8 @@ fn cache_for_an_hour(c: &mut orgd::Config) {
 #[tokio::test]
 async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
     let app = TestApp::spawn_with(cache_for_an_hour).await;
-    app.org("root", "a").await;
-    app.org("a", "b").await;
+    app.orgs("root/a/b").await;
+    let k = &app.root_key;
     let before = name_of(&app, "a").await;
 
     // Behind orgd's back (as another process could): the cached record
@@ -49,31 +44,22 @@ async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
 
     // Through orgd: the answer after the write is the write, for the record,
     // its tags, and what its descendants inherit.
-    let res = app
-        .patch(&app.root_key, "/orgs/a", json!({"name": "Renamed"}))
-        .await;
+    let res = app.patch(k, "/orgs/a", json!({"name": "Renamed"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(name_of(&app, "a").await, "Renamed");
 
     let before = effective(&app, "b").await;
     assert!(before["applications.limit"]["value"].is_null());
-    let res = app
-        .patch(
-            &app.root_key,
-            "/orgs/a/configs",
-            json!({"applications.limit": 7}),
-        )
-        .await;
+    let seven = json!({"applications.limit": 7});
+    let res = app.patch(k, "/orgs/a/configs", seven).await;
     assert_eq!(res.status(), StatusCode::OK);
     let after = effective(&app, "b").await;
     assert_eq!(after["applications.limit"]["value"], 7);
     assert_eq!(after["applications.limit"]["source"], "a");
 
-    let res = app
-        .post(&app.root_key, "/orgs/b/tags", json!({"name": "gold"}))
+    app.created(k, "/orgs/b/tags", json!({"name": "gold"}))
         .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let org: Value = app.get_json(&app.root_key, "/orgs/b").await;
+    let org: Value = app.get_json(k, "/orgs/b").await;
     assert_eq!(org["tags"], json!(["gold"]));
 
     // A move rewrites the subtree's paths: a key of the old parent loses
@@ -81,28 +67,22 @@ async fn reads_are_served_from_memory_and_every_write_here_is_seen_at_once() {
     app.org("root", "c").await;
     let (a_key, _) = app.key("a", &["read"]).await;
     assert_eq!(app.get(&a_key, "/orgs/b").await.status(), StatusCode::OK);
-    let res = app
-        .patch(&app.root_key, "/orgs/b", json!({"parent_id": "c"}))
-        .await;
+    let res = app.patch(k, "/orgs/b", json!({"parent_id": "c"})).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        app.get(&a_key, "/orgs/b").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    let res = app.get(&a_key, "/orgs/b").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     // A deleted org is gone at once, and so are its keys.
     let (c_key, _) = app.key("c", &["read"]).await;
     assert_eq!(app.get(&c_key, "/orgs/c").await.status(), StatusCode::OK);
-    let res = app.delete(&app.root_key, "/orgs/c?cascade=true").await;
+    let res = app.delete(k, "/orgs/c?cascade=true").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        app.get(&app.root_key, "/orgs/c").await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.get(&c_key, "/orgs/c").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    for (key, status) in [
+        (k, StatusCode::NOT_FOUND),
+        (&c_key, StatusCode::UNAUTHORIZED),
+    ] {
+        assert_eq!(app.get(key, "/orgs/c").await.status(), status);
+    }
 }
 
 /// The TTL is the safety net: a change no notification announced (here one

@@ -36,6 +36,19 @@ async fn first_start_prints_a_root_key_once_and_it_works() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// `orgd serve` on `db` with a new root key, which has made the org `acme`:
+/// the process, and requests with that key.
+async fn serving_acme(db: &str) -> (tokio::process::Child, Remote) {
+    let root = orgd_core::keys::generate_secret();
+    let (child, base, _) = start_binary(db, Some(&root)).await;
+    let operator = Remote::new(&base, &root);
+    let res = operator
+        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    (child, operator)
+}
+
 /// `orgd keys create` on the database at `url`: exit code, stdout, stderr.
 async fn keys_create(url: &str, org: &str, permissions: &str, name: &str) -> (i32, String, String) {
     run_cli(&[
@@ -62,12 +75,7 @@ async fn keys_create_mints_a_working_key_straight_in_the_database() {
     assert_eq!(code, 1, "no root yet: {err}");
     assert!(err.contains("`orgd serve` once"), "{err}");
 
-    let root = orgd_core::keys::generate_secret();
-    let (mut child, base, _) = start_binary(&db, Some(&root)).await;
-    let operator = Remote::new(&base, &root);
-    operator
-        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
-        .await;
+    let (mut child, operator) = serving_acme(&db).await;
     // A limit binds API keys, never the operator's way back in.
     let res = operator
         .patch("/orgs/acme/configs", json!({"api_keys.limit": 0}))
@@ -79,7 +87,7 @@ async fn keys_create_mints_a_working_key_straight_in_the_database() {
     let key: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(key["permissions"], json!(["read", "write"]));
     let secret = key["secret"].as_str().unwrap();
-    let me: Value = Remote::new(&base, secret).get_json("/me").await;
+    let me: Value = Remote::new(&operator.base, secret).get_json("/me").await;
     assert_eq!(me["org"]["id"], "acme");
     let over = json!({"name": "over the limit", "permissions": ["read"]});
     let res = operator.post("/orgs/acme/api_keys", over).await;
@@ -104,12 +112,7 @@ async fn audit_verify_exits_nonzero_on_a_broken_chain() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
     let url = db.clone();
-    let root = orgd_core::keys::generate_secret();
-    let (mut child, base, _) = start_binary(&db, Some(&root)).await;
-    let operator = Remote::new(&base, &root);
-    operator
-        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
-        .await;
+    let (mut child, operator) = serving_acme(&db).await;
     operator
         .patch("/orgs/acme", json!({"name": "Acme 2"}))
         .await;
@@ -142,12 +145,7 @@ async fn audit_verify_exits_nonzero_on_a_broken_chain() {
 async fn sigterm_finishes_cleanly_with_exit_status_zero() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
-    let root = orgd_core::keys::generate_secret();
-    let (mut child, base, _) = start_binary(&db, Some(&root)).await;
-    let res = Remote::new(&base, &root)
-        .post("/orgs", json!({"id": "acme", "name": "Acme"}))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let (mut child, _) = serving_acme(&db).await;
     let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
     kill(pid, Signal::SIGTERM).unwrap();
     let status = child.wait().await.unwrap();

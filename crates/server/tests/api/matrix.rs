@@ -235,9 +235,8 @@ async fn call(
 async fn snapshot(app: &TestApp, org: &str, month: &str) -> Value {
     let mut snap = serde_json::Map::new();
     for part in ["", "/configs", "/customizations"] {
-        let res = app.get(&app.root_key, &format!("/orgs/{org}{part}")).await;
-        assert_eq!(res.status(), StatusCode::OK, "{org}{part}");
-        snap.insert(part.into(), res.json().await.unwrap());
+        let path = format!("/orgs/{org}{part}");
+        snap.insert(part.into(), app.get_json(&app.root_key, &path).await);
     }
     // Tags are not paged (an org has at most 64); every other list is.
     for list in [
@@ -257,14 +256,8 @@ async fn snapshot(app: &TestApp, org: &str, month: &str) -> Value {
         }
         snap.insert(list.into(), Value::Array(rows));
     }
-    let res = app
-        .get(
-            &app.root_key,
-            &format!("/orgs/{org}/consumption?month={month}"),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let mut consumption: Value = res.json().await.unwrap();
+    let path = format!("/orgs/{org}/consumption?month={month}");
+    let mut consumption: Value = app.get_json(&app.root_key, &path).await;
     consumption["metrics"]
         .as_object_mut()
         .unwrap()
@@ -283,9 +276,7 @@ async fn snapshots(app: &TestApp, month: &str) -> Vec<Value> {
 }
 
 async fn created(app: &TestApp, path: &str, body: Value) -> String {
-    let res = app.post(&app.root_key, path, body).await;
-    assert_eq!(res.status(), StatusCode::CREATED, "{path}");
-    let v: Value = res.json().await.unwrap();
+    let v = app.created(&app.root_key, path, body).await;
     v["id"].as_str().unwrap().to_owned()
 }
 
@@ -295,11 +286,8 @@ async fn key_with(app: &TestApp, org: &str, extra: Value) -> (String, String) {
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let res = app
-        .post(&app.root_key, &format!("/orgs/{org}/api_keys"), body)
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let v: Value = res.json().await.unwrap();
+    let path = format!("/orgs/{org}/api_keys");
+    let v = app.created(&app.root_key, &path, body).await;
     (
         v["secret"].as_str().unwrap().to_owned(),
         v["id"].as_str().unwrap().to_owned(),
@@ -328,26 +316,17 @@ async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_n
         usergroup_id: created(&app, "/orgs/t/usergroups", json!({"name": "keep"})).await,
     };
     let missing_items = items.missing();
-    let res = app
-        .put(
-            &app.root_key,
-            "/orgs/t/customizations",
-            json!({"theme": "dark"}),
-        )
-        .await;
+    let k = &app.root_key;
+    let dark = json!({"theme": "dark"});
+    let res = app.put(k, "/orgs/t/customizations", dark).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app
-        .patch(
-            &app.root_key,
-            "/orgs/t/configs",
-            json!({"applications.limit": 7}),
-        )
-        .await;
+    let seven = json!({"applications.limit": 7});
+    let res = app.patch(k, "/orgs/t/configs", seven).await;
     assert_eq!(res.status(), StatusCode::OK);
 
     let (revoked, revoked_id) = app.key("t", &ALL).await;
     let res = app
-        .delete(&app.root_key, &format!("/orgs/t/api_keys/{revoked_id}"))
+        .delete(k, &format!("/orgs/t/api_keys/{revoked_id}"))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let expires = orgd_core::time::format(app.clock_now() + chrono::Duration::minutes(30));

@@ -478,24 +478,16 @@ async fn no_secret_appears_anywhere_but_in_its_creating_response() {
         assert_eq!(s.status, list_keys, "{}", s.what);
     }
     // k2 (read only) may not make keys; k1 may not widen its reach.
-    let s = p
-        .post(
-            "k2 escalates",
-            &k2,
-            "/orgs/acme/api_keys",
-            json!({"name": "x", "permissions": ["read"]}),
-        )
-        .await;
-    assert_eq!(s.status, StatusCode::FORBIDDEN);
-    let s = p
-        .post(
-            "k1 out of reach",
-            &k1,
-            "/orgs/root/api_keys",
-            json!({"name": "x", "permissions": ["read"]}),
-        )
-        .await;
-    assert_eq!(s.status, StatusCode::NOT_FOUND);
+    for (what, key, org, status) in [
+        ("k2 escalates", &k2, "acme", StatusCode::FORBIDDEN),
+        ("k1 out of reach", &k1, "root", StatusCode::NOT_FOUND),
+    ] {
+        let body = json!({"name": "x", "permissions": ["read"]});
+        let s = p
+            .post(what, key, &format!("/orgs/{org}/api_keys"), body)
+            .await;
+        assert_eq!(s.status, status);
+    }
 
     // Lists of keys.
     for (key, org) in [

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::start_binary_with;
+use crate::helpers::{Remote, start_binary_with};
 
 /// A throwaway PostgreSQL cluster, stopped and removed when dropped.
 struct Cluster {
@@ -147,23 +147,16 @@ async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
     .await;
     let client = reqwest::Client::new();
     let url = |p: &str| format!("{base}{p}");
+    let operator = Remote::new(&base, &root);
 
-    let res = client
-        .post(url("/orgs"))
-        .bearer_auth(&root)
-        .json(&json!({"id": "a", "name": "A"}))
-        .send()
-        .await
-        .unwrap();
+    let res = operator
+        .post("/orgs", json!({"id": "a", "name": "A"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     for n in 0..5 {
-        let res = client
-            .patch(url("/orgs/a"))
-            .bearer_auth(&root)
-            .json(&json!({"name": format!("acknowledged {n}")}))
-            .send()
-            .await
-            .unwrap();
+        let res = operator
+            .patch("/orgs/a", json!({"name": format!("acknowledged {n}")}))
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
 
@@ -183,7 +176,7 @@ async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
             Some(json!({"id": "b", "name": "B"})),
         ),
     ] {
-        let mut req = client.request(method.clone(), url(path)).bearer_auth(&root);
+        let mut req = operator.req(method.clone(), path);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -213,33 +206,13 @@ async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
         }
     })
     .await;
-    let org: Value = client
-        .get(url("/orgs/a"))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let org: Value = operator.get_json("/orgs/a").await;
     assert_eq!(org["name"], "acknowledged 4");
-    let res = client
-        .patch(url("/orgs/a"))
-        .bearer_auth(&root)
-        .json(&json!({"name": "after the outage"}))
-        .send()
-        .await
-        .unwrap();
+    let res = operator
+        .patch("/orgs/a", json!({"name": "after the outage"}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let v: Value = client
-        .get(url("/orgs/a/audit/verify"))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = operator.get_json("/orgs/a/audit/verify").await;
     assert_eq!(v["valid"], true);
     node.kill().await.unwrap();
 }
