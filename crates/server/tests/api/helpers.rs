@@ -434,9 +434,9 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
 /// Requests, all with one key, to a server the test runs as a process.
 #[derive(Clone)]
 pub struct Remote {
-    pub client: reqwest::Client,
+    client: reqwest::Client,
     pub base: String,
-    pub key: String,
+    key: String,
 }
 
 impl Remote {
