@@ -29,7 +29,7 @@ mod customizations;
 #[path = "../api/disconnects.rs"]
 mod disconnects;
 #[path = "../api/events.rs"]
-pub(crate) mod events;
+mod events;
 #[path = "../api/first_hour.rs"]
 mod first_hour;
 #[path = "../api/keys.rs"]

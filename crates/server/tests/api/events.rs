@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_fields, problem};
+use crate::helpers::{TestApp, error_fields, problem, until_held};
 
 /// The `after` cursor of a feed answer's `Link: rel="next"`.
 fn next_after(res: &reqwest::Response) -> String {
@@ -31,28 +31,6 @@ async fn read(app: &TestApp, key: &str, org: &str, after: Option<&str>, extra: &
     assert_eq!(res.status(), StatusCode::OK, "{path}");
     let after = next_after(&res);
     (res.json().await.unwrap(), after)
-}
-
-/// Waits until `metrics` (a node's `/metrics`) counts `n` requests in
-/// flight. A state, not a time: the minute is only a guard against hanging.
-pub(crate) async fn until_held(metrics: &str, n: i64) {
-    let held = async {
-        loop {
-            let text = reqwest::get(metrics).await.unwrap().text().await.unwrap();
-            let in_flight = text
-                .lines()
-                .find_map(|l| l.strip_prefix("orgd_http_requests_in_flight "))
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .unwrap_or(0);
-            if in_flight >= n {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), held)
-        .await
-        .expect("the read was never held");
 }
 
 fn types(events: &[Value]) -> Vec<&str> {

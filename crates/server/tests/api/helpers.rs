@@ -747,3 +747,25 @@ pub async fn populated(storage: &Storage, root: &str) {
     let (status, _) = orgd.stop().await;
     assert!(status.success());
 }
+
+/// Waits until `metrics` (a node's `/metrics`) counts `n` requests in
+/// flight. A state, not a time: the minute is only a guard against hanging.
+pub async fn until_held(metrics: &str, n: i64) {
+    let held = async {
+        loop {
+            let text = reqwest::get(metrics).await.unwrap().text().await.unwrap();
+            let in_flight = text
+                .lines()
+                .find_map(|l| l.strip_prefix("orgd_http_requests_in_flight "))
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            if in_flight >= n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), held)
+        .await
+        .expect("the read was never held");
+}

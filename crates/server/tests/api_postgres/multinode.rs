@@ -380,7 +380,7 @@ async fn a_feed_read_held_on_one_node_wakes_for_an_event_committed_on_the_other(
                 .unwrap()
         }
     });
-    crate::both::events::until_held(&format!("{b2}/metrics"), 2).await;
+    crate::helpers::until_held(&format!("{b2}/metrics"), 2).await;
     let res = client
         .post(format!("{b1}/orgs"))
         .bearer_auth(&root)
