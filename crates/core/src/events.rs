@@ -176,7 +176,6 @@ impl TypeFilter {
                 None => (part, false),
             };
             let well_formed = !name.is_empty()
-                && name.len() <= 64
                 && name.split('.').all(|s| {
                     !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                 });

@@ -33,7 +33,10 @@ pub struct EventParams {
     after: Option<String>,
     /// Comma-separated event types (`configs.update`) and prefixes
     /// (`org.*`); default: every type.
-    #[param(example = "org.*,configs.update")]
+    #[param(
+        example = "org.*,configs.update",
+        pattern = r"^[a-z_]+(\.[a-z_]+)*(\.\*)?(,[a-z_]+(\.[a-z_]+)*(\.\*)?)*$"
+    )]
     types: Option<String>,
     /// `subtree` (the default): the org's events and every descendant's;
     /// `self`: the org's own.
