@@ -104,16 +104,17 @@ impl Event {
     }
 
     /// The event as stored: its JSON once, and what the feed filters on.
-    pub fn stored(&self, org: &OrgRecord) -> NewEvent {
-        NewEvent {
+    pub fn stored(&self, org: &OrgRecord) -> crate::Result<NewEvent> {
+        let body = serde_json::to_string(self)
+            .map_err(|e| crate::Error::Internal(format!("an event could not be written: {e}")))?;
+        Ok(NewEvent {
             id: self.id.clone(),
             kind: self.kind.clone(),
             org_id: self.org_id.clone(),
             org_path: org.path.clone(),
             occurred_at: self.occurred_at,
-            // Serializing a value of plain fields cannot fail.
-            body: serde_json::to_string(self).unwrap_or_default(),
-        }
+            body,
+        })
     }
 }
 

@@ -22,6 +22,8 @@ use crate::{PgTx, map_err};
 /// The outbox's advisory lock, in the two-`int4` key space of the tree lock
 /// (`orgs.rs`): "orgd", 2.
 const OUTBOX_LOCK: (i32, i32) = (0x6f72_6764, 2);
+/// Events per `INSERT`.
+const INSERT_CHUNK: usize = 1000;
 
 #[async_trait]
 impl EventRepo for PgTx {
@@ -35,18 +37,22 @@ impl EventRepo for PgTx {
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        let mut b = QueryBuilder::<Postgres>::new(
-            "INSERT INTO events (id, type, org_id, org_path, occurred_at, body) ",
-        );
-        b.push_values(events, |mut row, e| {
-            row.push_bind(&e.id)
-                .push_bind(&e.kind)
-                .push_bind(&e.org_id)
-                .push_bind(&e.org_path)
-                .push_bind(truncate(e.occurred_at))
-                .push_bind(&e.body);
-        });
-        b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+        // A cascading delete writes an event per org it ends, and one
+        // statement may bind at most 65,535 values (six an event).
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut b = QueryBuilder::<Postgres>::new(
+                "INSERT INTO events (id, type, org_id, org_path, occurred_at, body) ",
+            );
+            b.push_values(chunk, |mut row, e| {
+                row.push_bind(&e.id)
+                    .push_bind(&e.kind)
+                    .push_bind(&e.org_id)
+                    .push_bind(&e.org_path)
+                    .push_bind(truncate(e.occurred_at))
+                    .push_bind(&e.body);
+            });
+            b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+        }
         Ok(())
     }
 

@@ -137,7 +137,21 @@ async fn pruning_events_removes_old_ones_in_bounded_steps(store: &dyn Store) {
     assert!(fresh[0].0 > last);
 }
 
+/// As many events as a cascading delete of a large subtree writes at once:
+/// more than one statement could bind.
+async fn a_large_batch_of_events_is_stored_in_one_call(store: &dyn Store) {
+    let many: Vec<NewEvent> = (0..12_000)
+        .map(|n| event(&format!("e{n}"), "org.delete", "a", "/r/a/", at(1)))
+        .collect();
+    insert(store, &many).await;
+    let all = after(store, &subtree("/r/", None), 0, 20_000).await;
+    assert_eq!(all.len(), many.len());
+    assert_eq!(all[0].1, "e0");
+    assert_eq!(all[11_999].1, "e11999", "in the order given");
+}
+
 crate::cases![
+    a_large_batch_of_events_is_stored_in_one_call,
     events_read_back_in_insert_order_from_any_position,
     events_filter_by_scope_and_type,
     pruning_events_removes_old_ones_in_bounded_steps,

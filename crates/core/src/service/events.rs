@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::{Orgd, path_org_id, reach_org};
 use crate::Result;
 use crate::authz::Principal;
-use crate::events::{Event, EventFilter, EventScope, TypeFilter};
+use serde_json::value::RawValue;
+
+use crate::events::{EventFilter, EventScope, TypeFilter};
 use crate::keys::Permission;
 
 /// Wakes feed requests that wait for an event: told when events commit on
@@ -36,9 +38,10 @@ pub struct EventQuery {
 }
 
 /// A page of the feed, and the position to read on from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct EventPage {
-    pub events: Vec<Event>,
+    /// Each event's JSON as stored, to be sent as it is.
+    pub events: Vec<Box<RawValue>>,
     /// The last event's position, or the query's when the page is empty.
     pub next: i64,
 }
@@ -101,7 +104,8 @@ fn page(rows: Vec<(i64, String)>, after: i64) -> Result<EventPage> {
     let events = rows
         .into_iter()
         .map(|(_, body)| {
-            serde_json::from_str(&body)
+            // Checked, not parsed: the event goes out as it was stored.
+            RawValue::from_string(body)
                 .map_err(|e| crate::Error::Internal(format!("a stored event is not JSON: {e}")))
         })
         .collect::<Result<_>>()?;

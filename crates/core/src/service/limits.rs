@@ -72,7 +72,7 @@ impl Orgd {
                 set_by: source.to_string(),
             }),
             Some((limit, _)) => {
-                c.note_usage(org, what, limit, used);
+                c.note_usage(org, what, limit, used)?;
                 Ok(used)
             }
             None => Ok(used),

@@ -431,19 +431,20 @@ impl Change<'_> {
         };
         event.hash = event.compute_hash();
         self.tx.insert_event(&event).await?;
-        self.events.push(Event::of_audit(&event).stored(org));
+        self.events.push(Event::of_audit(&event).stored(org)?);
         self.mark_stale(&org.id, action);
         Ok(())
     }
 
     /// The `limit.threshold` events of `org`'s usage of `what` going from
     /// `used` to `used + 1` against its effective `limit`.
-    fn note_usage(&mut self, org: &OrgRecord, what: Limited, limit: i64, used: i64) {
+    fn note_usage(&mut self, org: &OrgRecord, what: Limited, limit: i64, used: i64) -> Result<()> {
         for threshold in crate::events::crossed(limit, used, used + 1) {
             let event =
                 Event::threshold(&org.id, what.name(), limit, used + 1, threshold, self.now);
-            self.events.push(event.stored(org));
+            self.events.push(event.stored(org)?);
         }
+        Ok(())
     }
 
     /// Locks the org for this change, if the caller reaches it and holds

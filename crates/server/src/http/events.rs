@@ -98,8 +98,8 @@ async fn list_events(
     let after = gather(
         q.after.as_deref().map_or(Ok(0), decode_feed_cursor),
         &mut errors,
-    );
-    let limit = gather(parse_limit(q.limit.as_deref()), &mut errors);
+    )?;
+    let limit = gather(parse_limit(q.limit.as_deref()), &mut errors)?;
     let (Some(types), Some(after), Some(limit), true) = (types, after, limit, errors.is_empty())
     else {
         return Err(Error::Validation(errors).into());
@@ -119,17 +119,18 @@ async fn list_events(
     Ok(res)
 }
 
-/// The value of a parse that reports its own field errors, which join `errors`.
-fn gather<T>(parsed: orgd_core::Result<T>, errors: &mut Vec<FieldError>) -> Option<T> {
+/// The value of a parse that names its own bad fields: they join `errors`,
+/// so that every bad parameter is reported at once.
+fn gather<T>(
+    parsed: orgd_core::Result<T>,
+    errors: &mut Vec<FieldError>,
+) -> orgd_core::Result<Option<T>> {
     match parsed {
-        Ok(v) => Some(v),
+        Ok(v) => Ok(Some(v)),
         Err(Error::Validation(mut e)) => {
             errors.append(&mut e);
-            None
+            Ok(None)
         }
-        Err(e) => {
-            errors.push(FieldError::new("query", e.to_string()));
-            None
-        }
+        Err(e) => Err(e),
     }
 }
