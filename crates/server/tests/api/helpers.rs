@@ -769,3 +769,40 @@ pub async fn until_held(metrics: &str, n: i64) {
         .await
         .expect("the read was never held");
 }
+
+/// The `after` cursor of a feed answer's `Link: rel="next"`.
+pub fn next_after(res: &reqwest::Response) -> String {
+    let link = res.headers()["link"].to_str().unwrap();
+    let url = &link[1..link.find('>').unwrap()];
+    let query = url.split_once('?').unwrap().1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "after")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// Starts a feed read of the root org from `after` on the server at `base`
+/// that may wait 30 s, and returns once it is held: from then on, only an
+/// event's wake-up can answer it with that event.
+pub async fn held_feed_read(
+    base: &str,
+    key: &str,
+    after: &str,
+) -> tokio::task::JoinHandle<Vec<Value>> {
+    let url = format!("{base}/orgs/root/events?wait=30&after={after}");
+    let key = key.to_owned();
+    let held = tokio::spawn(async move {
+        let res = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    });
+    // It and the scrape are the requests in flight.
+    until_held(&format!("{base}/metrics"), 2).await;
+    held
+}

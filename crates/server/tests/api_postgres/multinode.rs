@@ -356,31 +356,7 @@ async fn a_feed_read_held_on_one_node_wakes_for_an_event_committed_on_the_other(
         .send()
         .await
         .unwrap();
-    let link = res.headers()["link"].to_str().unwrap().to_owned();
-    let after = link
-        .split("after=")
-        .nth(1)
-        .unwrap()
-        .split('>')
-        .next()
-        .unwrap()
-        .to_owned();
-
-    let held = tokio::spawn({
-        let (client, root, b2) = (client.clone(), root.clone(), b2.clone());
-        async move {
-            client
-                .get(format!("{b2}/orgs/root/events?wait=30&after={after}"))
-                .bearer_auth(&root)
-                .send()
-                .await
-                .unwrap()
-                .json::<Vec<Value>>()
-                .await
-                .unwrap()
-        }
-    });
-    crate::helpers::until_held(&format!("{b2}/metrics"), 2).await;
+    let held = crate::helpers::held_feed_read(&b2, &root, &crate::helpers::next_after(&res)).await;
     let res = client
         .post(format!("{b1}/orgs"))
         .bearer_auth(&root)
