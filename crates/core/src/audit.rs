@@ -41,6 +41,13 @@ impl Target {
         }
     }
 
+    pub fn webhook(id: &str) -> Self {
+        Self {
+            kind: "webhook".into(),
+            id: id.to_owned(),
+        }
+    }
+
     pub fn tag(id: &str) -> Self {
         Self {
             kind: "tag".into(),

@@ -25,5 +25,6 @@ pub mod service;
 pub mod store;
 pub mod tags;
 pub mod time;
+pub mod webhooks;
 
 pub use error::{Error, FieldError, Result};

@@ -21,6 +21,7 @@ use crate::org::OrgRecord;
 use crate::page::PageRequest;
 use crate::resources::{Resource, ResourceKind};
 use crate::tags::Tag;
+use crate::webhooks::{DeliveryRecord, DeliveryStatus, WebhookRecord};
 
 /// Connections a store keeps at most, unless told otherwise (PostgreSQL;
 /// SQLite has one writer and a few readers).
@@ -188,6 +189,7 @@ pub trait Tx:
     + AccessLogRepo
     + ConsumptionRepo
     + EventRepo
+    + WebhookRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
@@ -383,6 +385,10 @@ pub trait EventRepo {
     /// Deletes up to `limit` of the oldest events that happened before
     /// `before`; returns how many went.
     async fn prune_events(&mut self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64>;
+    /// The newest event's position; 0 when there is none.
+    async fn last_event_position(&mut self) -> StoreResult<i64>;
+    /// The position of the first event that happened at or after `t`.
+    async fn first_event_since(&mut self, t: DateTime<Utc>) -> StoreResult<Option<i64>>;
 }
 
 /// A response kept to replay a retried POST.
@@ -403,6 +409,59 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
     /// `None` while the first request is still running.
     pub response: Option<StoredResponse>,
+}
+
+/// Webhook endpoints and their queue of deliveries.
+#[async_trait]
+pub trait WebhookRepo {
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()>;
+    /// Every field but `id`, `org_id` and `created_at`.
+    async fn update_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()>;
+    async fn webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    async fn webhook_by_id(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    /// The endpoint, locked until the transaction ends: what every
+    /// read-modify-write of an endpoint reads, so none overwrites another.
+    async fn lock_webhook(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    /// Ordered by id.
+    async fn list_webhooks(
+        &mut self,
+        org: &OrgId,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<WebhookRecord>>;
+    /// Removes the endpoint and its deliveries; `false` when there was none.
+    async fn delete_webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<bool>;
+    /// Up to `limit` enabled endpoints of live orgs whose cursor is behind
+    /// the newest event, locked until the transaction ends; an endpoint
+    /// another transaction holds is skipped (PostgreSQL: `SKIP LOCKED`).
+    async fn webhooks_behind(&mut self, limit: usize) -> StoreResult<Vec<WebhookRecord>>;
+    /// Queues deliveries; each one's `seq` is given by the store, in order.
+    async fn insert_deliveries(&mut self, ds: &[DeliveryRecord]) -> StoreResult<()>;
+    /// Leases up to `limit` deliveries due at `now` until `lease_until`:
+    /// pending, not leased (or their lease expired), of enabled endpoints of
+    /// live orgs, and each the first pending one of its endpoint and org, so
+    /// that an endpoint receives an org's events in order. Deliveries
+    /// another transaction is leasing are skipped.
+    async fn claim_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn delivery(&mut self, webhook_id: &str, id: &str)
+    -> StoreResult<Option<DeliveryRecord>>;
+    /// Its state: status, attempts, times, lease and last answer.
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> StoreResult<()>;
+    /// Newest first (by `seq`), after the page's `seq`.
+    async fn list_deliveries(
+        &mut self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest<i64>,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// When the oldest pending delivery of an enabled endpoint was queued.
+    async fn oldest_pending_delivery(&mut self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Removes up to `limit` finished deliveries queued before `before`.
+    async fn prune_deliveries(&mut self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64>;
 }
 
 #[async_trait]

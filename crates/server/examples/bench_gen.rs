@@ -76,6 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_depth: orgd_core::service::DEFAULT_MAX_DEPTH,
         default_rate_limit_per_minute: None,
         cache_ttl: Default::default(),
+        webhook_allow_private_targets: false,
     };
     let orgd = Orgd::new(store.clone(), Arc::new(SystemClock), settings);
     orgd.bootstrap(Some(a.secret.clone())).await?;

@@ -66,6 +66,7 @@ pub struct Application {
     tasks: TaskTracker,
     retention: jobs::Retention,
     bootstrap: Bootstrap,
+    deliverer: crate::deliverer::Deliverer,
 }
 
 /// One sentence for the ways binding fails that an operator meets.
@@ -110,6 +111,7 @@ impl Application {
             max_depth: config.max_depth,
             default_rate_limit_per_minute: config.rate_limit_per_minute,
             cache_ttl: config.cache_ttl,
+            webhook_allow_private_targets: config.webhooks.allow_private_targets,
         };
         let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
         orgd.watch_other_nodes()
@@ -133,6 +135,13 @@ impl Application {
         let metrics = Arc::new(http::metrics::Metrics::new().context("setting up metrics")?);
         let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone(), metrics.clone());
         let tasks = TaskTracker::new();
+        let deliverer = crate::deliverer::Deliverer::new(
+            orgd.clone(),
+            metrics.clone(),
+            config.webhooks.workers,
+            config.webhooks.allow_private_targets,
+        )
+        .context("setting up the webhook deliverer")?;
         let router = http::router(AppState::new(SharedState {
             orgd: orgd.clone(),
             request_timeout: config.request_timeout,
@@ -159,6 +168,7 @@ impl Application {
                 events: config.event_retention,
             },
             bootstrap,
+            deliverer,
         })
     }
 
@@ -194,6 +204,7 @@ impl Application {
 
     pub async fn run(self) -> anyhow::Result<()> {
         let jobs = jobs::spawn(self.orgd.clone(), self.shutdown.clone(), self.retention);
+        let deliverer = self.deliverer.spawn(self.shutdown.clone());
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -210,6 +221,7 @@ impl Application {
         self.writer_stop.cancel();
         let _ = self.writer.await;
         let _ = jobs.await;
+        let _ = deliverer.await;
         self.store.close().await;
         Ok(())
     }

@@ -359,6 +359,7 @@ fn operator_settings() -> Settings {
         max_depth: orgd_core::service::DEFAULT_MAX_DEPTH,
         default_rate_limit_per_minute: None,
         cache_ttl: Default::default(),
+        webhook_allow_private_targets: false,
     }
 }
 

@@ -154,6 +154,7 @@ pub const DEFAULT_ROOT_ID: &str = "root";
 pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = orgd_core::events::DEFAULT_RETENTION_DAYS;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_ACCESS_LOG_RETENTION_DAYS: u32 = 90;
+pub const DEFAULT_WEBHOOK_WORKERS: usize = 8;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -255,6 +256,15 @@ pub struct ServeArgs {
     /// must not keep a revoked key working for long).
     #[arg(long, env = "ORGD_KEY_CACHE_TTL_MS", default_value_t = millis(CacheTtl::DEFAULT.keys), value_parser = clap::value_parser!(u64).range(1..=86_400_000), value_name = "MS")]
     pub key_cache_ttl_ms: u64,
+    /// Webhook deliveries this node attempts at once (0: this node delivers
+    /// none; other nodes sharing the database do).
+    #[arg(long, env = "ORGD_WEBHOOK_WORKERS", default_value_t = DEFAULT_WEBHOOK_WORKERS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024), value_name = "N")]
+    pub webhook_workers: usize,
+    /// Let webhooks target loopback, private, link-local and multicast
+    /// addresses. Off by default, so that an API key cannot make orgd reach
+    /// into its own network (SSRF); for tests and private networks.
+    #[arg(long, env = "ORGD_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    pub webhook_allow_private_targets: bool,
 }
 
 /// A default duration as a flag's default value.
@@ -302,6 +312,23 @@ pub struct Config {
     /// Whether the default rate limit applies to the root org's keys.
     pub rate_limit_root: bool,
     pub cache_ttl: CacheTtl,
+    pub webhooks: WebhookConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Deliveries attempted at once on this node; 0: none.
+    pub workers: usize,
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            workers: DEFAULT_WEBHOOK_WORKERS,
+            allow_private_targets: false,
+        }
+    }
 }
 
 impl Config {
@@ -324,6 +351,7 @@ impl Config {
             rate_limit_per_minute: None,
             rate_limit_root: false,
             cache_ttl: CacheTtl::DEFAULT,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -346,6 +374,10 @@ impl From<ServeArgs> for Config {
             cache_ttl: CacheTtl {
                 orgs: Duration::from_millis(a.org_cache_ttl_ms),
                 keys: Duration::from_millis(a.key_cache_ttl_ms),
+            },
+            webhooks: WebhookConfig {
+                workers: a.webhook_workers,
+                allow_private_targets: a.webhook_allow_private_targets,
             },
         }
     }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+mod deliverer;
 pub mod http;
 pub mod ingest;
 mod jobs;

@@ -120,4 +120,21 @@ impl EventRepo for PgTx {
         .map_err(map_err)?;
         Ok(done.rows_affected())
     }
+
+    async fn last_event_position(&mut self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT coalesce(max(gid), 0) FROM events")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn first_event_since(&mut self, t: DateTime<Utc>) -> StoreResult<Option<i64>> {
+        // Events are stored in the order they happen, give or take the
+        // clock: the first from the oldest that is recent enough.
+        sqlx::query_scalar("SELECT gid FROM events WHERE occurred_at >= $1 ORDER BY gid LIMIT 1")
+            .bind(truncate(t))
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)
+    }
 }

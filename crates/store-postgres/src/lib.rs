@@ -22,6 +22,7 @@ mod tags;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod traffic;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

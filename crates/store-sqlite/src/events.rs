@@ -9,7 +9,7 @@ use orgd_core::store::{EventRepo, StoreResult};
 use rusqlite::params;
 
 use crate::SqliteTx;
-use crate::sql::{Query, execute, ts};
+use crate::sql::{Query, count, execute, row, ts};
 
 #[async_trait]
 impl EventRepo for SqliteTx {
@@ -79,6 +79,25 @@ impl EventRepo for SqliteTx {
             "DELETE FROM events WHERE gid IN \
              (SELECT gid FROM events ORDER BY gid LIMIT ?) AND occurred_at < ?",
             params![i64::try_from(limit).unwrap_or(i64::MAX), ts(before)],
+        )?)
+    }
+
+    async fn last_event_position(&mut self) -> StoreResult<i64> {
+        Ok(count(
+            self.conn()?,
+            "SELECT coalesce(max(gid), 0) FROM events",
+            [],
+        )?)
+    }
+
+    async fn first_event_since(&mut self, t: DateTime<Utc>) -> StoreResult<Option<i64>> {
+        // Events are stored in the order they happen, give or take the
+        // clock: the first from the oldest that is recent enough.
+        Ok(row(
+            self.conn()?,
+            "SELECT gid FROM events WHERE occurred_at >= ? ORDER BY gid LIMIT 1",
+            params![ts(t)],
+            |r| Ok(r.get(0)?),
         )?)
     }
 }

@@ -40,6 +40,7 @@ mod resources;
 mod sql;
 mod tags;
 mod traffic;
+mod webhooks;
 mod writer;
 
 #[cfg(test)]

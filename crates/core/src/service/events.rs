@@ -22,6 +22,21 @@ impl Feed {
     pub(super) fn arrived(&self) {
         self.notify.notify_waiters();
     }
+
+    /// Completes at the next word of new events (or of a delivery to try:
+    /// a retry asked for by hand). Enable it before looking, so that news
+    /// between the look and the wait is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Orgd {
+    /// What wakes those who wait for events: the feed's long polls and the
+    /// deliverer.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
 }
 
 /// A read of the feed.

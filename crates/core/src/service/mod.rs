@@ -8,6 +8,7 @@ mod audit;
 mod configs;
 mod consumption;
 mod customizations;
+mod deliveries;
 mod events;
 mod idempotency;
 mod key_cache;
@@ -18,6 +19,7 @@ mod resources;
 mod rollups;
 mod tags;
 mod traffic;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -41,11 +43,13 @@ pub use api_keys::{CreatedKey, Me};
 pub use configs::{ConfigsChange, EffectiveConfig};
 pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
 pub use customizations::EffectiveCustomizations;
+pub use deliveries::Claimed;
 pub use events::{EventPage, EventQuery, Feed};
 pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{OrgFilter, OrgPatch};
 pub use resources::NewResource;
 pub use rollups::add_counters;
+pub use webhooks::{NewWebhook, ReplayFrom, Replayed, WebhookPatch, WebhookWithSecret};
 
 /// How deep the tree may go unless told otherwise; the root is level 1.
 pub const DEFAULT_MAX_DEPTH: i64 = 16;
@@ -59,6 +63,9 @@ pub struct Settings {
     /// Requests a minute for keys without a limit of their own; `None`: no limit.
     pub default_rate_limit_per_minute: Option<u32>,
     pub cache_ttl: CacheTtl,
+    /// Let webhooks reach loopback, private and link-local addresses (tests,
+    /// private networks); refused otherwise (SSRF).
+    pub webhook_allow_private_targets: bool,
 }
 
 /// How long cached reads are trusted without hearing of a change: the safety

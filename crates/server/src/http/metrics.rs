@@ -27,6 +27,63 @@ pub struct Metrics {
     scrape: std::sync::Mutex<()>,
     traffic_queue: IntGauge,
     traffic_flush: Histogram,
+    pub webhooks: WebhookMetrics,
+}
+
+/// The deliverer's: what became of deliveries and attempts, and how far
+/// behind the queue is.
+pub struct WebhookMetrics {
+    deliveries: IntCounterVec,
+    attempts: IntCounterVec,
+    lag: prometheus::Gauge,
+}
+
+impl WebhookMetrics {
+    fn new(r: &Registry) -> prometheus::Result<Self> {
+        Ok(Self {
+            deliveries: registered(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_deliveries_total",
+                        "Webhook deliveries finished by this node, by outcome (succeeded; \
+                         failed: retried for 3 days in vain)",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
+            attempts: registered(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "webhook_attempts_total",
+                        "Webhook delivery attempts by this node, by result (ok, http_error, \
+                         timeout, refused, network_error)",
+                    ),
+                    &["result"],
+                )?,
+            )?,
+            lag: registered(
+                r,
+                prometheus::Gauge::new(
+                    "webhook_queue_lag_seconds",
+                    "Age of the oldest pending webhook delivery of an enabled endpoint (0: none)",
+                )?,
+            )?,
+        })
+    }
+
+    pub fn attempted(&self, result: &str) {
+        self.attempts.with_label_values(&[result]).inc();
+    }
+
+    pub fn finished(&self, outcome: &str) {
+        self.deliveries.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn set_lag(&self, seconds: f64) {
+        self.lag.set(seconds);
+    }
 }
 
 /// What is read afresh at every scrape.
@@ -138,6 +195,7 @@ impl Metrics {
             r,
             IntGauge::new("http_requests_in_flight", "Requests being answered")?,
         )?;
+        let webhooks = WebhookMetrics::new(r)?;
         Ok(Self {
             registry,
             process,
@@ -149,6 +207,7 @@ impl Metrics {
             pool_waits,
             traffic_queue,
             traffic_flush,
+            webhooks,
             scrape: std::sync::Mutex::new(()),
         })
     }

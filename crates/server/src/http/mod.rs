@@ -27,6 +27,7 @@ pub mod rate_limit;
 pub mod request_id;
 mod resources;
 mod tags;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +92,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tags::routes())
         .merge(resources::routes())
         .merge(me::routes())
+        .merge(webhooks::routes())
 }
 
 pub fn router(state: AppState) -> anyhow::Result<Router> {

@@ -1,0 +1,401 @@
+//! Webhook endpoints and their queue of deliveries.
+//!
+//! Several nodes share the queue. Queuing locks the endpoints it moves
+//! forward (`FOR UPDATE SKIP LOCKED`), so two nodes never queue the same
+//! events twice; claiming leases deliveries the same way, so a delivery is
+//! tried by one node at a time, by another only once the lease expired.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orgd_core::ids::OrgId;
+use orgd_core::page::PageRequest;
+use orgd_core::store::{StoreError, StoreResult, WebhookRepo};
+use orgd_core::time::truncate;
+use orgd_core::webhooks::{DeliveryRecord, DeliveryStatus, WebhookRecord, WebhookScope};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use crate::{PgTx, fetch_limit, map_err};
+
+const WEBHOOK_COLUMNS: &str = "w.id, w.org_id, w.url, w.types, w.scope, w.description, \
+     w.enabled, w.secret, w.previous_secret, w.previous_secret_until, w.created_at, \
+     w.updated_at, w.cursor, w.failing_since, w.disabled_at";
+
+const DELIVERY_COLUMNS: &str = "d.seq, d.id, d.webhook_id, d.org_id, d.event_id, \
+     d.event_type, d.body, d.status, d.attempts, d.created_at, d.next_attempt_at, \
+     d.lease_until, d.first_attempt_at, d.last_attempt_at, d.last_status_code, \
+     d.last_error, d.delivered_at";
+
+/// The columns a claim returns (`RETURNING` names no alias).
+const RETURNED_DELIVERY: &str = "seq, id, webhook_id, org_id, event_id, event_type, body, \
+     status, attempts, created_at, next_attempt_at, lease_until, first_attempt_at, \
+     last_attempt_at, last_status_code, last_error, delivered_at";
+
+fn webhook_from_row(r: &PgRow) -> StoreResult<WebhookRecord> {
+    let scope: String = r.try_get("scope").map_err(map_err)?;
+    let previous: Option<String> = r.try_get("previous_secret").map_err(map_err)?;
+    let until: Option<DateTime<Utc>> = r.try_get("previous_secret_until").map_err(map_err)?;
+    Ok(WebhookRecord {
+        id: r.try_get("id").map_err(map_err)?,
+        org_id: OrgId::from_trusted(r.try_get("org_id").map_err(map_err)?),
+        url: r.try_get("url").map_err(map_err)?,
+        types: r.try_get("types").map_err(map_err)?,
+        scope: WebhookScope::parse(&scope)
+            .ok_or_else(|| StoreError::Other(format!("bad stored webhook scope {scope:?}")))?,
+        description: r.try_get("description").map_err(map_err)?,
+        enabled: r.try_get("enabled").map_err(map_err)?,
+        secret: r.try_get("secret").map_err(map_err)?,
+        previous_secret: previous.zip(until),
+        created_at: r.try_get("created_at").map_err(map_err)?,
+        updated_at: r.try_get("updated_at").map_err(map_err)?,
+        cursor: r.try_get("cursor").map_err(map_err)?,
+        failing_since: r.try_get("failing_since").map_err(map_err)?,
+        disabled_at: r.try_get("disabled_at").map_err(map_err)?,
+    })
+}
+
+fn delivery_from_row(r: &PgRow) -> StoreResult<DeliveryRecord> {
+    let status: String = r.try_get("status").map_err(map_err)?;
+    Ok(DeliveryRecord {
+        seq: r.try_get("seq").map_err(map_err)?,
+        id: r.try_get("id").map_err(map_err)?,
+        webhook_id: r.try_get("webhook_id").map_err(map_err)?,
+        org_id: r.try_get("org_id").map_err(map_err)?,
+        event_id: r.try_get("event_id").map_err(map_err)?,
+        event_type: r.try_get("event_type").map_err(map_err)?,
+        body: r.try_get("body").map_err(map_err)?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Other(format!("bad stored delivery status {status:?}")))?,
+        attempts: r.try_get("attempts").map_err(map_err)?,
+        created_at: r.try_get("created_at").map_err(map_err)?,
+        next_attempt_at: r.try_get("next_attempt_at").map_err(map_err)?,
+        lease_until: r.try_get("lease_until").map_err(map_err)?,
+        first_attempt_at: r.try_get("first_attempt_at").map_err(map_err)?,
+        last_attempt_at: r.try_get("last_attempt_at").map_err(map_err)?,
+        last_status_code: r.try_get("last_status_code").map_err(map_err)?,
+        last_error: r.try_get("last_error").map_err(map_err)?,
+        delivered_at: r.try_get("delivered_at").map_err(map_err)?,
+    })
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl WebhookRepo for PgTx {
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()> {
+        let (previous, until) = w.previous_secret.clone().unzip();
+        sqlx::query(
+            "INSERT INTO webhooks (id, org_id, url, types, scope, description, enabled, secret, \
+             previous_secret, previous_secret_until, created_at, updated_at, cursor, \
+             failing_since, disabled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&w.id)
+        .bind(w.org_id.as_str())
+        .bind(&w.url)
+        .bind(&w.types)
+        .bind(w.scope.as_str())
+        .bind(&w.description)
+        .bind(w.enabled)
+        .bind(&w.secret)
+        .bind(previous)
+        .bind(until.map(truncate))
+        .bind(truncate(w.created_at))
+        .bind(truncate(w.updated_at))
+        .bind(w.cursor)
+        .bind(w.failing_since.map(truncate))
+        .bind(w.disabled_at.map(truncate))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()> {
+        let (previous, until) = w.previous_secret.clone().unzip();
+        sqlx::query(
+            "UPDATE webhooks SET url = $1, types = $2, scope = $3, description = $4, \
+             enabled = $5, secret = $6, previous_secret = $7, previous_secret_until = $8, \
+             updated_at = $9, cursor = $10, failing_since = $11, disabled_at = $12 \
+             WHERE id = $13",
+        )
+        .bind(&w.url)
+        .bind(&w.types)
+        .bind(w.scope.as_str())
+        .bind(&w.description)
+        .bind(w.enabled)
+        .bind(&w.secret)
+        .bind(previous)
+        .bind(until.map(truncate))
+        .bind(truncate(w.updated_at))
+        .bind(w.cursor)
+        .bind(w.failing_since.map(truncate))
+        .bind(w.disabled_at.map(truncate))
+        .bind(&w.id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let sql =
+            format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.org_id = $1 AND w.id = $2");
+        sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(webhook_from_row)
+            .transpose()
+    }
+
+    async fn webhook_by_id(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = $1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(webhook_from_row)
+            .transpose()
+    }
+
+    async fn lock_webhook(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = $1 FOR UPDATE");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(webhook_from_row)
+            .transpose()
+    }
+
+    async fn list_webhooks(
+        &mut self,
+        org: &OrgId,
+        page: &PageRequest<String>,
+    ) -> StoreResult<Vec<WebhookRecord>> {
+        let sql = format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.org_id = $1 AND w.id > $2 \
+             ORDER BY w.id LIMIT $3"
+        );
+        sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(fetch_limit(page.limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(webhook_from_row)
+            .collect()
+    }
+
+    async fn delete_webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<bool> {
+        // Deliveries first: every path that touches both takes a delivery's
+        // row before its endpoint's, so none can deadlock with another.
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE webhook_id IN \
+             (SELECT id FROM webhooks WHERE org_id = $1 AND id = $2)",
+        )
+        .bind(org.as_str())
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        let gone = sqlx::query("DELETE FROM webhooks WHERE org_id = $1 AND id = $2")
+            .bind(org.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(gone > 0)
+    }
+
+    async fn webhooks_behind(&mut self, n: usize) -> StoreResult<Vec<WebhookRecord>> {
+        let sql = format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks w JOIN orgs o ON o.id = w.org_id \
+             WHERE w.enabled AND o.deleted_at IS NULL \
+             AND w.cursor < (SELECT coalesce(max(gid), 0) FROM events) \
+             ORDER BY w.id LIMIT $1 FOR UPDATE OF w SKIP LOCKED"
+        );
+        sqlx::query(&sql)
+            .bind(limit(n))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(webhook_from_row)
+            .collect()
+    }
+
+    async fn insert_deliveries(&mut self, ds: &[DeliveryRecord]) -> StoreResult<()> {
+        // Ten values a delivery; a statement binds at most 65,535.
+        for chunk in ds.chunks(1000) {
+            let mut b = QueryBuilder::<Postgres>::new(
+                "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, \
+                 body, status, attempts, created_at, next_attempt_at) ",
+            );
+            b.push_values(chunk, |mut row, d| {
+                row.push_bind(&d.id)
+                    .push_bind(&d.webhook_id)
+                    .push_bind(&d.org_id)
+                    .push_bind(&d.event_id)
+                    .push_bind(&d.event_type)
+                    .push_bind(&d.body)
+                    .push_bind(d.status.as_str())
+                    .push_bind(d.attempts)
+                    .push_bind(truncate(d.created_at))
+                    .push_bind(truncate(d.next_attempt_at));
+            });
+            b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn claim_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        n: usize,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let sql = format!(
+            "WITH due AS (SELECT d.seq FROM webhook_deliveries d \
+               JOIN webhooks w ON w.id = d.webhook_id JOIN orgs o ON o.id = w.org_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+               AND (d.lease_until IS NULL OR d.lease_until <= $1) \
+               AND w.enabled AND o.deleted_at IS NULL \
+               AND d.seq = (SELECT min(e.seq) FROM webhook_deliveries e \
+                   WHERE e.webhook_id = d.webhook_id AND e.org_id = d.org_id \
+                   AND e.status = 'pending') \
+               ORDER BY d.next_attempt_at, d.seq LIMIT $3 \
+               FOR UPDATE OF d SKIP LOCKED) \
+             UPDATE webhook_deliveries SET lease_until = $2 FROM due \
+             WHERE webhook_deliveries.seq = due.seq RETURNING {}",
+            RETURNED_DELIVERY
+                .split(", ")
+                .map(|c| format!("webhook_deliveries.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut claimed = sqlx::query(&sql)
+            .bind(truncate(now))
+            .bind(truncate(lease_until))
+            .bind(limit(n))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(delivery_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by_key(|d| (d.next_attempt_at, d.seq));
+        Ok(claimed)
+    }
+
+    async fn delivery(
+        &mut self,
+        webhook_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d \
+             WHERE d.webhook_id = $1 AND d.id = $2"
+        );
+        sqlx::query(&sql)
+            .bind(webhook_id)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(delivery_from_row)
+            .transpose()
+    }
+
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
+             lease_until = $4, first_attempt_at = $5, last_attempt_at = $6, \
+             last_status_code = $7, last_error = $8, delivered_at = $9 WHERE seq = $10",
+        )
+        .bind(d.status.as_str())
+        .bind(d.attempts)
+        .bind(truncate(d.next_attempt_at))
+        .bind(d.lease_until.map(truncate))
+        .bind(d.first_attempt_at.map(truncate))
+        .bind(d.last_attempt_at.map(truncate))
+        .bind(d.last_status_code)
+        .bind(&d.last_error)
+        .bind(d.delivered_at.map(truncate))
+        .bind(d.seq)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &mut self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest<i64>,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let mut b = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.webhook_id = "
+        ));
+        b.push_bind(webhook_id.to_owned());
+        if let Some(after) = page.after {
+            b.push(" AND d.seq < ").push_bind(after);
+        }
+        if let Some(status) = status {
+            b.push(" AND d.status = ").push_bind(status.as_str());
+        }
+        b.push(" ORDER BY d.seq DESC LIMIT ")
+            .push_bind(fetch_limit(page.limit));
+        b.build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(delivery_from_row)
+            .collect()
+    }
+
+    async fn oldest_pending_delivery(&mut self) -> StoreResult<Option<DateTime<Utc>>> {
+        sqlx::query_scalar(
+            "SELECT min(d.created_at) FROM webhook_deliveries d \
+             JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.status = 'pending' AND w.enabled",
+        )
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn prune_deliveries(&mut self, before: DateTime<Utc>, n: usize) -> StoreResult<u64> {
+        // Among the oldest `n` finished ones, those old enough: a pending
+        // delivery is kept whatever its age, unless its endpoint is gone
+        // (deleted while it was being queued).
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE seq IN (SELECT seq FROM \
+             (SELECT seq, created_at FROM webhook_deliveries d WHERE d.status <> 'pending' \
+              OR NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id) \
+              ORDER BY seq LIMIT $2) AS front WHERE created_at < $1)",
+        )
+        .bind(truncate(before))
+        .bind(limit(n))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
