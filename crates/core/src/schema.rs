@@ -27,6 +27,10 @@ pub const NAME: &str = concat!(
 /// An organization id ([`crate::OrgId::parse`]).
 pub const ORG_ID: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
+/// An event type or a `prefix.*` ([`crate::events::TypeFilter::parse`] of
+/// one part).
+pub const EVENT_TYPE: &str = r"^[a-z_]+(\.[a-z_]+)*(\.\*)?$";
+
 /// A tag name ([`crate::tags::parse_name`]).
 pub const TAG_NAME: &str = "^[A-Za-z0-9_.:-]{1,64}$";
 
@@ -100,6 +104,11 @@ mod tests {
             "a.b_c",
             "A",
             "1a",
+            "org.*",
+            "org.*.x",
+            "*",
+            "org.",
+            "a,b",
         ] {
             out.push(m.to_owned());
         }
@@ -125,6 +134,9 @@ mod tests {
         });
         agree(ORG_ID, None, |s| OrgId::parse(s).is_ok());
         agree(TAG_NAME, None, |s| tags::parse_name(s).is_ok());
+        agree(EVENT_TYPE, None, |s| {
+            crate::webhooks::parse_types(&[s.to_owned()]).is_ok()
+        });
         agree(NO_CONTROL, Some(access::MAX_ACTION_CHARS), |s| {
             let event = access::ExternalEvent {
                 timestamp: None,

@@ -6,8 +6,8 @@ use utoipa::openapi::schema::{
     SchemaFormat, Type,
 };
 
-use super::{METRIC, NAME, NO_CONTROL, ORG_ID, TAG_NAME, digits_up_to};
-use crate::{access, configs, consumption, keys, org, tags};
+use super::{EVENT_TYPE, METRIC, NAME, NO_CONTROL, ORG_ID, TAG_NAME, digits_up_to};
+use crate::{access, configs, consumption, keys, org, tags, webhooks};
 
 /// Declares a named kind of field: a component of the OpenAPI document that
 /// fields refer to with `#[schema(value_type = …)]` (`Option<…>` for `null`).
@@ -184,4 +184,38 @@ field_kind!(
 field_kind!(
     /// Configs as PATCH takes them: known keys only; `null` removes a key.
     ConfigsPatchBody => configs_body(true)
+);
+
+field_kind!(
+    /// A webhook's event types: names and `prefix.*` patterns.
+    EventTypes => ArrayBuilder::new()
+        .items(string().pattern(Some(EVENT_TYPE)))
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .description(Some(
+            "Event types (`configs.update`) and prefixes (`org.*`), 1–100 of them.",
+        ))
+        .examples([serde_json::json!(["org.*", "limit.threshold"])])
+        .build()
+);
+
+field_kind!(
+    /// A webhook's URL.
+    WebhookUrl => string()
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .max_length(Some(webhooks::MAX_URL_LEN))
+        .description(Some(
+            "An absolute `http` or `https` URL without credentials or fragment, at most \
+             2048 characters, whose host is not (and does not resolve to) a loopback, \
+             private, link-local or multicast address.",
+        ))
+        .examples(["https://hooks.example.com/orgd"])
+        .build()
+);
+
+field_kind!(
+    /// A webhook's description.
+    WebhookDescription => plain_text(0, webhooks::MAX_DESCRIPTION_LEN)
+        .examples(["billing sync"])
+        .build()
 );

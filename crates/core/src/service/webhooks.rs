@@ -72,11 +72,13 @@ pub struct Replayed {
 
 fn valid_description(d: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
     if d.as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN)
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN || d.chars().any(char::is_control))
     {
         errors.push(FieldError::new(
             "description",
-            format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
+            format!(
+                "must be at most {MAX_DESCRIPTION_LEN} characters, none of them control characters"
+            ),
         ));
     }
     d

@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use orgd_core::Error;
 use orgd_core::page::{
     PageRequest, decode_feed_cursor, decode_number_cursor, encode_feed_cursor, parse_limit,
 };
 use orgd_core::service::{NewWebhook, ReplayFrom, WebhookPatch, WebhookWithSecret};
 use orgd_core::webhooks::{Delivery, DeliveryStatus, Webhook, WebhookScope};
+use orgd_core::{Error, schema};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -38,18 +38,17 @@ pub struct CreateWebhookBody {
     /// Where events are posted: `http` or `https`, at most 2048 characters.
     /// Its host must not be (or resolve to) a loopback, private, link-local
     /// or multicast address.
-    #[schema(example = "https://hooks.example.com/orgd")]
+    #[schema(value_type = schema::WebhookUrl)]
     url: String,
     /// Event types (`configs.update`) and prefixes (`org.*`); absent or
     /// `null`: every type.
-    #[schema(example = json!(["org.*", "limit.threshold"]))]
+    #[schema(value_type = Option<schema::EventTypes>)]
     types: Option<Vec<String>>,
     /// `subtree` (the default): the org's events and every descendant's;
     /// `self`: the org's own.
     #[schema(value_type = Option<WebhookScope>)]
     scope: Option<String>,
-    /// At most 500 characters.
-    #[schema(example = "billing sync")]
+    #[schema(value_type = Option<schema::WebhookDescription>)]
     description: Option<String>,
 }
 
@@ -72,17 +71,17 @@ pub struct WebhookWithSecretBody {
 /// What a `PATCH` changes; fields left out stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateWebhookBody {
-    #[schema(example = "https://hooks.example.com/orgd/v2")]
+    #[schema(value_type = Option<schema::WebhookUrl>)]
     url: Option<String>,
     /// `null`: every type.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, example = json!(["org.*"]))]
+    #[schema(value_type = Option<schema::EventTypes>)]
     types: Option<Option<Vec<String>>>,
     #[schema(value_type = Option<WebhookScope>)]
     scope: Option<String>,
     /// `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<schema::WebhookDescription>)]
     description: Option<Option<String>>,
     /// `false` pauses deliveries: events that happen meanwhile are queued
     /// when it is enabled again (as long as they are kept). `true` also
@@ -118,7 +117,7 @@ pub struct ReplayBody {
     /// after it.
     after: Option<String>,
     /// RFC 3339: the events that happened at or after it.
-    #[schema(example = "2026-11-24T00:00:00Z")]
+    #[schema(value_type = Option<schema::Timestamp>, example = "2026-11-24T00:00:00Z")]
     since: Option<String>,
 }
 

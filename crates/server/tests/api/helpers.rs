@@ -426,6 +426,20 @@ pub fn sample_body(method: &Method, path: &str) -> Option<Value> {
             | "/orgs/{org_id}/workspaces"
             | "/orgs/{org_id}/usergroups",
         ) => Some(json!({"name": "probe", "metadata": {"k": "v"}})),
+        // A public address, so no name is resolved and no private target
+        // refused; the matrix's server delivers nothing (no workers).
+        ("POST", "/orgs/{org_id}/webhooks") => {
+            Some(json!({"url": "https://93.184.216.34/hook", "types": ["org.*"]}))
+        }
+        ("PATCH", "/orgs/{org_id}/webhooks/{webhook_id}") => Some(json!({"description": "probe"})),
+        ("POST", "/orgs/{org_id}/webhooks/{webhook_id}/replay") => {
+            Some(json!({"since": "2000-01-01T00:00:00Z"}))
+        }
+        (
+            "POST",
+            "/orgs/{org_id}/webhooks/{webhook_id}/rotate_secret"
+            | "/orgs/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        ) => None,
         ("GET" | "DELETE", _) => None,
         (m, p) => panic!("route {m} {p} has no sample body in tests/api/helpers.rs"),
     }

@@ -17,7 +17,8 @@
 //!   `root`;
 //! - `t`'s read-only key: 403 on every non-GET route, on `t` and `t-child`
 //!   (both reached, so the permission decides), and on `POST /orgs` under them;
-//! - `t`'s read+write+delete key: 403 on the three `api_keys` routes;
+//! - `t`'s read+write+delete key: 403 on the `api_keys` and `webhooks`
+//!   routes (they need `admin`);
 //! - `t`'s own all-permission key: 403 on the governed routes of `t` itself
 //!   (delete, move, the configs of both route families);
 //! - `t`'s read+write+admin key: 403 minting a key with `delete`;
@@ -83,6 +84,8 @@ struct Items {
     application_id: String,
     workspace_id: String,
     usergroup_id: String,
+    webhook_id: String,
+    delivery_id: String,
 }
 
 impl Items {
@@ -98,6 +101,8 @@ impl Items {
             application_id: zero(&self.application_id),
             workspace_id: zero(&self.workspace_id),
             usergroup_id: zero(&self.usergroup_id),
+            webhook_id: zero(&self.webhook_id),
+            delivery_id: zero(&self.delivery_id),
         }
     }
 }
@@ -110,7 +115,9 @@ fn fill(path: &str, org: &str, items: &Items) -> String {
         .replace("{tag_id}", &items.tag_id)
         .replace("{application_id}", &items.application_id)
         .replace("{workspace_id}", &items.workspace_id)
-        .replace("{usergroup_id}", &items.usergroup_id);
+        .replace("{usergroup_id}", &items.usergroup_id)
+        .replace("{webhook_id}", &items.webhook_id)
+        .replace("{delivery_id}", &items.delivery_id);
     assert!(
         !filled.contains('{'),
         "{path} has a path parameter this test does not know"
@@ -126,8 +133,9 @@ fn has_inner_item(path: &str) -> bool {
     path.matches('{').count() > 1
 }
 
-fn is_api_keys_route(path: &str) -> bool {
-    path.starts_with("/orgs/{org_id}/api_keys")
+/// Routes that need `admin`, reading included.
+fn is_admin_route(path: &str) -> bool {
+    path.starts_with("/orgs/{org_id}/api_keys") || path.starts_with("/orgs/{org_id}/webhooks")
 }
 
 /// Routes that need a key of a strict ancestor of the org they name (SPEC §2,
@@ -191,7 +199,7 @@ fn expect(kind: Kind, method: &Method, path: &str) -> Option<Expect> {
             vec!["t", "root", MISSING_ORG],
         )),
         Kind::ReadOnly if !get => Some(status_on(StatusCode::FORBIDDEN, vec!["t", "t-child"])),
-        Kind::NoAdmin if is_api_keys_route(path) => {
+        Kind::NoAdmin if is_admin_route(path) => {
             Some(status_on(StatusCode::FORBIDDEN, vec!["t", "t-child"]))
         }
         Kind::Own => governed(method, path).map(|body| Expect {
@@ -246,6 +254,7 @@ async fn snapshot(app: &TestApp, org: &str, month: &str) -> Value {
         "/workspaces?limit=1000",
         "/usergroups?limit=1000",
         "/children?depth=all&limit=1000",
+        "/webhooks?limit=1000",
     ] {
         let path = format!("/orgs/{org}{list}");
         let mut rows = app.all_pages(&app.root_key, &path, 1000).await;
@@ -263,6 +272,15 @@ async fn snapshot(app: &TestApp, org: &str, month: &str) -> Value {
         .unwrap()
         .remove("api_requests");
     snap.insert("consumption".into(), consumption);
+    let hooks = app
+        .all_pages(&app.root_key, &format!("/orgs/{org}/webhooks"), 1000)
+        .await;
+    for w in hooks {
+        let id = w["id"].as_str().unwrap();
+        let path = format!("/orgs/{org}/webhooks/{id}/deliveries?limit=1000");
+        let deliveries = app.all_pages(&app.root_key, &path, 1000).await;
+        snap.insert(format!("deliveries of {id}"), Value::Array(deliveries));
+    }
     snap.insert("verify".into(), app.verify(org).await);
     Value::Object(snap)
 }
@@ -302,7 +320,9 @@ fn comparable(mut p: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_nothing() {
-    let app = TestApp::spawn().await;
+    // No deliverer: the webhook's deliveries stay as they are (queued by a
+    // replay), so a snapshot shows only what requests changed.
+    let app = TestApp::spawn_with(|c| c.webhooks.workers = 0).await;
     app.org("root", "t").await;
     app.org("t", "t-child").await;
     app.org("root", "s").await;
@@ -314,6 +334,17 @@ async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_n
         application_id: created(&app, "/orgs/t/applications", json!({"name": "keep"})).await,
         workspace_id: created(&app, "/orgs/t/workspaces", json!({"name": "keep"})).await,
         usergroup_id: created(&app, "/orgs/t/usergroups", json!({"name": "keep"})).await,
+        webhook_id: created(&app, "/orgs/t/webhooks", json!({"url": "https://93.184.216.34/"})).await,
+        delivery_id: String::new(),
+    };
+    let replay = format!("/orgs/t/webhooks/{}/replay", items.webhook_id);
+    let since = json!({"since": "2000-01-01T00:00:00Z"});
+    assert_eq!(app.post(&app.root_key, &replay, since).await.status(), StatusCode::ACCEPTED);
+    let deliveries = format!("/orgs/t/webhooks/{}/deliveries", items.webhook_id);
+    let listed: Vec<Value> = app.get_json(&app.root_key, &deliveries).await;
+    let items = Items {
+        delivery_id: listed[0]["id"].as_str().unwrap().to_owned(),
+        ..items
     };
     let missing_items = items.missing();
     let k = &app.root_key;

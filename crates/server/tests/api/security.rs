@@ -13,6 +13,8 @@ fn fill(path: &str, org: &str, key_id: &str) -> String {
         .replace("{application_id}", "app_probe")
         .replace("{workspace_id}", "ws_probe")
         .replace("{usergroup_id}", "ug_probe")
+        .replace("{webhook_id}", "whk_probe")
+        .replace("{delivery_id}", "dlv_probe")
 }
 
 #[tokio::test]
