@@ -458,7 +458,8 @@ pub trait WebhookRepo {
         status: Option<DeliveryStatus>,
         page: &PageRequest<i64>,
     ) -> StoreResult<Vec<DeliveryRecord>>;
-    /// When the oldest pending delivery of an enabled endpoint was queued.
+    /// When the oldest pending delivery of an enabled endpoint of a live org
+    /// was queued.
     async fn oldest_pending_delivery(&mut self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Removes up to `limit` finished deliveries queued before `before`.
     async fn prune_deliveries(&mut self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64>;

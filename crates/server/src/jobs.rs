@@ -38,8 +38,12 @@ async fn prune(orgd: &Orgd, retention: Retention) {
         Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
     }
     match orgd.prune_events(retention.events).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "pruned events past their retention"),
+        Ok((0, 0)) => {}
+        Ok((events, deliveries)) => tracing::info!(
+            events,
+            deliveries,
+            "pruned events and finished webhook deliveries past their retention"
+        ),
         Err(e) => tracing::warn!(error = %e, "pruning events failed"),
     }
     match orgd.prune_traffic(retention.access_log).await {

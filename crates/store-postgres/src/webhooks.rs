@@ -373,8 +373,8 @@ impl WebhookRepo for PgTx {
     async fn oldest_pending_delivery(&mut self) -> StoreResult<Option<DateTime<Utc>>> {
         sqlx::query_scalar(
             "SELECT min(d.created_at) FROM webhook_deliveries d \
-             JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.status = 'pending' AND w.enabled",
+             JOIN webhooks w ON w.id = d.webhook_id JOIN orgs o ON o.id = w.org_id \
+             WHERE d.status = 'pending' AND w.enabled AND o.deleted_at IS NULL",
         )
         .fetch_one(&mut *self.tx)
         .await

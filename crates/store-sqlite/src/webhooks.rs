@@ -329,8 +329,8 @@ impl WebhookRepo for SqliteTx {
         let oldest: Option<String> = row(
             self.conn()?,
             "SELECT min(d.created_at) FROM webhook_deliveries d \
-             JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.status = 'pending' AND w.enabled",
+             JOIN webhooks w ON w.id = d.webhook_id JOIN orgs o ON o.id = w.org_id \
+             WHERE d.status = 'pending' AND w.enabled AND o.deleted_at IS NULL",
             [],
             |r| Ok(r.get(0)?),
         )?

@@ -76,6 +76,7 @@ mod orgs;
 mod resources;
 mod tags;
 mod tx;
+mod webhooks;
 
 /// Every case of the suite.
 pub fn all() -> Vec<Case> {
@@ -89,6 +90,7 @@ pub fn all() -> Vec<Case> {
         access_log::CASES,
         consumption::CASES,
         events::CASES,
+        webhooks::CASES,
         tx::CASES,
     ]
     .concat()

@@ -97,18 +97,21 @@ impl Orgd {
 }
 
 impl Orgd {
-    /// Background pruning: events older than `retention`, in small
-    /// transactions, so the single writer is never held long.
-    pub async fn prune_events(&self, retention: chrono::Duration) -> Result<u64> {
+    /// Background pruning: events older than `retention`, and the finished
+    /// webhook deliveries as old, in small transactions, so the single
+    /// writer is never held long. Returns how many of each.
+    pub async fn prune_events(&self, retention: chrono::Duration) -> Result<(u64, u64)> {
         let before = self.now() - retention;
-        let mut removed = 0;
+        let (mut events, mut deliveries) = (0, 0);
         loop {
             let mut tx = self.store.begin().await?;
             let n = tx.prune_events(before, 5000).await?;
+            let m = tx.prune_deliveries(before, 5000).await?;
             tx.commit().await?;
-            removed += n;
-            if n == 0 {
-                return Ok(removed);
+            events += n;
+            deliveries += m;
+            if n == 0 && m == 0 {
+                return Ok((events, deliveries));
             }
         }
     }
