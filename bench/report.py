@@ -1,8 +1,8 @@
 """Turns bench/run.sh's measurements into BENCHMARKS.md, checking every
 target of issue 13 against figures taken in the same run.
 
-Usage: report.py RESULTS RSS  (RESULTS: "label|req/s|p50 ms|p99 ms" lines;
-RSS: "label|MiB" lines)."""
+Usage: report.py RESULTS RSS DELIVERIES (RESULTS: "label|req/s|p50 ms|p99 ms"
+lines; RSS: "label|MiB" lines; DELIVERIES: bench/deliveries.py's line)."""
 
 import datetime
 import os
@@ -57,6 +57,12 @@ print("|---|---:|")
 for name, mib in rss.items():
     print(f"| {name} | {mib} |")
 
+deliveries = [l.strip().split("|") for l in open(sys.argv[3]) if l.strip()]
+print("\n| webhook deliveries | events/s | events | seconds |")
+print("|---|---:|---:|---:|")
+for name, per_sec, events, secs in deliveries:
+    print(f"| {name} | {float(per_sec):,.0f} | {int(events):,} | {float(secs):.2f} |")
+
 targets = []
 def target(text, ok):
     targets.append(f"- {text}: {'met' if ok else '**NOT met**'}.")
@@ -74,6 +80,9 @@ target(f"POST /orgs, SQLite: {create / naive_insert:.2f}× the naive baseline (t
        create >= 1.5 * naive_insert)
 target(f"PATCH p99 under load: {p99('PATCH /orgs/{id}'):.2f} ms, POST /orgs p99: {p99('POST /orgs'):.2f} ms "
        "(target < 10 ms)", max(p99("PATCH /orgs/{id}"), p99("POST /orgs")) < 10)
+with_outbox, before = rps("PATCH /orgs/{id}, with the outbox"), rps("PATCH /orgs/{id}, before the outbox")
+target(f"The outbox costs {1 - with_outbox / before:.1%} of PATCH throughput, best of three runs each "
+       "(target < 15%)", with_outbox >= 0.85 * before)
 usage = rps("POST /orgs/{id}/usage (1000 events)") * 1000
 target(f"Usage ingestion: {usage:,.0f} events/s (target ≥ 100,000)", usage >= 100_000)
 root_audit = p50(f"{large}: children_audit first page at the root")

@@ -9,6 +9,8 @@
 #     pooled SELECT; one INSERT per transaction;
 #   - orgd on SQLite: GET /orgs/{id} with the access log on and off, PATCH,
 #     POST /orgs, usage ingestion, children_audit; the server's RSS;
+#   - the outbox's cost: PATCH against orgd built before it (76a7fc5);
+#   - webhook deliveries a second to a local receiver (bench/deliveries.py);
 #   - orgd on PostgreSQL (a database of its own, dropped after): GET, PATCH;
 #   - orgd on a large tree (BENCH_ORGS orgs, default 100,000, with 10 audit
 #     events and 100 access entries each, built by `bench_gen` through the
@@ -42,8 +44,20 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
 fi
 
-cargo build --release --quiet --bin orgd --example noop --example baseline --example bench_gen
+cargo build --release --quiet --bin orgd --example noop --example baseline --example bench_gen --example receiver
 bin=target/release/orgd
+
+# The outbox's baseline: orgd as it was just before it (76a7fc5, the commit
+# before "Events (SPEC §11), part 1"), built once into target/bench-base.
+outbox_base=76a7fc5
+if [ ! -x "target/bench-base/$outbox_base/orgd" ]; then
+  echo "building orgd at $outbox_base (before the outbox)" >&2
+  git worktree add --force --detach "$work/base" "$outbox_base" >/dev/null 2>&1
+  (cd "$work/base" && CARGO_TARGET_DIR="$PWD/../base-target" cargo build --release --quiet --bin orgd)
+  mkdir -p "target/bench-base/$outbox_base"
+  cp "$work/base-target/release/orgd" "target/bench-base/$outbox_base/orgd"
+  git worktree remove --force "$work/base"
+fi
 
 stop_last() { kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
 
@@ -130,6 +144,31 @@ measure "GET /orgs/{id}/children_audit" "http://$addr/orgs/bench/children_audit"
 rss "after the SQLite write lines"
 stop_last
 
+# The outbox's cost: PATCH on orgd with events and webhooks, and on orgd
+# before them, alternating, three rounds each; the best of each counts.
+for _ in 1 2 3; do
+  serve_fresh outbox
+  setup "$addr"
+  measure "PATCH /orgs/{id}, with the outbox" "http://$addr/orgs/bench" -s bench/patch.lua
+  stop_last
+  ORGD_LOG=warn,orgd::cli=info ORGD_BOOTSTRAP_KEY=$key start before "target/bench-base/$outbox_base/orgd" \
+    serve --listen 127.0.0.1:0 --database-url "sqlite://$work/before.db"
+  setup "$addr"
+  measure "PATCH /orgs/{id}, before the outbox" "http://$addr/orgs/bench" -s bench/patch.lua
+  stop_last
+  rm -f "$work/before.db"*
+done
+
+# Webhook deliveries a second, to a receiver that answers at once.
+start receiver target/release/examples/receiver
+receiver_addr=$addr
+serve_fresh hooks --webhook-allow-private-targets
+setup "$addr"
+python3 bench/deliveries.py "$addr" "$receiver_addr" "$key" >"$work/deliveries"
+cat "$work/deliveries" >&2
+stop_last
+stop_last
+
 pg_db="orgd_bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $pg_db" >/dev/null
 serve pg "${PG_ADMIN_URL%/*}/$pg_db"
@@ -172,5 +211,5 @@ BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: consumption with children at the root" 
 rss "$ORGS orgs, after its lines"
 stop_last
 
-BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" >BENCHMARKS.md
+BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" "$work/deliveries" >BENCHMARKS.md
 cat BENCHMARKS.md

@@ -182,7 +182,7 @@ impl Deliverer {
             Err(why) => return failed(why),
         };
         let d = &c.delivery;
-        let timestamp = chrono::Utc::now().timestamp();
+        let timestamp = self.orgd.now().timestamp();
         let secrets: Vec<&str> = c.secrets.iter().map(String::as_str).collect();
         let sent = self
             .client
