@@ -30,6 +30,10 @@ use tokio_util::sync::CancellationToken;
 /// How often the loop looks for work when nothing wakes it: retries come
 /// due, and other nodes' events arrive, without a word to this node.
 const POLL: Duration = Duration::from_secs(1);
+/// The least time between two rounds: under a stream of commits, each of
+/// which wakes the loop, a round (two short write transactions) runs at most
+/// this often, so the deliverer does not compete with the writes it follows.
+const ROUND_SPACING: Duration = Duration::from_millis(10);
 
 pub struct Deliverer {
     orgd: Arc<Orgd>,
@@ -74,6 +78,7 @@ impl Deliverer {
             let done = Arc::new(Notify::new());
             let mut last_lag = tokio::time::Instant::now() - POLL;
             while !shutdown.is_cancelled() {
+                let round = tokio::time::Instant::now();
                 let news = me.orgd.feed().notified();
                 tokio::pin!(news);
                 news.as_mut().enable();
@@ -89,6 +94,7 @@ impl Deliverer {
                     _ = done.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
                 }
+                tokio::time::sleep_until(round + ROUND_SPACING).await;
             }
             let all = u32::try_from(me.workers).unwrap_or(u32::MAX);
             let _ = tokio::time::timeout(
