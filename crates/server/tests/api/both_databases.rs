@@ -50,3 +50,5 @@ mod secrets;
 mod security;
 #[path = "../api/tags.rs"]
 mod tags;
+#[path = "../api/webhooks.rs"]
+mod webhooks;

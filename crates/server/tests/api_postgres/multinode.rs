@@ -371,3 +371,153 @@ async fn a_feed_read_held_on_one_node_wakes_for_an_event_committed_on_the_other(
     c1.kill().await.unwrap();
     c2.kill().await.unwrap();
 }
+
+/// One webhook, two nodes delivering, and events written on both nodes to
+/// several orgs at once: the receiver gets every event exactly once, each
+/// org's in order, and the queue holds one delivery per event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_each_event_to_a_webhook_exactly_once() {
+    use std::collections::{BTreeMap, HashSet};
+
+    use reqwest::Method;
+
+    let storage = Storage::new().await;
+    let root = orgd_core::keys::generate_secret();
+    let mut flags = CACHE_FOR_AN_HOUR.to_vec();
+    flags.push("--webhook-allow-private-targets");
+    let (mut c1, b1, _) = start_binary_with(&storage.database_url, Some(&root), &flags).await;
+    let (mut c2, b2, _) = start_binary_with(&storage.database_url, Some(&root), &flags).await;
+    let nodes = Arc::new([b1, b2].map(|base| Node {
+        base,
+        client: reqwest::Client::new(),
+        key: root.clone(),
+    }));
+
+    // The receiver: the org and webhook-id of every request, as they come.
+    let got = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let record = got.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let record = record.clone();
+                async move {
+                    // A little time over each, so that attempts overlap.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    record.lock().unwrap().push((
+                        event["org_id"].as_str().unwrap_or_default().to_owned(),
+                        id.to_owned(),
+                    ));
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    const ORGS: usize = 5;
+    for o in 0..ORGS {
+        let (s, _) = nodes[0]
+            .send(
+                Method::POST,
+                "/orgs",
+                Some(json!({"id": format!("o{o}"), "name": "o"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let (s, hook) = nodes[1]
+        .send(
+            Method::POST,
+            "/orgs/root/webhooks",
+            Some(json!({"url": url, "types": ["org.update"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let hook = format!("/orgs/root/webhooks/{}", hook["id"].as_str().unwrap());
+
+    // 50 renames from 10 clients: each org renamed from both nodes at once.
+    let mut tasks = Vec::new();
+    for t in 0..10usize {
+        let nodes = nodes.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..5 {
+                let (s, _) = nodes[t % 2]
+                    .send(
+                        Method::PATCH,
+                        &format!("/orgs/o{}", t % ORGS),
+                        Some(json!({"name": format!("{t} {n}")})),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (s, events) = nodes[0]
+        .send(
+            Method::GET,
+            "/orgs/root/events?types=org.update&limit=1000",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let events = events.as_array().unwrap().clone();
+    assert_eq!(events.len(), 50);
+
+    until("every event at the receiver", || async {
+        let ids: HashSet<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect();
+        ids.len() == 50
+    })
+    .await;
+    until("every delivery logged as succeeded", || async {
+        let (_, rows) = nodes[0]
+            .send(
+                Method::GET,
+                &format!("{hook}/deliveries?status=succeeded&limit=1000"),
+                None,
+            )
+            .await;
+        rows.as_array().is_some_and(|r| r.len() == 50)
+    })
+    .await;
+    // A second sending of any of them would come now, if at all.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let (_, rows) = nodes[1]
+        .send(Method::GET, &format!("{hook}/deliveries?limit=1000"), None)
+        .await;
+    assert_eq!(rows.as_array().unwrap().len(), 50, "one delivery per event");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 50, "each event exactly once: {got:?}");
+    let mut expected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in &events {
+        expected
+            .entry(e["org_id"].as_str().unwrap())
+            .or_default()
+            .push(e["id"].as_str().unwrap());
+    }
+    let mut delivered: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (org, id) in &got {
+        delivered.entry(org).or_default().push(id);
+    }
+    assert_eq!(delivered, expected, "each org's events in the feed's order");
+
+    server.abort();
+    c1.kill().await.unwrap();
+    c2.kill().await.unwrap();
+}
