@@ -267,7 +267,7 @@ pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
             }
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return forbidden_address(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
@@ -285,6 +285,26 @@ pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
                 None
             }
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one stands for where a translator or tunnel
+/// may carry it to IPv4: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), SIIT (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4
+/// (`2002:AABB:CCDD::/48`). Such an address is as reachable as the IPv4 one.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let last = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    match v6.segments() {
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(last(hi, lo)),
+        // `::` and `::1` are no IPv4-compatible forms; the caller names them.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(last(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(last(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(last(hi, lo)),
+        _ => None,
     }
 }
 
@@ -563,6 +583,12 @@ mod tests {
             IpAddr::V6(Ipv6Addr::LOCALHOST),
             "::ffff:127.0.0.1".parse().unwrap(),
             "::ffff:10.0.0.1".parse().unwrap(),
+            "::127.0.0.1".parse().unwrap(),
+            "::ffff:0:7f00:1".parse().unwrap(),
+            "64:ff9b::7f00:1".parse().unwrap(),
+            "64:ff9b::a9fe:a9fe".parse().unwrap(),
+            "2002:7f00:1::".parse().unwrap(),
+            "2002:a00:1::1".parse().unwrap(),
             "fe80::1".parse().unwrap(),
             "fd00::1".parse().unwrap(),
             "ff02::1".parse().unwrap(),
@@ -574,6 +600,8 @@ mod tests {
             "93.184.216.34",
             "2606:2800:220:1:248:1893:25c8:1946",
             "8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:5db8:d822::1",
         ] {
             assert_eq!(forbidden_address(ip.parse().unwrap()), None, "{ip}");
         }

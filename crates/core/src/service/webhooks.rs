@@ -155,6 +155,11 @@ impl Orgd {
         new: NewWebhook,
     ) -> Result<WebhookWithSecret> {
         let org_id = path_org_id(org_id)?;
+        // Reach and permission before the body: a caller who may not manage
+        // the org's webhooks learns nothing from it, nor makes orgd resolve
+        // names. (Checked again under the org's lock below.)
+        self.read_org(who, org_id.as_str(), Permission::Admin)
+            .await?;
         let mut errors = Vec::new();
         let types = valid_types(new.types, &mut errors);
         let scope = valid_scope(new.scope.as_deref().unwrap_or("subtree"), &mut errors);
@@ -254,6 +259,8 @@ impl Orgd {
         id: &str,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
+        // As at creation: reach, permission and the endpoint before the body.
+        self.read_webhook(who, org_id, id).await?;
         let org_id = path_org_id(org_id)?;
         let mut errors = Vec::new();
         let types = patch.types.map(|t| valid_types(t, &mut errors));

@@ -1166,6 +1166,19 @@ async fn webhooks_need_admin_and_reach_as_everywhere() {
             .await;
         problem(res, StatusCode::NOT_FOUND).await;
     }
+    // Reach and permission come before the body: a private or malformed URL
+    // from a caller who may not manage the endpoints is no 400.
+    for bad in ["http://127.0.0.1/x", "not a url"] {
+        let body = json!({"url": bad});
+        let res = app.post(&c_admin, "/orgs/p/webhooks", body.clone()).await;
+        problem(res, StatusCode::NOT_FOUND).await;
+        let res = app.patch(&c_admin, &p_path, body.clone()).await;
+        problem(res, StatusCode::NOT_FOUND).await;
+        let res = app.post(&p_rw, "/orgs/p/webhooks", body.clone()).await;
+        problem(res, StatusCode::FORBIDDEN).await;
+        let res = app.patch(&p_rw, &p_path, body).await;
+        problem(res, StatusCode::FORBIDDEN).await;
+    }
     // And the parent's endpoint is not the child's.
     problem(
         app.get(&p_admin, &format!("/orgs/c/webhooks/{}", p_hook.id))
