@@ -39,8 +39,18 @@ pub struct Event {
     /// `evt_` and a ULID; for an audited change, the id of its audit event.
     /// A webhook's `webhook-id`.
     pub id: String,
-    /// The audit action (`org.create`, `configs.update`, `api_key.delete`, …),
-    /// `limit.threshold` or `webhook.disabled`.
+    /// What happened. An audited change (`data`: its `target` and
+    /// `changes.before`/`changes.after`): `org.create`, `org.update`,
+    /// `org.move`, `org.delete`; `configs.replace`, `configs.update`,
+    /// `configs.delete`; `customizations.replace`; `tag.create`,
+    /// `tag.delete`; `api_key.create`, `api_key.delete` (never a secret);
+    /// `application.create`, `application.delete`, `workspace.create`,
+    /// `workspace.delete`, `usergroup.create`, `usergroup.delete`;
+    /// `webhook.create`, `webhook.update`, `webhook.delete`,
+    /// `webhook.rotate_secret`, and `webhook.disabled` (orgd disabled an
+    /// endpoint that failed for 3 days). Not a change of state
+    /// (`audit: null`): `limit.threshold` (`data`: `resource`, `limit`,
+    /// `used`, `threshold`).
     #[serde(rename = "type")]
     pub kind: String,
     pub org_id: String,

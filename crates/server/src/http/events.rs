@@ -58,7 +58,41 @@ pub struct EventParams {
     get, path = "/orgs/{org_id}/events", tag = "events",
     params(("org_id" = String, Path, description = "The organization's id", example = "org-123"), EventParams),
     responses(
-        (status = 200, body = Vec<Event>, headers(("Link" = String))),
+        (status = 200, body = Vec<Event>, headers(("Link" = String)), examples(
+            ("an org created" = (value = json!([{
+                "id": "evt_01jd2x6m4c8s5v0q3n7r9t1w2y", "type": "org.create", "org_id": "acme",
+                "occurred_at": "2026-11-24T09:30:00.000Z",
+                "data": {"target": {"type": "org", "id": "acme"}, "changes": {"before": null, "after": {
+                    "id": "acme", "name": "Acme", "parent_id": "root", "depth": 2,
+                    "created_at": "2026-11-24T09:30:00.000Z", "updated_at": "2026-11-24T09:30:00.000Z"}}},
+                "audit": {"org_id": "acme", "seq": 1, "hash": "5f2c8e…"}}]))),
+            ("configs changed" = (value = json!([{
+                "id": "evt_01jd2x7a9k3m5n7p9q1r3s5t7v", "type": "configs.update", "org_id": "acme",
+                "occurred_at": "2026-11-24T09:31:00.000Z",
+                "data": {"target": {"type": "org", "id": "acme"}, "changes": {
+                    "before": {"workspaces.limit": "5"}, "after": {"workspaces.limit": "10"}}},
+                "audit": {"org_id": "acme", "seq": 2, "hash": "a41d07…"}}]))),
+            ("an API key deleted" = (value = json!([{
+                "id": "evt_01jd2x8b0c2d4e6f8g0h2j4k6m", "type": "api_key.delete", "org_id": "acme",
+                "occurred_at": "2026-11-24T09:32:00.000Z",
+                "data": {"target": {"type": "api_key", "id": "key_01jd2x5q8r0s2t4v6w8x0y2z4a"}, "changes": {
+                    "before": {"id": "key_01jd2x5q8r0s2t4v6w8x0y2z4a", "name": "billing", "prefix": "orgd_Xk3"},
+                    "after": null}},
+                "audit": {"org_id": "acme", "seq": 3, "hash": "0c9e55…"}}]))),
+            ("usage crossed 80 % of a limit" = (value = json!([{
+                "id": "evt_01jd2x9c1d3e5f7g9h1j3k5m7n", "type": "limit.threshold", "org_id": "acme",
+                "occurred_at": "2026-11-24T09:33:00.000Z",
+                "data": {"resource": "workspaces", "limit": 10, "used": 8, "threshold": 80},
+                "audit": null}]))),
+            ("a webhook disabled after 3 days of failures" = (value = json!([{
+                "id": "evt_01jd2xad2e4f6g8h0j2k4m6n8p", "type": "webhook.disabled", "org_id": "acme",
+                "occurred_at": "2026-11-27T09:30:00.000Z",
+                "data": {"target": {"type": "webhook", "id": "whk_01jd2x6m4c8s5v0q3n7r9t1w2y"}, "changes": {
+                    "before": {"enabled": true, "failing_since": "2026-11-24T09:30:00.000Z", "disabled_at": null},
+                    "after": {"enabled": false, "failing_since": "2026-11-24T09:30:00.000Z",
+                              "disabled_at": "2026-11-27T09:30:00.000Z"}}},
+                "audit": {"org_id": "acme", "seq": 9, "hash": "77b2e1…"}}]))),
+        )),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 404, body = ProblemBody),
     )
