@@ -156,8 +156,11 @@ impl Orgd {
         };
         let changed = failing_since != w.failing_since;
         w.failing_since = failing_since;
+        // Decided again on the locked endpoint: a success that committed
+        // since the first read has cleared `failing_since`.
+        let still_failing = failing_since.is_some_and(|since| now - since >= GIVE_UP_AFTER);
         match org {
-            Some(org) if org.is_live() && w.enabled => {
+            Some(org) if org.is_live() && w.enabled && still_failing => {
                 w.enabled = false;
                 w.disabled_at = Some(now);
                 w.updated_at = now;
