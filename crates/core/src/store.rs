@@ -417,7 +417,7 @@ pub trait WebhookRepo {
     async fn insert_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()>;
     /// Every field but `id`, `org_id` and `created_at`.
     async fn update_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()>;
-    async fn webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    /// The endpoint, whatever its org: callers check it is the org's.
     async fn webhook_by_id(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>>;
     /// The endpoint, locked until the transaction ends: what every
     /// read-modify-write of an endpoint reads, so none overwrites another.

@@ -149,11 +149,7 @@ impl Deliverer {
     }
 
     async fn deliver(&self, c: Claimed) {
-        let attempt = self.attempt(&c).await;
-        let result = match &attempt {
-            Attempt::Delivered { .. } => "ok",
-            Attempt::Failed { error, status } => failure_kind(error, *status),
-        };
+        let (attempt, result) = self.attempt(&c).await;
         self.metrics.webhooks.attempted(result);
         match self.orgd.finish_delivery(&c.delivery, &attempt).await {
             Ok(Some(DeliveryStatus::Succeeded)) => self.metrics.webhooks.finished("succeeded"),
@@ -178,14 +174,19 @@ impl Deliverer {
 
     /// One attempt: a POST of the event, signed afresh (a new timestamp on
     /// every attempt; the id is the event's, the same on every attempt).
-    async fn attempt(&self, c: &Claimed) -> Attempt {
-        let failed = |error: String| Attempt::Failed {
-            status: None,
-            error,
+    /// Returns how it went and its result as the metrics name it (`ok`,
+    /// `http_error`, `timeout`, `refused`, `network_error`).
+    async fn attempt(&self, c: &Claimed) -> (Attempt, &'static str) {
+        let failed = |error: String, result| {
+            let attempt = Attempt::Failed {
+                status: None,
+                error,
+            };
+            (attempt, result)
         };
         let url = match self.checked_url(&c.url) {
             Ok(url) => url,
-            Err(why) => return failed(why),
+            Err(refused) => return failed(refused.to_string(), "refused"),
         };
         let d = &c.delivery;
         let timestamp = self.orgd.now().timestamp();
@@ -205,7 +206,7 @@ impl Deliverer {
             .await;
         let mut res = match sent {
             Ok(res) => res,
-            Err(e) => return failed(describe(&e)),
+            Err(e) => return failed(describe(&e), result_of(&e)),
         };
         let status = res.status();
         // Read (a bounded part of) the answer: a receiver that sent one
@@ -216,15 +217,15 @@ impl Deliverer {
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 Ok(None) => break,
                 Err(e) if status.is_success() => {
-                    return failed(format!("reading the answer: {}", describe(&e)));
+                    let why = format!("reading the answer: {}", describe(&e));
+                    return failed(why, result_of(&e));
                 }
                 Err(_) => break,
             }
         }
         if status.is_success() {
-            return Attempt::Delivered {
-                status: status.as_u16(),
-            };
+            let status = status.as_u16();
+            return (Attempt::Delivered { status }, "ok");
         }
         body.truncate(MAX_RESPONSE_BYTES);
         let text = String::from_utf8_lossy(&body);
@@ -233,20 +234,22 @@ impl Deliverer {
         } else {
             ""
         };
-        Attempt::Failed {
+        let attempt = Attempt::Failed {
             status: Some(status.as_u16()),
             error: format!(
                 "the receiver answered {}{redirect}: {}",
                 status.as_u16(),
                 text.trim()
             ),
-        }
+        };
+        (attempt, "http_error")
     }
 
     /// The URL, if its host may be reached. A host given as an address is
     /// checked here: the resolver sees only names.
-    fn checked_url(&self, raw: &str) -> Result<url::Url, String> {
-        let url = url::Url::parse(raw).map_err(|e| format!("the URL no longer parses: {e}"))?;
+    fn checked_url(&self, raw: &str) -> Result<url::Url, Refused> {
+        let url =
+            url::Url::parse(raw).map_err(|e| Refused(format!("the URL no longer parses: {e}")))?;
         let ip: Option<IpAddr> = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(ip.into()),
             Some(url::Host::Ipv6(ip)) => Some(ip.into()),
@@ -272,19 +275,36 @@ impl Deliverer {
     }
 }
 
-const REFUSED: &str = "refused: ";
+/// A target the network rules refuse, from the resolver or the URL check:
+/// an error type of its own, so that the metrics tell it from other
+/// failures without reading its text.
+#[derive(Debug)]
+struct Refused(String);
 
-fn refused(ip: IpAddr, why: &str) -> String {
-    format!("{REFUSED}the host is a {why} address ({ip}), which webhooks may not target")
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused: {}", self.0)
+    }
 }
 
-/// The metric label of a failed attempt.
-fn failure_kind(error: &str, status: Option<u16>) -> &'static str {
-    if status.is_some() {
-        "http_error"
-    } else if error.contains(REFUSED) {
-        "refused"
-    } else if error.contains("timed out") {
+impl std::error::Error for Refused {}
+
+fn refused(ip: IpAddr, why: &str) -> Refused {
+    Refused(format!(
+        "the host is a {why} address ({ip}), which webhooks may not target"
+    ))
+}
+
+/// The metrics' name for a request that got no answer.
+fn result_of(e: &reqwest::Error) -> &'static str {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<Refused>() {
+            return "refused";
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() {
         "timeout"
     } else {
         "network_error"

@@ -26,11 +26,6 @@ const DELIVERY_COLUMNS: &str = "d.seq, d.id, d.webhook_id, d.org_id, d.event_id,
      d.lease_until, d.first_attempt_at, d.last_attempt_at, d.last_status_code, \
      d.last_error, d.delivered_at";
 
-/// The columns a claim returns (`RETURNING` names no alias).
-const RETURNED_DELIVERY: &str = "seq, id, webhook_id, org_id, event_id, event_type, body, \
-     status, attempts, created_at, next_attempt_at, lease_until, first_attempt_at, \
-     last_attempt_at, last_status_code, last_error, delivered_at";
-
 fn webhook_from_row(r: &PgRow) -> StoreResult<WebhookRecord> {
     let scope: String = r.try_get("scope").map_err(map_err)?;
     let previous: Option<String> = r.try_get("previous_secret").map_err(map_err)?;
@@ -80,6 +75,21 @@ fn delivery_from_row(r: &PgRow) -> StoreResult<DeliveryRecord> {
 
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PgTx {
+    /// The endpoint `id`, read with `suffix` (a locking clause, or nothing).
+    async fn one_webhook(&mut self, id: &str, suffix: &str) -> StoreResult<Option<WebhookRecord>> {
+        let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = $1{suffix}");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(webhook_from_row)
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -140,42 +150,12 @@ impl WebhookRepo for PgTx {
         Ok(())
     }
 
-    async fn webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<WebhookRecord>> {
-        let sql =
-            format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.org_id = $1 AND w.id = $2");
-        sqlx::query(&sql)
-            .bind(org.as_str())
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(webhook_from_row)
-            .transpose()
-    }
-
     async fn webhook_by_id(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>> {
-        let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(webhook_from_row)
-            .transpose()
+        self.one_webhook(id, "").await
     }
 
     async fn lock_webhook(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>> {
-        let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = $1 FOR UPDATE");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(webhook_from_row)
-            .transpose()
+        self.one_webhook(id, " FOR UPDATE").await
     }
 
     async fn list_webhooks(
@@ -279,13 +259,8 @@ impl WebhookRepo for PgTx {
                    AND e.status = 'pending') \
                ORDER BY d.next_attempt_at, d.seq LIMIT $3 \
                FOR UPDATE OF d SKIP LOCKED) \
-             UPDATE webhook_deliveries SET lease_until = $2 FROM due \
-             WHERE webhook_deliveries.seq = due.seq RETURNING {}",
-            RETURNED_DELIVERY
-                .split(", ")
-                .map(|c| format!("webhook_deliveries.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+             UPDATE webhook_deliveries AS d SET lease_until = $2 FROM due \
+             WHERE d.seq = due.seq RETURNING {DELIVERY_COLUMNS}"
         );
         let mut claimed = sqlx::query(&sql)
             .bind(truncate(now))

@@ -131,17 +131,6 @@ impl WebhookRepo for SqliteTx {
         Ok(())
     }
 
-    async fn webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<WebhookRecord>> {
-        let sql =
-            format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.org_id = ? AND w.id = ?");
-        Ok(row(
-            self.conn()?,
-            &sql,
-            params![org.as_str(), id],
-            webhook_from_row,
-        )?)
-    }
-
     async fn webhook_by_id(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>> {
         let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = ?");
         Ok(row(self.conn()?, &sql, params![id], webhook_from_row)?)

@@ -23,9 +23,8 @@ impl Feed {
         self.notify.notify_waiters();
     }
 
-    /// Completes at the next word of new events (or of a delivery to try:
-    /// a retry asked for by hand). Enable it before looking, so that news
-    /// between the look and the wait is not missed.
+    /// Completes at the next word of new events. Enable it before looking,
+    /// so that news between the look and the wait is not missed.
     pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.notify.notified()
     }

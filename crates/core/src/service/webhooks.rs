@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::{Orgd, Origin, json, path_org_id, reach_org};
 use crate::audit::Target;
 use crate::authz::Principal;
-use crate::events::Event;
 use crate::ids::prefixed_ulid;
 use crate::keys::Permission;
 use crate::org::OrgRecord;
@@ -230,25 +229,9 @@ impl Orgd {
     }
 
     pub async fn get_webhook(&self, who: &Principal, org_id: &str, id: &str) -> Result<Webhook> {
-        let (_, w) = self.read_webhook(who, org_id, id).await?;
-        Ok(w.view(self.now()))
-    }
-
-    /// The org and one of its endpoints, if the caller is an admin there.
-    async fn read_webhook(
-        &self,
-        who: &Principal,
-        org_id: &str,
-        id: &str,
-    ) -> Result<(OrgRecord, WebhookRecord)> {
-        let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
-        let w = tx
-            .webhook(&org.id, id)
-            .await?
-            .ok_or(Error::NotFound("webhook"))?;
-        Ok((org, w))
+        let (_, w) = reach_webhook(tx.as_mut(), who, org_id, id).await?;
+        Ok(w.view(self.now()))
     }
 
     pub async fn update_webhook(
@@ -259,9 +242,8 @@ impl Orgd {
         id: &str,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
-        // As at creation: reach, permission and the endpoint before the body.
-        self.read_webhook(who, org_id, id).await?;
-        let org_id = path_org_id(org_id)?;
+        // Reach and permission before the body, as at creation.
+        self.read_org(who, org_id, Permission::Admin).await?;
         let mut errors = Vec::new();
         let types = patch.types.map(|t| valid_types(t, &mut errors));
         let scope = patch.scope.as_deref().map(|s| valid_scope(s, &mut errors));
@@ -277,36 +259,59 @@ impl Orgd {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
+        self.change_webhook(who, origin, org_id, id, "webhook.update", |w, _| {
+            if let Some(url) = url {
+                w.url = url;
+            }
+            if let Some(types) = types {
+                w.types = types;
+            }
+            if let Some(scope) = scope {
+                w.scope = scope;
+            }
+            if let Some(description) = description {
+                w.description = description;
+            }
+            if let Some(enabled) = patch.enabled {
+                if enabled && !w.enabled {
+                    // A fresh start: failures before the pause do not count.
+                    w.failing_since = None;
+                    w.disabled_at = None;
+                }
+                w.enabled = enabled;
+            }
+        })
+        .await
+    }
+
+    /// The one path of a change to an endpoint: the org locked with `admin`,
+    /// the endpoint locked, `apply`'d (with the change's time), written and
+    /// audited as `action`. Returns the endpoint as it is after.
+    async fn change_webhook(
+        &self,
+        who: &Principal,
+        origin: &Origin,
+        org_id: &str,
+        id: &str,
+        action: &str,
+        apply: impl FnOnce(&mut WebhookRecord, chrono::DateTime<chrono::Utc>),
+    ) -> Result<Webhook> {
+        let org_id = path_org_id(org_id)?;
         let mut c = self.change(who, origin).await?;
         let org = c.lock_org(who, &org_id, Permission::Admin).await?;
-        let mut w = locked_webhook(&mut c, &org, id).await?;
+        let mut w =
+            c.tx.lock_webhook(id)
+                .await?
+                .filter(|w| w.org_id == org.id)
+                .ok_or(Error::NotFound("webhook"))?;
         let before = w.view(c.now);
-        if let Some(url) = url {
-            w.url = url;
-        }
-        if let Some(types) = types {
-            w.types = types;
-        }
-        if let Some(scope) = scope {
-            w.scope = scope;
-        }
-        if let Some(description) = description {
-            w.description = description;
-        }
-        if let Some(enabled) = patch.enabled {
-            if enabled && !w.enabled {
-                // A fresh start: failures before the pause do not count.
-                w.failing_since = None;
-                w.disabled_at = None;
-            }
-            w.enabled = enabled;
-        }
+        apply(&mut w, c.now);
         w.updated_at = c.now;
         c.tx.update_webhook(&w).await?;
         let after = w.view(c.now);
         c.record(
             &org,
-            "webhook.update",
+            action,
             Target::webhook(&w.id),
             json(&before),
             json(&after),
@@ -327,8 +332,9 @@ impl Orgd {
         let mut c = self.change(who, origin).await?;
         let org = c.lock_org(who, &org_id, Permission::Admin).await?;
         let w =
-            c.tx.webhook(&org.id, id)
+            c.tx.lock_webhook(id)
                 .await?
+                .filter(|w| w.org_id == org.id)
                 .ok_or(Error::NotFound("webhook"))?;
         c.tx.delete_webhook(&org.id, id).await?;
         c.record(
@@ -351,30 +357,22 @@ impl Orgd {
         org_id: &str,
         id: &str,
     ) -> Result<WebhookWithSecret> {
-        let org_id = path_org_id(org_id)?;
-        let mut c = self.change(who, origin).await?;
-        let org = c.lock_org(who, &org_id, Permission::Admin).await?;
-        let mut w = locked_webhook(&mut c, &org, id).await?;
-        let before = w.view(c.now);
         let secret = webhooks::generate_secret();
-        let old = std::mem::replace(&mut w.secret, secret.clone());
-        w.previous_secret = Some((old, c.now + ROTATION_OVERLAP));
-        w.updated_at = c.now;
-        c.tx.update_webhook(&w).await?;
-        let after = w.view(c.now);
-        c.record(
-            &org,
-            "webhook.rotate_secret",
-            Target::webhook(&w.id),
-            json(&before),
-            json(&after),
-        )
-        .await?;
-        c.commit().await?;
-        Ok(WebhookWithSecret {
-            webhook: after,
-            secret,
-        })
+        let new = secret.clone();
+        let webhook = self
+            .change_webhook(
+                who,
+                origin,
+                org_id,
+                id,
+                "webhook.rotate_secret",
+                |w, now| {
+                    let old = std::mem::replace(&mut w.secret, new);
+                    w.previous_secret = Some((old, now + ROTATION_OVERLAP));
+                },
+            )
+            .await?;
+        Ok(WebhookWithSecret { webhook, secret })
     }
 
     /// The endpoint's deliveries, newest first.
@@ -386,8 +384,8 @@ impl Orgd {
         status: Option<DeliveryStatus>,
         page: PageRequest<i64>,
     ) -> Result<Page<Delivery>> {
-        let (_, w) = self.read_webhook(who, org_id, id).await?;
         let mut tx = self.store.read().await?;
+        let (_, w) = reach_webhook(tx.as_mut(), who, org_id, id).await?;
         let limit = page.limit;
         let rows = tx.list_deliveries(&w.id, status, &page).await?;
         let page = paginate(rows, limit, |d| encode_number_cursor(d.seq));
@@ -406,13 +404,8 @@ impl Orgd {
         id: &str,
         delivery_id: &str,
     ) -> Result<Delivery> {
-        let org_id = path_org_id(org_id)?;
         let mut tx = self.store.begin().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
-        let w = tx
-            .webhook(&org.id, id)
-            .await?
-            .ok_or(Error::NotFound("webhook"))?;
+        let (_, w) = reach_webhook(tx.as_mut(), who, org_id, id).await?;
         let mut d = tx
             .delivery(&w.id, delivery_id)
             .await?
@@ -423,7 +416,7 @@ impl Orgd {
         d.lease_until = None;
         tx.update_delivery(&d).await?;
         tx.commit().await?;
-        self.feed.arrived();
+        // The deliverer finds it due at its next round (within a second).
         Ok(d.view())
     }
 
@@ -437,13 +430,8 @@ impl Orgd {
         id: &str,
         from: ReplayFrom,
     ) -> Result<Replayed> {
-        let org_id = path_org_id(org_id)?;
         let mut tx = self.store.begin().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
-        let w = tx
-            .webhook(&org.id, id)
-            .await?
-            .ok_or(Error::NotFound("webhook"))?;
+        let (org, w) = reach_webhook(tx.as_mut(), who, org_id, id).await?;
         let after = match from {
             ReplayFrom::After(n) => n,
             ReplayFrom::Since(t) => match tx.first_event_since(t).await? {
@@ -464,7 +452,6 @@ impl Orgd {
             .collect::<Result<Vec<_>>>()?;
         tx.insert_deliveries(&ds).await?;
         tx.commit().await?;
-        self.feed.arrived();
         let next = rows
             .last()
             .map(|(gid, _)| *gid)
@@ -476,16 +463,23 @@ impl Orgd {
     }
 }
 
-/// The org's endpoint `id`, locked for a change.
-async fn locked_webhook(
-    c: &mut super::Change<'_>,
-    org: &OrgRecord,
+/// The org and its endpoint `id` as `tx` sees them, if the caller reaches
+/// the org with `admin`: the preamble of every operation on one endpoint
+/// but its changes (`Orgd::change_webhook`).
+async fn reach_webhook(
+    tx: &mut dyn crate::store::Tx,
+    who: &Principal,
+    org_id: &str,
     id: &str,
-) -> Result<WebhookRecord> {
-    c.tx.lock_webhook(id)
+) -> Result<(OrgRecord, WebhookRecord)> {
+    let org_id = path_org_id(org_id)?;
+    let org = reach_org(tx, who, &org_id, Permission::Admin).await?;
+    let w = tx
+        .webhook_by_id(id)
         .await?
         .filter(|w| w.org_id == org.id)
-        .ok_or(Error::NotFound("webhook"))
+        .ok_or(Error::NotFound("webhook"))?;
+    Ok((org, w))
 }
 
 /// A new delivery of the stored event `body` to `w`.
@@ -494,7 +488,15 @@ pub(super) fn queued(
     body: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<DeliveryRecord> {
-    let event: Event = serde_json::from_str(body)
+    /// What a delivery needs of its event: the rest stays unparsed.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: String,
+        #[serde(rename = "type")]
+        kind: String,
+        org_id: String,
+    }
+    let event: Head = serde_json::from_str(body)
         .map_err(|e| Error::Internal(format!("a stored event is not an event: {e}")))?;
     Ok(DeliveryRecord {
         id: prefixed_ulid("dlv"),

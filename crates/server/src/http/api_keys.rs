@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use orgd_core::keys::ApiKey;
 use orgd_core::schema;
 use orgd_core::service::NewKey;
@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{AppJson, AppQuery, Caller};
-use super::idempotency::SecretBearing;
+use super::idempotency::shown_once;
 use super::orgs::{Message, id_page};
 use super::problem::{ApiResult, ProblemBody};
 use super::{AppState, PageParams, page_response};
@@ -112,23 +112,14 @@ async fn create_key(
         .create_key(&caller.principal, &caller.origin, &org_id, new)
         .await?;
     let location = format!("/orgs/{}/api_keys/{}", created.key.org_id, created.key.id);
-    let mut res = (
+    Ok(shown_once(
         StatusCode::CREATED,
-        [
-            (
-                header::LOCATION,
-                HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/")),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        Json(CreatedKeyBody {
+        Some(&location),
+        CreatedKeyBody {
             key: created.key,
             secret: created.secret,
-        }),
-    )
-        .into_response();
-    res.extensions_mut().insert(SecretBearing);
-    Ok(res)
+        },
+    ))
 }
 
 /// Retrieve one live API key of an organization (never its secret).

@@ -136,6 +136,27 @@ async fn keepable(res: Response) -> Result<(StoredResponse, Response), Response>
 #[derive(Debug, Clone, Copy)]
 pub struct SecretBearing;
 
+/// The answer that shows a secret, the one time it is shown: never cached
+/// (`no-store`), and marked [`SecretBearing`] so an idempotent replay leaves
+/// the secret out.
+pub fn shown_once<T: serde::Serialize>(
+    status: StatusCode,
+    location: Option<&str>,
+    body: T,
+) -> Response {
+    let mut res = (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
+        .into_response();
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        res.headers_mut().insert(header::LOCATION, l);
+    }
+    res.extensions_mut().insert(SecretBearing);
+    res
+}
+
 fn without_secret(body: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut m)) => {

@@ -4,8 +4,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use orgd_core::page::{
     PageRequest, decode_feed_cursor, decode_number_cursor, encode_feed_cursor, parse_limit,
 };
@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{AppJson, AppQuery, Caller};
-use super::idempotency::SecretBearing;
+use super::idempotency::shown_once;
 use super::orgs::{Message, id_page};
 use super::problem::{ApiResult, ProblemBody};
 use super::{AppState, PageParams, page_response};
@@ -130,25 +130,12 @@ pub struct ReplayedBody {
     next_after: Option<String>,
 }
 
-fn with_secret(
-    status: StatusCode,
-    created: WebhookWithSecret,
-    location: Option<String>,
-) -> Response {
-    let mut res = (
-        status,
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(WebhookWithSecretBody {
-            webhook: created.webhook,
-            secret: created.secret,
-        }),
-    )
-        .into_response();
-    if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        res.headers_mut().insert(header::LOCATION, l);
-    }
-    res.extensions_mut().insert(SecretBearing);
-    res
+fn with_secret(status: StatusCode, shown: WebhookWithSecret, location: Option<&str>) -> Response {
+    let body = WebhookWithSecretBody {
+        webhook: shown.webhook,
+        secret: shown.secret,
+    };
+    shown_once(status, location, body)
 }
 
 /// List the organization's webhook endpoints (never their secrets).
@@ -209,7 +196,7 @@ async fn create_webhook(
         "/orgs/{}/webhooks/{}",
         created.webhook.org_id, created.webhook.id
     );
-    Ok(with_secret(StatusCode::CREATED, created, Some(location)))
+    Ok(with_secret(StatusCode::CREATED, created, Some(&location)))
 }
 
 /// Retrieve one webhook endpoint (never its secret).

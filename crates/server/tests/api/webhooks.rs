@@ -883,6 +883,13 @@ async fn private_and_non_http_targets_are_refused_unless_allowed() {
     assert_eq!(webhook["url"], "https://93.184.216.34/hook");
 }
 
+/// The delivery of a new tag event of `a` after its first attempt.
+async fn first_attempt(app: &TestApp, hook: &Hook) -> Value {
+    let event = tag(app, "a", "gold").await;
+    let id = event["id"].as_str().unwrap();
+    until_delivery(app, hook, id, "a first attempt", |d| d["attempts"] == 1).await
+}
+
 #[tokio::test]
 async fn a_private_target_is_refused_again_at_delivery() {
     // Created while private targets were allowed; the server then restarts
@@ -892,15 +899,7 @@ async fn a_private_target_is_refused_again_at_delivery() {
     app.org("root", "a").await;
     let hook = create_hook(&app, "a", json!({"url": receiver.url, "types": ["tag.*"]})).await;
     let app = app.restart().await;
-    let event = tag(&app, "a", "gold").await;
-    let d = until_delivery(
-        &app,
-        &hook,
-        event["id"].as_str().unwrap(),
-        "an attempt",
-        |d| d["attempts"] == 1,
-    )
-    .await;
+    let d = first_attempt(&app, &hook).await;
     assert_eq!(d["status"], "pending", "{d}");
     assert!(d["last_status_code"].is_null(), "{d}");
     assert!(
@@ -917,15 +916,7 @@ async fn redirects_are_not_followed() {
     receiver.redirect(&elsewhere.url);
     app.org("root", "a").await;
     let hook = create_hook(&app, "a", json!({"url": receiver.url, "types": ["tag.*"]})).await;
-    let event = tag(&app, "a", "gold").await;
-    let d = until_delivery(
-        &app,
-        &hook,
-        event["id"].as_str().unwrap(),
-        "an attempt",
-        |d| d["attempts"] == 1,
-    )
-    .await;
+    let d = first_attempt(&app, &hook).await;
     assert_eq!(d["status"], "pending", "a redirect is no success: {d}");
     assert_eq!(d["last_status_code"], 307, "{d}");
     assert_eq!(receiver.received().len(), 1);
@@ -939,15 +930,7 @@ async fn an_answer_that_takes_over_ten_seconds_is_a_failure() {
     receiver.hang(true);
     app.org("root", "a").await;
     let hook = create_hook(&app, "a", json!({"url": receiver.url, "types": ["tag.*"]})).await;
-    let event = tag(&app, "a", "gold").await;
-    let d = until_delivery(
-        &app,
-        &hook,
-        event["id"].as_str().unwrap(),
-        "an attempt that timed out",
-        |d| d["attempts"] == 1,
-    )
-    .await;
+    let d = first_attempt(&app, &hook).await;
     assert_eq!(d["status"], "pending", "{d}");
     assert!(d["last_status_code"].is_null(), "{d}");
     assert!(

@@ -495,13 +495,20 @@ async fn two_nodes_deliver_each_event_to_a_webhook_exactly_once() {
         rows.as_array().is_some_and(|r| r.len() == 50)
     })
     .await;
-    // A second sending of any of them would come now, if at all.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-
     let (_, rows) = nodes[1]
         .send(Method::GET, &format!("{hook}/deliveries?limit=1000"), None)
         .await;
     assert_eq!(rows.as_array().unwrap().len(), 50, "one delivery per event");
+    // A graceful stop waits for the attempts in flight: once both nodes have
+    // exited, any second sending of an event has reached the receiver.
+    for child in [&mut c1, &mut c2] {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        assert!(
+            child.wait().await.unwrap().success(),
+            "a node stops cleanly"
+        );
+    }
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 50, "each event exactly once: {got:?}");
     let mut expected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -518,6 +525,4 @@ async fn two_nodes_deliver_each_event_to_a_webhook_exactly_once() {
     assert_eq!(delivered, expected, "each org's events in the feed's order");
 
     server.abort();
-    c1.kill().await.unwrap();
-    c2.kill().await.unwrap();
 }
