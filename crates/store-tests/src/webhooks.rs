@@ -188,7 +188,7 @@ async fn deleting_an_endpoint_takes_its_deliveries_and_lists_page_newest_first(s
         rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["d2", "d1"]
     );
-    let pending = tx
+    let succeeded = tx
         .list_deliveries(
             "w1",
             Some(DeliveryStatus::Succeeded),
@@ -196,7 +196,16 @@ async fn deleting_an_endpoint_takes_its_deliveries_and_lists_page_newest_first(s
         )
         .await
         .expect("list");
-    assert!(pending.is_empty());
+    assert!(succeeded.is_empty(), "none succeeded yet");
+    let pending = tx
+        .list_deliveries("w1", Some(DeliveryStatus::Pending), &PageRequest::first(10))
+        .await
+        .expect("list");
+    assert_eq!(
+        pending.len(),
+        4,
+        "the status filter keeps every pending one"
+    );
     assert!(
         !tx.delete_webhook(&oid("b"), "w1").await.expect("delete"),
         "w1 is a's"
