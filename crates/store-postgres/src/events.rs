@@ -27,7 +27,7 @@ const INSERT_CHUNK: usize = 1000;
 
 #[async_trait]
 impl EventRepo for PgTx {
-    async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()> {
+    async fn insert_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
         }

@@ -6,30 +6,38 @@ use chrono::{DateTime, Utc};
 use orgd_core::events::{EventFilter, EventScope, NewEvent};
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::store::{EventRepo, StoreResult};
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use crate::SqliteTx;
+use crate::error::Error;
 use crate::sql::{Query, count, execute, row, ts};
+
+/// Writes `events` in order, each given the next position. Called by the
+/// writer as a batch commits, outside any unit's savepoint (`writer.rs`).
+pub(crate) fn insert(conn: &Connection, events: &[NewEvent]) -> Result<(), Error> {
+    for e in events {
+        execute(
+            conn,
+            "INSERT INTO events (id, type, org_id, org_path, occurred_at, body) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            params![
+                e.id,
+                e.kind,
+                e.org_id,
+                e.org_path,
+                ts(e.occurred_at),
+                e.body
+            ],
+        )?;
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl EventRepo for SqliteTx {
-    async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()> {
-        let conn = self.conn()?;
-        for e in events {
-            execute(
-                conn,
-                "INSERT INTO events (id, type, org_id, org_path, occurred_at, body) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                params![
-                    e.id,
-                    e.kind,
-                    e.org_id,
-                    e.org_path,
-                    ts(e.occurred_at),
-                    e.body
-                ],
-            )?;
-        }
+    async fn insert_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()> {
+        // Written as the unit's batch commits, in the same transaction.
+        self.write_unit()?.add_events(events);
         Ok(())
     }
 

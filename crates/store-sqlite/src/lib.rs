@@ -280,6 +280,13 @@ impl SqliteTx {
             Unit::Write(u) => u.conn(),
         }
     }
+
+    fn write_unit(&mut self) -> Result<&mut WriteUnit, Error> {
+        match &mut self.unit {
+            Unit::Write(u) => Ok(u),
+            Unit::Read(_) => Err(StoreError::Other("a write in a read transaction".into()).into()),
+        }
+    }
 }
 
 #[async_trait]

@@ -146,6 +146,14 @@ impl Opener {
     pub(crate) fn open_writer(&self) -> Result<Connection, Error> {
         let conn = self.open()?;
         sql::row(&conn, "PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        // Each write unit is a savepoint inside a batch (`writer.rs`), and
+        // SQLite keeps a savepoint's page images in a sub-journal. Left to the
+        // default, a sub-journal past 64 KiB spills to a fresh temporary file
+        // in /var/tmp: one file per batch, and a write system call per page
+        // image, which was most of the time a PATCH spent in the kernel.
+        // Kept in memory, it is freed as each savepoint is released; it was
+        // never durable state (a crash rolls back the open batch from the WAL).
+        sql::exec(&conn, "PRAGMA temp_store = MEMORY")?;
         // SQLite opens a file it may not write read-only without a word;
         // orgd would then fail at its first write, long after start-up.
         if conn.is_readonly(rusqlite::DatabaseName::Main)? {

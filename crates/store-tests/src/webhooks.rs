@@ -138,7 +138,9 @@ async fn endpoints_behind_the_outbox_are_the_enabled_ones_of_live_orgs(store: &d
         tx.webhooks_behind(10).await.expect("behind").is_empty(),
         "no events"
     );
-    tx.insert_events(&[NewEvent {
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_events(vec![NewEvent {
         id: "evt_1".into(),
         kind: "org.update".into(),
         org_id: "a".into(),
@@ -148,6 +150,9 @@ async fn endpoints_behind_the_outbox_are_the_enabled_ones_of_live_orgs(store: &d
     }])
     .await
     .expect("insert_events");
+    // Written as the transaction commits (SQLite), so read in the next.
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
     let head = tx.last_event_position().await.expect("head");
     let behind = tx.webhooks_behind(10).await.expect("behind");
     assert_eq!(

@@ -484,7 +484,10 @@ impl Change<'_> {
     /// Commits, then evicts what the change made stale: a read on this node
     /// that follows the answer sees the change.
     async fn commit(mut self) -> Result<()> {
-        self.tx.insert_events(&self.events).await?;
+        let news = !self.events.is_empty();
+        self.tx
+            .insert_events(std::mem::take(&mut self.events))
+            .await?;
         if let Some(what) = &self.stale {
             self.tx.publish_invalidation(what).await?;
         }
@@ -492,7 +495,7 @@ impl Change<'_> {
         if let Some(what) = &self.stale {
             self.caches.invalidate(what);
         }
-        if !self.events.is_empty() {
+        if news {
             self.feed.arrived();
         }
         Ok(())
