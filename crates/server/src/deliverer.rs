@@ -30,9 +30,11 @@ use tokio_util::sync::CancellationToken;
 /// How often the loop looks for work when nothing wakes it: retries come
 /// due, and other nodes' events arrive, without a word to this node.
 const POLL: Duration = Duration::from_secs(1);
-/// The least time between two rounds: under a stream of commits, each of
-/// which wakes the loop, a round (two short write transactions) runs at most
-/// this often, so the deliverer does not compete with the writes it follows.
+/// The least time between two rounds woken by new events: under a stream of
+/// commits, each of which wakes the loop, a round (two short write
+/// transactions) runs at most this often, so the deliverer does not compete
+/// with the writes it follows. A round woken by a finished attempt runs at
+/// once: a free worker and the next delivery of its queue should not wait.
 const ROUND_SPACING: Duration = Duration::from_millis(10);
 
 pub struct Deliverer {
@@ -88,13 +90,15 @@ impl Deliverer {
                     me.measure_lag().await;
                     last_lag = tokio::time::Instant::now();
                 }
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = news => {}
-                    _ = done.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                let finished = tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    _ = news => false,
+                    _ = done.notified() => true,
+                    _ = tokio::time::sleep(POLL) => false,
+                };
+                if !finished {
+                    tokio::time::sleep_until(round + ROUND_SPACING).await;
                 }
-                tokio::time::sleep_until(round + ROUND_SPACING).await;
             }
             let all = u32::try_from(me.workers).unwrap_or(u32::MAX);
             let _ = tokio::time::timeout(
