@@ -9,7 +9,8 @@
 #     pooled SELECT; one INSERT per transaction;
 #   - orgd on SQLite: GET /orgs/{id} with the access log on and off, PATCH,
 #     POST /orgs, usage ingestion, children_audit; the server's RSS;
-#   - the outbox's cost: PATCH against orgd built before it (76a7fc5);
+#   - the outbox's cost: PATCH against orgd built before it (76a7fc5, with
+#     bench/outbox-base.patch);
 #   - webhook deliveries a second to a local receiver (bench/deliveries.py);
 #   - orgd on PostgreSQL (a database of its own, dropped after): GET, PATCH;
 #   - orgd on a large tree (BENCH_ORGS orgs, default 100,000, with 10 audit
@@ -48,14 +49,20 @@ cargo build --release --quiet --bin orgd --example noop --example baseline --exa
 bin=target/release/orgd
 
 # The outbox's baseline: orgd as it was just before it (76a7fc5, the commit
-# before "Events (SPEC §11), part 1"), built once into target/bench-base.
+# before "Events (SPEC §11), part 1"), with one later change that is not the
+# outbox's (bench/outbox-base.patch: the writer's savepoint journals kept in
+# memory), so that the ratio measures the outbox alone. Built once into
+# target/bench-base.
 outbox_base=76a7fc5
-if [ ! -x "target/bench-base/$outbox_base/orgd" ]; then
-  echo "building orgd at $outbox_base (before the outbox)" >&2
+outbox_patch=bench/outbox-base.patch
+base_dir="target/bench-base/$outbox_base-$(sha256sum "$outbox_patch" | cut -c1-12)"
+if [ ! -x "$base_dir/orgd" ]; then
+  echo "building orgd at $outbox_base with $outbox_patch (before the outbox)" >&2
   git worktree add --force --detach "$work/base" "$outbox_base" >/dev/null 2>&1
+  git -C "$work/base" apply "$PWD/$outbox_patch"
   (cd "$work/base" && CARGO_TARGET_DIR="$PWD/../base-target" cargo build --release --quiet --bin orgd)
-  mkdir -p "target/bench-base/$outbox_base"
-  cp "$work/base-target/release/orgd" "target/bench-base/$outbox_base/orgd"
+  mkdir -p "$base_dir"
+  cp "$work/base-target/release/orgd" "$base_dir/orgd"
   git worktree remove --force "$work/base"
 fi
 
@@ -151,7 +158,7 @@ for _ in 1 2 3; do
   setup "$addr"
   measure "PATCH /orgs/{id}, with the outbox" "http://$addr/orgs/bench" -s bench/patch.lua
   stop_last
-  ORGD_LOG=warn,orgd::cli=info ORGD_BOOTSTRAP_KEY=$key start before "target/bench-base/$outbox_base/orgd" \
+  ORGD_LOG=warn,orgd::cli=info ORGD_BOOTSTRAP_KEY=$key start before "$base_dir/orgd" \
     serve --listen 127.0.0.1:0 --database-url "sqlite://$work/before.db"
   setup "$addr"
   measure "PATCH /orgs/{id}, before the outbox" "http://$addr/orgs/bench" -s bench/patch.lua
