@@ -436,6 +436,9 @@ pub trait WebhookRepo {
     /// the newest event, locked until the transaction ends; an endpoint
     /// another transaction holds is skipped (PostgreSQL: `SKIP LOCKED`).
     async fn webhooks_behind(&mut self, limit: usize) -> StoreResult<Vec<WebhookRecord>>;
+    /// Whether any enabled endpoint is behind the newest event, without
+    /// locking: a cheap look, in a read transaction, before queuing.
+    async fn any_webhook_behind(&mut self) -> StoreResult<bool>;
     /// Queues deliveries; each one's `seq` is given by the store, in order.
     async fn insert_deliveries(&mut self, ds: &[DeliveryRecord]) -> StoreResult<()>;
     /// Leases up to `limit` deliveries due at `now` until `lease_until`:
@@ -449,6 +452,9 @@ pub trait WebhookRepo {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Whether any pending delivery is due at `now` (leased or not): a
+    /// cheap look, in a read transaction, before claiming.
+    async fn any_due_delivery(&mut self, now: DateTime<Utc>) -> StoreResult<bool>;
     async fn delivery(&mut self, webhook_id: &str, id: &str)
     -> StoreResult<Option<DeliveryRecord>>;
     /// Its state: status, attempts, times, lease and last answer.

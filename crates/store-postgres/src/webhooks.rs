@@ -17,6 +17,12 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::{PgTx, fetch_limit, map_err};
 
+/// The enabled endpoints of live orgs whose cursor is behind the newest
+/// event: what queuing moves forward.
+const BEHIND: &str = "FROM webhooks w JOIN orgs o ON o.id = w.org_id \
+    WHERE w.enabled AND o.deleted_at IS NULL \
+    AND w.cursor < (SELECT coalesce(max(gid), 0) FROM events)";
+
 const WEBHOOK_COLUMNS: &str = "w.id, w.org_id, w.url, w.types, w.scope, w.description, \
      w.enabled, w.secret, w.previous_secret, w.previous_secret_until, w.created_at, \
      w.updated_at, w.cursor, w.failing_since, w.disabled_at";
@@ -203,10 +209,7 @@ impl WebhookRepo for PgTx {
 
     async fn webhooks_behind(&mut self, n: usize) -> StoreResult<Vec<WebhookRecord>> {
         let sql = format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks w JOIN orgs o ON o.id = w.org_id \
-             WHERE w.enabled AND o.deleted_at IS NULL \
-             AND w.cursor < (SELECT coalesce(max(gid), 0) FROM events) \
-             ORDER BY w.id LIMIT $1 FOR UPDATE OF w SKIP LOCKED"
+            "SELECT {WEBHOOK_COLUMNS} {BEHIND} ORDER BY w.id LIMIT $1 FOR UPDATE OF w SKIP LOCKED"
         );
         sqlx::query(&sql)
             .bind(limit(n))
@@ -216,6 +219,24 @@ impl WebhookRepo for PgTx {
             .iter()
             .map(webhook_from_row)
             .collect()
+    }
+
+    async fn any_webhook_behind(&mut self) -> StoreResult<bool> {
+        sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 {BEHIND})"))
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn any_due_delivery(&mut self, now: DateTime<Utc>) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= $1)",
+        )
+        .bind(truncate(now))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)
     }
 
     async fn insert_deliveries(&mut self, ds: &[DeliveryRecord]) -> StoreResult<()> {

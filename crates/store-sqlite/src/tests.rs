@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use orgd_core::consumption::{MetricValue, Month};
 use orgd_core::events::{EventFilter, EventScope, NewEvent, TypeFilter};
-use orgd_core::store::{CounterDelta, EventRepo, OpenMode, OrgRepo, Store, StoreError};
+use orgd_core::store::{CounterDelta, OpenMode, OrgRepo, Store, StoreError};
 use orgd_store_tests::fixtures::{Tree, read_org, t0};
 use tempfile::TempDir;
 

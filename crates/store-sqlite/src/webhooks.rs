@@ -12,11 +12,17 @@ use rusqlite::{Row, params};
 
 use crate::SqliteTx;
 use crate::error::Error;
-use crate::sql::{Query, execute, fetch_limit, parse_opt_ts, parse_ts, row, rows, ts};
+use crate::sql::{Query, count, execute, fetch_limit, parse_opt_ts, parse_ts, row, rows, ts};
 
 const WEBHOOK_COLUMNS: &str = "w.id, w.org_id, w.url, w.types, w.scope, w.description, \
      w.enabled, w.secret, w.previous_secret, w.previous_secret_until, w.created_at, \
      w.updated_at, w.cursor, w.failing_since, w.disabled_at";
+
+/// The enabled endpoints of live orgs whose cursor is behind the newest
+/// event: what queuing moves forward.
+const BEHIND: &str = "FROM webhooks w JOIN orgs o ON o.id = w.org_id \
+    WHERE w.enabled AND o.deleted_at IS NULL \
+    AND w.cursor < (SELECT coalesce(max(gid), 0) FROM events)";
 
 const DELIVERY_COLUMNS: &str = "d.seq, d.id, d.webhook_id, d.org_id, d.event_id, \
      d.event_type, d.body, d.status, d.attempts, d.created_at, d.next_attempt_at, \
@@ -181,17 +187,27 @@ impl WebhookRepo for SqliteTx {
     }
 
     async fn webhooks_behind(&mut self, limit: usize) -> StoreResult<Vec<WebhookRecord>> {
-        let sql = format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks w JOIN orgs o ON o.id = w.org_id \
-             WHERE w.enabled AND o.deleted_at IS NULL \
-             AND w.cursor < (SELECT coalesce(max(gid), 0) FROM events) ORDER BY w.id LIMIT ?"
-        );
+        let sql = format!("SELECT {WEBHOOK_COLUMNS} {BEHIND} ORDER BY w.id LIMIT ?");
         Ok(rows(
             self.conn()?,
             &sql,
             params![i64::try_from(limit).unwrap_or(i64::MAX)],
             webhook_from_row,
         )?)
+    }
+
+    async fn any_webhook_behind(&mut self) -> StoreResult<bool> {
+        let sql = format!("SELECT EXISTS (SELECT 1 {BEHIND})");
+        Ok(count(self.conn()?, &sql, [])? == 1)
+    }
+
+    async fn any_due_delivery(&mut self, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(count(
+            self.conn()?,
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= ?)",
+            params![ts(now)],
+        )? == 1)
     }
 
     async fn insert_deliveries(&mut self, ds: &[DeliveryRecord]) -> StoreResult<()> {

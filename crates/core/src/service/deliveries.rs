@@ -35,6 +35,12 @@ impl Orgd {
     /// Queues the events that endpoints have not yet queued. Returns how many
     /// endpoints moved forward: while some did, there may be more to do.
     pub async fn queue_deliveries(&self) -> Result<usize> {
+        // The deliverer asks after every burst of commits. Mostly there is
+        // nothing to queue, and a read, unlike a write transaction, does not
+        // take SQLite's single writer from the changes it follows.
+        if !self.store.read().await?.any_webhook_behind().await? {
+            return Ok(0);
+        }
         let mut tx = self.store.begin().await?;
         let behind = tx.webhooks_behind(QUEUE_ENDPOINTS).await?;
         if behind.is_empty() {
@@ -74,6 +80,11 @@ impl Orgd {
         let now = self.now();
         // As the store keeps it, so `finish_delivery` recognises its lease.
         let lease = crate::time::truncate(now + LEASE);
+        // As for queuing: only a queue with something in it is worth the
+        // writer.
+        if !self.store.read().await?.any_due_delivery(now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = self.store.begin().await?;
         let ds = tx.claim_deliveries(now, lease, limit).await?;
         let mut hooks = HashMap::new();
