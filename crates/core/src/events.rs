@@ -115,17 +115,85 @@ impl Event {
 
     /// The event as stored: its JSON once, and what the feed filters on.
     pub fn stored(&self, org: &OrgRecord) -> crate::Result<NewEvent> {
-        let body = serde_json::to_string(self)
-            .map_err(|e| crate::Error::Internal(format!("an event could not be written: {e}")))?;
         Ok(NewEvent {
             id: self.id.clone(),
             kind: self.kind.clone(),
             org_id: self.org_id.clone(),
             org_path: org.path.clone(),
             occurred_at: self.occurred_at,
-            body,
+            body: body(self)?,
         })
     }
+}
+
+impl NewEvent {
+    /// The stored event of an audited change: the JSON of
+    /// [`Event::of_audit`], written from the audit event's fields as they
+    /// are. Every change takes this path, and building the [`Event`] first
+    /// copied the change's `before`/`after` tree only to write it out.
+    pub fn of_audit(e: &AuditEvent, org: &OrgRecord) -> crate::Result<Self> {
+        /// [`Event`]'s fields in its order; `data` as `json!` orders it.
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            id: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            org_id: &'a str,
+            #[serde(with = "crate::time::serde_ts")]
+            occurred_at: DateTime<Utc>,
+            data: Data<'a>,
+            audit: Audit<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Data<'a> {
+            changes: &'a Value,
+            target: Target<'a>,
+        }
+        /// As a JSON value orders it (keys sorted), unlike `audit::Target`.
+        #[derive(serde::Serialize)]
+        struct Target<'a> {
+            id: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Audit<'a> {
+            org_id: &'a str,
+            seq: i64,
+            hash: &'a str,
+        }
+        let envelope = Envelope {
+            id: &e.id,
+            kind: &e.action,
+            org_id: &e.org_id,
+            occurred_at: e.timestamp,
+            data: Data {
+                changes: &e.changes,
+                target: Target {
+                    id: &e.target.id,
+                    kind: &e.target.kind,
+                },
+            },
+            audit: Audit {
+                org_id: &e.org_id,
+                seq: e.seq,
+                hash: &e.hash,
+            },
+        };
+        Ok(Self {
+            id: e.id.clone(),
+            kind: e.action.clone(),
+            org_id: e.org_id.clone(),
+            org_path: org.path.clone(),
+            occurred_at: e.timestamp,
+            body: body(&envelope)?,
+        })
+    }
+}
+
+fn body(event: &impl serde::Serialize) -> crate::Result<String> {
+    serde_json::to_string(event)
+        .map_err(|e| crate::Error::Internal(format!("an event could not be written: {e}")))
 }
 
 /// The thresholds that usage going from `before` to `after` crosses upward,
@@ -230,6 +298,47 @@ impl TypeFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audited_change_is_stored_as_its_event() {
+        let mut audit = AuditEvent {
+            id: "evt_1".into(),
+            seq: 7,
+            timestamp: DateTime::<Utc>::default(),
+            org_id: "acme".into(),
+            actor: crate::audit::Actor {
+                key_id: Some("key_1".into()),
+                user: None,
+            },
+            action: "configs.update".into(),
+            target: crate::audit::Target {
+                kind: "org".into(),
+                id: "acme".into(),
+            },
+            changes: serde_json::json!({"before": {"b": 1, "a": [2]}, "after": {"z": "x"}}),
+            request_id: None,
+            ip: None,
+            prev_hash: crate::audit::GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        audit.hash = audit.compute_hash();
+        let org = OrgRecord {
+            id: OrgId::from_trusted("acme".into()),
+            name: "Acme".into(),
+            parent_id: None,
+            path: "/acme/".into(),
+            depth: 1,
+            created_at: audit.timestamp,
+            updated_at: audit.timestamp,
+            version: 1,
+            customizations: serde_json::json!({}),
+            configs: Default::default(),
+            tags: vec![],
+            deleted_at: None,
+        };
+        let stored = NewEvent::of_audit(&audit, &org).unwrap();
+        assert_eq!(stored, Event::of_audit(&audit).stored(&org).unwrap());
+    }
 
     #[test]
     fn types_are_exact_names_and_dotted_prefixes() {

@@ -438,7 +438,7 @@ impl Change<'_> {
         };
         event.hash = event.compute_hash();
         self.tx.insert_event(&event).await?;
-        self.events.push(Event::of_audit(&event).stored(org)?);
+        self.events.push(NewEvent::of_audit(&event, org)?);
         self.mark_stale(&org.id, action);
         Ok(())
     }
