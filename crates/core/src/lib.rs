@@ -7,6 +7,7 @@
 pub mod access;
 pub mod audit;
 pub mod authz;
+pub mod checkpoint;
 pub mod clock;
 pub mod configs;
 pub mod consumption;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod integer;
 pub mod keys;
 pub mod limits;
+pub mod merkle;
 pub mod org;
 pub mod page;
 pub mod resources;
