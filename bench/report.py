@@ -47,7 +47,9 @@ print("Made by `bash bench/run.sh` (wrk, "
       "load generator and server on the same machine). Every ratio compares figures of the same run.\n")
 print(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {rev}")
 print(f"- Machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}\n")
-print("The ceiling and GET with the access log on and off are measured five times each, alternating, and GET on the large tree three times; the best run of each is shown.\n")
+print("The ceiling and GET with the access log on and off are measured five times each, alternating, and GET on the large tree three times; the best run of each is shown. 'Before the outbox' is orgd at 76a7fc5 "
+      "(the commit before events) with bench/outbox-base.patch (the writer's savepoint journals in memory, "
+      "a later fix that is not the outbox's), measured alternately with PATCH on this commit, three times each.\n")
 print("| what | requests/s | vs ceiling | p50 ms | p99 ms |")
 print("|---|---:|---:|---:|---:|")
 for name, (r, a, b) in by.items():
