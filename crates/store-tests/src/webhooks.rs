@@ -100,9 +100,23 @@ async fn finish(store: &dyn Store, mut d: DeliveryRecord, status: DeliveryStatus
     tx.commit().await.expect("commit");
 }
 
+async fn any_due(store: &dyn Store, now: i64) -> bool {
+    let mut tx = store.read().await.expect("read");
+    tx.any_due_delivery(at(now))
+        .await
+        .expect("any_due_delivery")
+}
+
+async fn any_behind(store: &dyn Store) -> bool {
+    let mut tx = store.read().await.expect("read");
+    tx.any_webhook_behind().await.expect("any_webhook_behind")
+}
+
 async fn a_claim_takes_the_first_pending_delivery_of_each_endpoint_and_org(store: &dyn Store) {
     setup(store).await;
+    assert!(!any_due(store, 5).await);
     assert!(claim(store, 5, 10).await.is_empty(), "nothing is due yet");
+    assert!(any_due(store, 10).await);
     let first = claim(store, 10, 10).await;
     assert_eq!(ids(&first), ["d1", "d4", "d5"], "one per endpoint and org");
     assert!(first.iter().all(|d| d.lease_until == Some(at(40))));
@@ -115,6 +129,15 @@ async fn a_claim_takes_the_first_pending_delivery_of_each_endpoint_and_org(store
     assert_eq!(ids(&claim(store, 12, 10).await), ["d2"], "d2 follows d1");
     // An expired lease makes a delivery claimable again.
     assert_eq!(ids(&claim(store, 45, 10).await), ["d2", "d4", "d5"]);
+    for d in claim(store, 80, 10).await {
+        finish(store, d, DeliveryStatus::Succeeded).await;
+    }
+    let last = claim(store, 81, 10).await;
+    assert_eq!(ids(&last), ["d3"]);
+    for d in last {
+        finish(store, d, DeliveryStatus::Failed).await;
+    }
+    assert!(!any_due(store, 100).await, "nothing pending");
 }
 
 async fn a_claim_skips_disabled_endpoints_and_deleted_orgs(store: &dyn Store) {
@@ -139,6 +162,7 @@ async fn endpoints_behind_the_outbox_are_the_enabled_ones_of_live_orgs(store: &d
         "no events"
     );
     drop(tx);
+    assert!(!any_behind(store).await);
     let mut tx = store.begin().await.expect("begin");
     tx.insert_events(vec![NewEvent {
         id: "evt_1".into(),
@@ -152,6 +176,7 @@ async fn endpoints_behind_the_outbox_are_the_enabled_ones_of_live_orgs(store: &d
     .expect("insert_events");
     // Written as the transaction commits (SQLite), so read in the next.
     tx.commit().await.expect("commit");
+    assert!(any_behind(store).await, "looked at in a read transaction");
     let mut tx = store.begin().await.expect("begin");
     let head = tx.last_event_position().await.expect("head");
     let behind = tx.webhooks_behind(10).await.expect("behind");
@@ -169,6 +194,8 @@ async fn endpoints_behind_the_outbox_are_the_enabled_ones_of_live_orgs(store: &d
         tx.webhooks_behind(10).await.expect("behind").is_empty(),
         "w1 caught up, b deleted"
     );
+    drop(tx);
+    assert!(!any_behind(store).await);
 }
 
 async fn deleting_an_endpoint_takes_its_deliveries_and_lists_page_newest_first(store: &dyn Store) {
