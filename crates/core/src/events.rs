@@ -75,22 +75,6 @@ pub struct AuditRef {
 }
 
 impl Event {
-    /// The event of an audited change.
-    pub fn of_audit(e: &AuditEvent) -> Self {
-        Self {
-            id: e.id.clone(),
-            kind: e.action.clone(),
-            org_id: e.org_id.clone(),
-            occurred_at: e.timestamp,
-            data: serde_json::json!({ "target": e.target, "changes": e.changes }),
-            audit: Some(AuditRef {
-                org_id: e.org_id.clone(),
-                seq: e.seq,
-                hash: e.hash.clone(),
-            }),
-        }
-    }
-
     /// Usage of `resource` in `org` crossed `threshold` % of its effective
     /// `limit`, upward, reaching `used`.
     pub fn threshold(
@@ -127,10 +111,11 @@ impl Event {
 }
 
 impl NewEvent {
-    /// The stored event of an audited change: the JSON of
-    /// [`Event::of_audit`], written from the audit event's fields as they
-    /// are. Every change takes this path, and building the [`Event`] first
-    /// copied the change's `before`/`after` tree only to write it out.
+    /// The stored event of an audited change: an [`Event`] whose `data` is
+    /// the change's `target` and `changes` and whose `audit` is its place in
+    /// the chain, written from the audit event's fields as they are. Every
+    /// change takes this path, and building an [`Event`] first would copy
+    /// the change's `before`/`after` tree only to write it out.
     pub fn of_audit(e: &AuditEvent, org: &OrgRecord) -> crate::Result<Self> {
         /// [`Event`]'s fields in its order; `data` as `json!` orders it.
         #[derive(serde::Serialize)]
@@ -337,7 +322,33 @@ mod tests {
             deleted_at: None,
         };
         let stored = NewEvent::of_audit(&audit, &org).unwrap();
-        assert_eq!(stored, Event::of_audit(&audit).stored(&org).unwrap());
+        let event: Event = serde_json::from_str(&stored.body).unwrap();
+        assert_eq!(
+            event,
+            Event {
+                id: "evt_1".into(),
+                kind: "configs.update".into(),
+                org_id: "acme".into(),
+                occurred_at: audit.timestamp,
+                data: serde_json::json!({"target": audit.target, "changes": audit.changes}),
+                audit: Some(AuditRef {
+                    org_id: "acme".into(),
+                    seq: 7,
+                    hash: audit.hash.clone(),
+                }),
+            }
+        );
+        // Byte for byte what the envelope writes, so the stored JSON and
+        // the documented one cannot drift apart.
+        assert_eq!(stored.body, serde_json::to_string(&event).unwrap());
+        assert_eq!(
+            (
+                stored.id.as_str(),
+                stored.kind.as_str(),
+                stored.org_path.as_str()
+            ),
+            ("evt_1", "configs.update", "/acme/")
+        );
     }
 
     #[test]
