@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::access::{AccessEntry, AccessEntryRef, AccessFilter};
 use crate::audit::AuditEvent;
+use crate::checkpoint::{AuditKeyRecord, Checkpoint, Head, Heads, PruneAnchor};
 use crate::consumption::{MetricValue, Month};
 use crate::events::{EventFilter, NewEvent};
 use crate::ids::OrgId;
@@ -190,6 +191,7 @@ pub trait Tx:
     + ConsumptionRepo
     + EventRepo
     + WebhookRepo
+    + CheckpointRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
@@ -247,6 +249,12 @@ pub trait OrgRepo {
     /// The id of every org that ever existed (tombstones included), ordered
     /// by id bytewise: what `orgd audit verify --all` walks.
     async fn all_org_ids(&mut self) -> StoreResult<Vec<OrgId>>;
+    /// The id and path of the org at `path` and of every org beneath it,
+    /// tombstones included, ordered by id bytewise.
+    async fn subtree_orgs(&mut self, path: &str) -> StoreResult<Vec<(OrgId, String)>>;
+    /// The orgs (tombstones included) whose configs set a key starting
+    /// with `audit.`: what the audit retention is decided from.
+    async fn orgs_with_audit_configs(&mut self) -> StoreResult<Vec<OrgRecord>>;
     /// Orders changes to the tree's shape, before any org lock is taken:
     /// moves and cascading deletes take it exclusively, creating an org takes
     /// it shared. Org locks alone cannot stop two crossing moves from making
@@ -358,6 +366,18 @@ pub trait AuditRepo {
         filter: &AuditFilter,
         page: &PageRequest<i64>,
     ) -> StoreResult<Vec<(i64, AuditEvent)>>;
+    /// The org's prune anchor, when its chain was pruned.
+    async fn audit_anchor(&mut self, org: &OrgId) -> StoreResult<Option<PruneAnchor>>;
+    /// Up to `limit` of the org's oldest events, as `(seq, hash,
+    /// timestamp)`, oldest first.
+    async fn oldest_audit_events(
+        &mut self,
+        org: &OrgId,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>>;
+    /// Removes the org's events up to `anchor.seq` and keeps `anchor` in
+    /// place of the org's earlier one; returns how many events went.
+    async fn prune_audit_events(&mut self, anchor: &PruneAnchor) -> StoreResult<u64>;
     /// The org's events with `seq > after_seq`, oldest first, as stored.
     async fn chain_events(
         &mut self,
@@ -365,6 +385,60 @@ pub trait AuditRepo {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// The audit trail's signing keys and signed checkpoints (SPEC §12; the
+/// rules are in `service::checkpoints`).
+#[async_trait]
+pub trait CheckpointRepo {
+    /// Every signing key, oldest first.
+    async fn audit_keys(&mut self) -> StoreResult<Vec<AuditKeyRecord>>;
+    /// Fails with [`StoreError::Conflict`] when the kid is stored already,
+    /// or when the key is active and another one is too.
+    async fn insert_audit_key(&mut self, key: &AuditKeyRecord) -> StoreResult<()>;
+    /// Sets or clears a key's `retired_at`.
+    async fn set_audit_key_retired(
+        &mut self,
+        kid: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Orders checkpoints and key changes between the nodes sharing the
+    /// database, until the transaction ends. A store whose write
+    /// transactions never overlap (SQLite) needs nothing here.
+    async fn lock_checkpoints(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Every org's chain head, ordered by org id bytewise: its newest event,
+    /// or, when pruning removed them all, its prune anchor.
+    async fn audit_heads(&mut self) -> StoreResult<Heads>;
+    /// The hash of the org's event `seq`, if it is stored.
+    async fn audit_event_hash(&mut self, org: &OrgId, seq: i64) -> StoreResult<Option<String>>;
+    /// The newest checkpoint, with its position (1, 2, …).
+    async fn latest_checkpoint(&mut self) -> StoreResult<Option<(i64, Checkpoint)>>;
+    /// The checkpoint with this id, with its position.
+    async fn checkpoint(&mut self, id: &str) -> StoreResult<Option<(i64, Checkpoint)>>;
+    /// Up to `limit` checkpoints after position `after`, oldest first.
+    async fn checkpoints_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, Checkpoint)>>;
+    /// Stores checkpoint `position` and its leaves that are new or changed
+    /// since the checkpoint before (the rest it shares with that one).
+    /// Fails with [`StoreError::Conflict`] when the position is taken.
+    async fn insert_checkpoint(
+        &mut self,
+        position: i64,
+        checkpoint: &Checkpoint,
+        changed: &Heads,
+    ) -> StoreResult<()>;
+    /// The leaves checkpoint `position` stored of itself: the heads that
+    /// were new or had moved since the checkpoint before.
+    async fn checkpoint_changes(&mut self, position: i64) -> StoreResult<Heads>;
+    /// Every leaf of checkpoint `position`, ordered by org id bytewise.
+    async fn checkpoint_leaves(&mut self, position: i64) -> StoreResult<Heads>;
+    /// The org's leaf in checkpoint `position`, if it has one.
+    async fn checkpoint_leaf(&mut self, org: &OrgId, position: i64) -> StoreResult<Option<Head>>;
 }
 
 /// The outbox of events (see [`crate::events`]).

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use orgd_core::audit::{Actor, AuditEvent, Target};
+use orgd_core::checkpoint::PruneAnchor;
 use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::page::PageRequest;
@@ -191,6 +193,69 @@ impl AuditRepo for PgTx {
             .iter()
             .map(|r| Ok((r.try_get("gid").map_err(map_err)?, event_from_row(r)?)))
             .collect()
+    }
+
+    async fn audit_anchor(&mut self, org: &OrgId) -> StoreResult<Option<PruneAnchor>> {
+        let row = sqlx::query(
+            "SELECT org_id, seq, hash, pruned_at, kid, signature FROM audit_anchors \
+             WHERE org_id = $1",
+        )
+        .bind(org.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok(PruneAnchor {
+                org_id: r.try_get("org_id").map_err(map_err)?,
+                seq: r.try_get("seq").map_err(map_err)?,
+                hash: r.try_get("hash").map_err(map_err)?,
+                pruned_at: r.try_get("pruned_at").map_err(map_err)?,
+                kid: r.try_get("kid").map_err(map_err)?,
+                signature: r.try_get("signature").map_err(map_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn oldest_audit_events(
+        &mut self,
+        org: &OrgId,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>> {
+        sqlx::query_as(
+            "SELECT seq, hash, timestamp FROM audit_events WHERE org_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(org.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn prune_audit_events(&mut self, a: &PruneAnchor) -> StoreResult<u64> {
+        let removed = sqlx::query("DELETE FROM audit_events WHERE org_id = $1 AND seq <= $2")
+            .bind(&a.org_id)
+            .bind(a.seq)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        sqlx::query(
+            "INSERT INTO audit_anchors (org_id, seq, hash, pruned_at, kid, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+             pruned_at = excluded.pruned_at, kid = excluded.kid, signature = excluded.signature",
+        )
+        .bind(&a.org_id)
+        .bind(a.seq)
+        .bind(&a.hash)
+        .bind(truncate(a.pruned_at))
+        .bind(&a.kid)
+        .bind(&a.signature)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(removed)
     }
 
     async fn chain_events(

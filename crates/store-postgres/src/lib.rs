@@ -12,6 +12,7 @@
 //! [`OrgRepo::lock_org`]: orgd_core::store::OrgRepo::lock_org
 
 mod audit;
+mod checkpoints;
 mod events;
 mod idempotency;
 mod invalidations;
@@ -77,6 +78,9 @@ pub struct PgStore {
     /// invalidations other nodes publish; apart, so it never takes one of
     /// the requests' connections.
     listener: PgPool,
+    /// This store's tag on the invalidations it publishes, so its listener
+    /// can skip them (see [`invalidations`]).
+    node: std::sync::Arc<str>,
     applied: Vec<String>,
     waits: std::sync::Arc<WaitMeter>,
 }
@@ -172,6 +176,7 @@ impl PgStore {
         Self {
             pool,
             listener,
+            node: invalidations::new_node_tag().into(),
             applied,
             waits: Default::default(),
         }
@@ -231,7 +236,8 @@ impl Store for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let _waiting = self.waiting();
         let tx = self.pool.begin().await.map_err(map_err)?;
-        Ok(Box::new(PgTx { tx }))
+        let node = self.node.clone();
+        Ok(Box::new(PgTx { tx, node }))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn Tx>> {
@@ -241,7 +247,8 @@ impl Store for PgStore {
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
             .map_err(map_err)?;
-        Ok(Box::new(PgTx { tx }))
+        let node = self.node.clone();
+        Ok(Box::new(PgTx { tx, node }))
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -261,7 +268,13 @@ impl Store for PgStore {
         let listening = invalidations::listen(&self.listener)
             .await
             .map_err(map_err)?;
-        tokio::spawn(invalidations::relay(listening, self.listener.clone(), sink));
+        let node = self.node.to_string();
+        tokio::spawn(invalidations::relay(
+            listening,
+            self.listener.clone(),
+            node,
+            sink,
+        ));
         Ok(())
     }
 
@@ -292,6 +305,8 @@ impl PgStore {
 
 pub struct PgTx {
     tx: sqlx::Transaction<'static, Postgres>,
+    /// The store's tag, sent with each invalidation.
+    node: std::sync::Arc<str>,
 }
 
 #[async_trait]
@@ -303,7 +318,7 @@ impl Tx for PgTx {
     async fn publish_invalidation(&mut self, what: &Invalidation) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(invalidations::CHANNEL)
-            .bind(invalidations::encode(what))
+            .bind(invalidations::encode(&self.node, what))
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

@@ -287,6 +287,32 @@ impl OrgRepo for PgTx {
         Ok(ids.into_iter().map(OrgId::from_trusted).collect())
     }
 
+    async fn subtree_orgs(&mut self, path: &str) -> StoreResult<Vec<(OrgId, String)>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, path FROM orgs WHERE path >= $1 AND path < $2 ORDER BY id")
+                .bind(path)
+                .bind(subtree_upper_bound(path))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, path)| (OrgId::from_trusted(id), path))
+            .collect())
+    }
+
+    async fn orgs_with_audit_configs(&mut self) -> StoreResult<Vec<OrgRecord>> {
+        // The configs are a JSON object of integers: `"audit.` can only be
+        // the start of a key.
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM orgs WHERE configs LIKE '%\"audit.%'")
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        let ids: Vec<OrgId> = ids.into_iter().map(OrgId::from_trusted).collect();
+        self.orgs_by_ids(&ids).await
+    }
+
     async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use orgd_core::audit::{Actor, AuditEvent, Target};
+use orgd_core::checkpoint::PruneAnchor;
 use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::page::PageRequest;
@@ -182,6 +184,56 @@ impl AuditRepo for SqliteTx {
         }
         b.push(" ORDER BY e.gid DESC LIMIT ").bind(limit);
         Ok(b.rows(conn, |r| Ok((r.get("gid")?, event_from_row(r)?)))?)
+    }
+
+    async fn audit_anchor(&mut self, org: &OrgId) -> StoreResult<Option<PruneAnchor>> {
+        Ok(row(
+            self.conn()?,
+            "SELECT org_id, seq, hash, pruned_at, kid, signature FROM audit_anchors \
+             WHERE org_id = ?",
+            [org.as_str()],
+            |r| {
+                Ok(PruneAnchor {
+                    org_id: r.get("org_id")?,
+                    seq: r.get("seq")?,
+                    hash: r.get("hash")?,
+                    pruned_at: parse_ts(&r.get::<_, String>("pruned_at")?)?,
+                    kid: r.get("kid")?,
+                    signature: r.get("signature")?,
+                })
+            },
+        )?)
+    }
+
+    async fn oldest_audit_events(
+        &mut self,
+        org: &OrgId,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>> {
+        Ok(rows(
+            self.conn()?,
+            "SELECT seq, hash, timestamp FROM audit_events WHERE org_id = ? ORDER BY seq LIMIT ?",
+            params![org.as_str(), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, parse_ts(&r.get::<_, String>(2)?)?)),
+        )?)
+    }
+
+    async fn prune_audit_events(&mut self, a: &PruneAnchor) -> StoreResult<u64> {
+        let conn = self.conn()?;
+        let removed = execute(
+            conn,
+            "DELETE FROM audit_events WHERE org_id = ? AND seq <= ?",
+            params![a.org_id, a.seq],
+        )?;
+        execute(
+            conn,
+            "INSERT INTO audit_anchors (org_id, seq, hash, pruned_at, kid, signature) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+             pruned_at = excluded.pruned_at, kid = excluded.kid, signature = excluded.signature",
+            params![a.org_id, a.seq, a.hash, ts(a.pruned_at), a.kid, a.signature],
+        )?;
+        Ok(removed)
     }
 
     async fn chain_events(

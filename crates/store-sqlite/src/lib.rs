@@ -29,6 +29,7 @@
 
 mod access_blocks;
 mod audit;
+mod checkpoints;
 mod error;
 mod events;
 mod idempotency;

@@ -270,6 +270,27 @@ impl OrgRepo for SqliteTx {
         )?)
     }
 
+    async fn subtree_orgs(&mut self, path: &str) -> StoreResult<Vec<(OrgId, String)>> {
+        Ok(rows(
+            self.conn()?,
+            "SELECT id, path FROM orgs WHERE path >= ? AND path < ? ORDER BY id",
+            params![path, subtree_upper_bound(path)],
+            |r| Ok((OrgId::from_trusted(r.get(0)?), r.get(1)?)),
+        )?)
+    }
+
+    async fn orgs_with_audit_configs(&mut self) -> StoreResult<Vec<OrgRecord>> {
+        // The configs are a JSON object of integers: `"audit.` can only be
+        // the start of a key.
+        let ids: Vec<OrgId> = rows(
+            self.conn()?,
+            "SELECT id FROM orgs WHERE configs LIKE '%\"audit.%'",
+            [],
+            |r| Ok(OrgId::from_trusted(r.get(0)?)),
+        )?;
+        self.orgs_by_ids(&ids).await
+    }
+
     async fn orgs_by_ids(&mut self, ids: &[OrgId]) -> StoreResult<Vec<OrgRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());

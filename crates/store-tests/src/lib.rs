@@ -67,6 +67,7 @@ pub(crate) use cases;
 
 mod access_log;
 mod audit;
+mod checkpoints;
 mod consumption;
 mod events;
 pub mod fixtures;
@@ -86,6 +87,7 @@ pub fn all() -> Vec<Case> {
         keys::CASES,
         resources::CASES,
         audit::CASES,
+        checkpoints::CASES,
         idempotency::CASES,
         access_log::CASES,
         consumption::CASES,

@@ -518,8 +518,15 @@ async fn configs_round_trip_through_insert_and_update(store: &dyn Store) {
     // Every known key, with the bounds of their range among the values.
     let full: Configs = REGISTRY
         .iter()
-        .zip([0, 1, 42, 1_000_000_000, 7])
-        .map(|(spec, v)| (spec.key.to_owned(), v))
+        .enumerate()
+        .map(|(i, spec)| {
+            let v = match i % 3 {
+                0 => spec.minimum,
+                1 => spec.maximum,
+                _ => (spec.minimum + spec.maximum) / 2,
+            };
+            (spec.key.to_owned(), v)
+        })
         .collect();
     assert_eq!(full.len(), REGISTRY.len());
     let mut a = tree.org("a").clone();
