@@ -131,87 +131,159 @@ fn write_canonical(v: &Value, out: &mut String) {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verification {
     pub valid: bool,
+    /// Events walked (those pruned by retention are not counted).
     pub events: i64,
     pub head: String,
     pub first_bad_seq: Option<i64>,
+    /// The chain ends before the head the latest signed checkpoint holds:
+    /// events were cut from its tail.
+    pub truncated: bool,
+    /// The signed checkpoint the chain was compared with; `null` before the
+    /// first checkpoint that holds this org.
+    pub checkpoint_id: Option<String>,
+    /// Retention pruned the chain up to this `seq`; the walk started from
+    /// its signed anchor.
+    pub pruned_through_seq: Option<i64>,
+}
+
+/// A chain head a signed checkpoint holds, which the chain must reach
+/// unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpointed {
+    pub checkpoint_id: String,
+    pub seq: i64,
+    pub hash: String,
 }
 
 /// Walks a chain event by event (in `seq` order), so a long chain can be
 /// verified in pages without holding it all.
 #[derive(Debug)]
 pub struct ChainVerifier {
+    /// The `seq` the walk starts after: 0, or a prune anchor's.
+    start: i64,
     events: i64,
     head: String,
     first_bad_seq: Option<i64>,
+    checkpointed: Option<Checkpointed>,
 }
 
 impl Default for ChainVerifier {
     fn default() -> Self {
         Self {
+            start: 0,
             events: 0,
             head: GENESIS_HASH.to_owned(),
             first_bad_seq: None,
+            checkpointed: None,
         }
     }
 }
 
 impl ChainVerifier {
+    /// A verifier that also holds the chain to a signed checkpoint's head:
+    /// the chain must reach `seq` (else it was truncated) with that `hash`
+    /// (else it was rewritten, however consistently).
+    pub fn against(checkpointed: Option<Checkpointed>) -> Self {
+        Self {
+            checkpointed,
+            ..Self::default()
+        }
+    }
+
+    /// Starts the walk after a prune anchor: event `seq` with `hash` was
+    /// the last removed, and the first left must follow it. `signed`: the
+    /// anchor's signature verified.
+    pub fn after_anchor(mut self, seq: i64, hash: &str, signed: bool) -> Self {
+        self.start = seq;
+        self.head = hash.to_owned();
+        if !signed {
+            self.mark_bad(seq);
+        }
+        if let Some(c) = &self.checkpointed
+            && c.seq == seq
+            && c.hash != hash
+        {
+            self.mark_bad(seq);
+        }
+        self
+    }
+
     pub fn push(&mut self, e: &AuditEvent) {
-        let expected_seq = self.events + 1;
+        let expected_seq = self.start + self.events + 1;
         let intact =
             e.seq == expected_seq && e.prev_hash == self.head && e.compute_hash() == e.hash;
-        if !intact && self.first_bad_seq.is_none() {
-            self.first_bad_seq = Some(expected_seq.min(e.seq));
+        if !intact {
+            self.mark_bad(expected_seq.min(e.seq));
+        }
+        if let Some(c) = &self.checkpointed
+            && e.seq == c.seq
+            && e.hash != c.hash
+        {
+            self.mark_bad(c.seq);
         }
         self.events += 1;
         self.head = e.hash.clone();
     }
 
+    fn mark_bad(&mut self, seq: i64) {
+        if self.first_bad_seq.is_none() {
+            self.first_bad_seq = Some(seq);
+        }
+    }
+
     pub fn finish(self) -> Verification {
+        let last_seq = self.start + self.events;
+        let truncated = self.checkpointed.as_ref().is_some_and(|c| last_seq < c.seq);
         Verification {
-            valid: self.first_bad_seq.is_none(),
+            valid: self.first_bad_seq.is_none() && !truncated,
             events: self.events,
             head: self.head,
             first_bad_seq: self.first_bad_seq,
+            truncated,
+            checkpoint_id: self.checkpointed.map(|c| c.checkpoint_id),
+            pruned_through_seq: (self.start > 0).then_some(self.start),
         }
     }
+}
+
+/// A valid chain of `n` events of `org`, for tests (a non-ASCII user, so
+/// that what hashes and serialises them meets more than ASCII).
+#[cfg(test)]
+pub(crate) fn test_chain(org: &str, n: i64) -> Vec<AuditEvent> {
+    let mut prev = GENESIS_HASH.to_owned();
+    (1..=n)
+        .map(|seq| {
+            let mut e = AuditEvent {
+                id: format!("evt_{org}_{seq}"),
+                seq,
+                timestamp: DateTime::<Utc>::default(),
+                org_id: org.into(),
+                actor: Actor {
+                    key_id: Some("key_1".into()),
+                    user: Some("é".into()),
+                },
+                action: "org.update".into(),
+                target: Target {
+                    kind: "org".into(),
+                    id: org.into(),
+                },
+                changes: serde_json::json!({"before": {"name": seq - 1}, "after": {"name": seq}}),
+                request_id: None,
+                ip: None,
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            e.hash = e.compute_hash();
+            prev = e.hash.clone();
+            e
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn chain(n: i64) -> Vec<AuditEvent> {
-        let mut prev = GENESIS_HASH.to_owned();
-        (1..=n)
-            .map(|seq| {
-                let mut e = AuditEvent {
-                    id: format!("evt_{seq}"),
-                    seq,
-                    timestamp: DateTime::<Utc>::default(),
-                    org_id: "acme".into(),
-                    actor: Actor {
-                        key_id: Some("key_1".into()),
-                        user: None,
-                    },
-                    action: "org.update".into(),
-                    target: Target {
-                        kind: "org".into(),
-                        id: "acme".into(),
-                    },
-                    changes: json!({"before": {"name": seq - 1}, "after": {"name": seq}}),
-                    request_id: None,
-                    ip: None,
-                    prev_hash: prev.clone(),
-                    hash: String::new(),
-                };
-                e.hash = e.compute_hash();
-                prev = e.hash.clone();
-                e
-            })
-            .collect()
-    }
 
     fn verify(events: &[AuditEvent]) -> Verification {
         let mut v = ChainVerifier::default();
@@ -230,7 +302,7 @@ mod tests {
 
     #[test]
     fn an_intact_chain_verifies() {
-        let events = chain(5);
+        let events = test_chain("acme", 5);
         let v = verify(&events);
         assert!(v.valid);
         assert_eq!(v.events, 5);
@@ -240,21 +312,112 @@ mod tests {
 
     #[test]
     fn an_edited_event_is_found() {
-        let mut events = chain(5);
+        let mut events = test_chain("acme", 5);
         events[2].action = "org.delete".into();
         assert_eq!(verify(&events).first_bad_seq, Some(3));
     }
 
     #[test]
     fn a_removed_event_is_found() {
-        let mut events = chain(5);
+        let mut events = test_chain("acme", 5);
         events.remove(1);
         assert_eq!(verify(&events).first_bad_seq, Some(2));
     }
 
+    fn checkpointed(events: &[AuditEvent], seq: i64) -> Option<Checkpointed> {
+        Some(Checkpointed {
+            checkpoint_id: "ckpt_1".into(),
+            seq,
+            hash: events[usize::try_from(seq - 1).unwrap()].hash.clone(),
+        })
+    }
+
+    #[test]
+    fn a_chain_cut_after_its_checkpoint_is_truncated() {
+        let events = test_chain("acme", 5);
+        let mut v = ChainVerifier::against(checkpointed(&events, 4));
+        events[..3].iter().for_each(|e| v.push(e));
+        let v = v.finish();
+        assert!(v.truncated && !v.valid);
+        assert_eq!(v.first_bad_seq, None);
+        assert_eq!(v.checkpoint_id.as_deref(), Some("ckpt_1"));
+
+        let mut v = ChainVerifier::against(checkpointed(&events, 4));
+        events.iter().for_each(|e| v.push(e));
+        let v = v.finish();
+        assert!(v.valid && !v.truncated);
+    }
+
+    #[test]
+    fn a_chain_rewritten_whole_differs_from_its_checkpoint() {
+        let events = test_chain("acme", 5);
+        let at = checkpointed(&events, 4);
+        let mut rewritten = test_chain("acme", 5);
+        rewritten[1].action = "org.delete".into();
+        let mut prev = rewritten[0].hash.clone();
+        for e in &mut rewritten[1..] {
+            e.prev_hash = prev;
+            e.hash = e.compute_hash();
+            prev = e.hash.clone();
+        }
+        assert!(verify(&rewritten).valid, "consistent on its own");
+        let mut v = ChainVerifier::against(at);
+        rewritten.iter().for_each(|e| v.push(e));
+        let v = v.finish();
+        assert!(!v.valid && !v.truncated);
+        assert_eq!(v.first_bad_seq, Some(4));
+    }
+
+    #[test]
+    fn a_pruned_chain_verifies_from_its_anchor_and_only_from_it() {
+        let events = test_chain("acme", 5);
+        let walk = |v: ChainVerifier, from: usize| {
+            let mut v = v;
+            events[from..].iter().for_each(|e| v.push(e));
+            v.finish()
+        };
+        let v = walk(
+            ChainVerifier::against(checkpointed(&events, 5)).after_anchor(2, &events[1].hash, true),
+            2,
+        );
+        assert!(v.valid, "{v:?}");
+        assert_eq!((v.events, v.pruned_through_seq), (3, Some(2)));
+        assert_eq!(v.head, events[4].hash);
+        let v = walk(
+            ChainVerifier::default().after_anchor(2, &events[1].hash, false),
+            2,
+        );
+        assert_eq!(v.first_bad_seq, Some(2), "an anchor not signed");
+        let v = walk(
+            ChainVerifier::default().after_anchor(2, &events[0].hash, true),
+            2,
+        );
+        assert_eq!(
+            v.first_bad_seq,
+            Some(3),
+            "an anchor the chain does not follow"
+        );
+        let v = walk(
+            ChainVerifier::default().after_anchor(2, &events[1].hash, true),
+            3,
+        );
+        assert_eq!(
+            v.first_bad_seq,
+            Some(3),
+            "an event removed after the anchor"
+        );
+        // Pruned whole, past the checkpointed head: nothing left to walk.
+        let v = walk(
+            ChainVerifier::against(checkpointed(&events, 4)).after_anchor(5, &events[4].hash, true),
+            5,
+        );
+        assert!(v.valid && !v.truncated, "{v:?}");
+        assert_eq!(v.head, events[4].hash);
+    }
+
     #[test]
     fn a_rehashed_edit_still_breaks_the_link() {
-        let mut events = chain(5);
+        let mut events = test_chain("acme", 5);
         events[2].action = "org.delete".into();
         events[2].hash = events[2].compute_hash();
         assert_eq!(verify(&events).first_bad_seq, Some(4));

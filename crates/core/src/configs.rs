@@ -1,5 +1,6 @@
 //! Organization configs: the limits, keyed as the seed names them
-//! (`applications.limit`, …). Adding a key is one entry in [`REGISTRY`].
+//! (`applications.limit`, …), and the audit trail's retention (SPEC §12).
+//! Adding a key is one entry in [`REGISTRY`].
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,19 @@ pub struct ConfigSpec {
     pub kind: &'static str,
     pub minimum: i64,
     pub maximum: i64,
+    /// How an org inherits the key from its ancestors.
+    #[serde(skip)]
+    pub inherit: Inherit,
+}
+
+/// How a config applies beneath the org that sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inherit {
+    /// The nearest value set on the org or an ancestor wins (the limits).
+    Nearest,
+    /// 1 on the org or any ancestor is 1 for the whole subtree: no
+    /// descendant can lift it (a legal hold).
+    Sticky,
 }
 
 const MAX_LIMIT: i64 = 1_000_000_000;
@@ -35,8 +49,15 @@ const fn limit(key: &'static str, display_text: &'static str) -> ConfigSpec {
         kind: "integer",
         minimum: 0,
         maximum: MAX_LIMIT,
+        inherit: Inherit::Nearest,
     }
 }
+
+/// `audit.retention_days`: audit events older than this many days are
+/// pruned (unset: kept for ever).
+pub const AUDIT_RETENTION_DAYS: &str = "audit.retention_days";
+/// `audit.legal_hold`: 1 keeps every audit event of the subtree.
+pub const AUDIT_LEGAL_HOLD: &str = "audit.legal_hold";
 
 pub const REGISTRY: &[ConfigSpec] = &[
     limit("applications.limit", "Max number of applications allowed"),
@@ -50,7 +71,41 @@ pub const REGISTRY: &[ConfigSpec] = &[
         "api_keys.limit",
         "Max number of live API keys of the organization allowed",
     ),
+    ConfigSpec {
+        key: AUDIT_RETENTION_DAYS,
+        display_text: "Days audit events are kept before they are pruned (unset: for ever)",
+        kind: "integer",
+        minimum: 1,
+        maximum: 36_500,
+        inherit: Inherit::Nearest,
+    },
+    ConfigSpec {
+        key: AUDIT_LEGAL_HOLD,
+        display_text: "1: keep every audit event of the subtree, whatever its retention",
+        kind: "integer",
+        minimum: 0,
+        maximum: 1,
+        inherit: Inherit::Sticky,
+    },
 ];
+
+/// The value of `spec` that governs the last org of `lineage` (root
+/// first), with the org that sets it: the nearest value, or for a sticky
+/// key the topmost org that sets 1, else the nearest value.
+pub fn effective<'a, O: std::borrow::Borrow<crate::org::OrgRecord>>(
+    lineage: &'a [O],
+    spec: &ConfigSpec,
+) -> Option<(i64, &'a crate::ids::OrgId)> {
+    if spec.inherit == Inherit::Sticky
+        && let Some(o) = lineage
+            .iter()
+            .map(std::borrow::Borrow::borrow)
+            .find(|o| o.configs.get(spec.key) == Some(&1))
+    {
+        return Some((1, &o.id));
+    }
+    crate::limits::effective(lineage, spec.key)
+}
 
 pub fn spec(key: &str) -> Option<&'static ConfigSpec> {
     REGISTRY.iter().find(|s| s.key == key)

@@ -42,14 +42,39 @@ pub const METRIC: &str = concat!(
     "[a-z][a-z0-9_.]{0,63}$"
 );
 
-/// The canonical decimal text of 0 to `max`, where `max` is a power of ten
-/// (every configs key's bound; a unit test holds them to it).
-pub fn digits_up_to(max: i64) -> String {
-    let zeros = max.to_string().len() - 1;
-    format!(
-        "^(0|[1-9][0-9]{{0,{}}}|10{{{zeros}}})$",
-        zeros.saturating_sub(1)
-    )
+/// The canonical decimal text (no sign, no leading zero) of the integers
+/// from `min` to `max`, where `min` is 0 or 1 (every configs key's lower
+/// bound; a unit test holds them to it): the lengths below `max`'s, then
+/// `max`'s own length digit by digit.
+pub fn digits_between(min: i64, max: i64) -> String {
+    let top = max.to_string();
+    let len = top.len();
+    let mut alternatives = Vec::new();
+    if min == 0 {
+        alternatives.push("0".to_owned());
+    }
+    if len > 1 {
+        alternatives.push(format!("[1-9][0-9]{{0,{}}}", len - 2));
+    }
+    for (i, digit) in top.bytes().map(|b| b - b'0').enumerate() {
+        let low = u8::from(i == 0);
+        if digit > low {
+            let class = if digit - 1 == low {
+                low.to_string()
+            } else {
+                format!("[{low}-{}]", digit - 1)
+            };
+            let rest = len - i - 1;
+            let tail = if rest > 0 {
+                format!("[0-9]{{{rest}}}")
+            } else {
+                String::new()
+            };
+            alternatives.push(format!("{}{class}{tail}", &top[..i]));
+        }
+    }
+    alternatives.push(top);
+    format!("^({})$", alternatives.join("|"))
 }
 
 #[cfg(test)]
@@ -153,11 +178,12 @@ mod tests {
             };
             access::parse_external("a", vec![event], now()).is_ok()
         });
-        let max = configs::REGISTRY[0].maximum;
-        agree(&digits_up_to(max), None, |s| {
-            let body = serde_json::json!({ configs::REGISTRY[0].key: s });
-            configs::parse_body(&body, false).is_ok()
-        });
+        for spec in configs::REGISTRY {
+            agree(&digits_between(spec.minimum, spec.maximum), None, |s| {
+                let body = serde_json::json!({ spec.key: s });
+                configs::parse_body(&body, false).is_ok()
+            });
+        }
         // The regex crate has no look-ahead: the names orgd counts itself
         // are checked against the validator one by one.
         let (own, rest) = METRIC.split_at(METRIC.find("[a-z]").unwrap());
@@ -188,11 +214,38 @@ mod tests {
     #[test]
     fn configs_text_patterns_cover_exactly_the_bounds() {
         for spec in configs::REGISTRY {
-            assert_eq!(spec.minimum, 0, "{}", spec.key);
-            let max = spec.maximum.to_string();
-            assert!(max.starts_with('1') && max[1..].bytes().all(|b| b == b'0'));
+            assert!((0..=1).contains(&spec.minimum), "{}", spec.key);
         }
-        assert_eq!(digits_up_to(1000), "^(0|[1-9][0-9]{0,2}|10{3})$");
-        assert_eq!(digits_up_to(10), "^(0|[1-9][0-9]{0,0}|10{1})$");
+        for (min, max) in [
+            (0, 1),
+            (1, 1),
+            (0, 9),
+            (1, 36_500),
+            (0, 1000),
+            (0, 1_000_000_000),
+        ] {
+            let re = Regex::new(&digits_between(min, max)).unwrap();
+            let probes = (0..=2000)
+                .chain(max.saturating_sub(2000)..=max.saturating_add(2000))
+                .chain([
+                    max * 10,
+                    10_i64.pow(u32::try_from(max.to_string().len()).unwrap()) - 1,
+                ]);
+            for n in probes {
+                assert_eq!(
+                    re.is_match(&n.to_string()),
+                    (min..=max).contains(&n),
+                    "{n} in {min}..={max}"
+                );
+            }
+            for bad in ["", "-1", "01", "+1", " 1", "1.0"] {
+                assert!(!re.is_match(bad), "{bad:?}");
+            }
+        }
+        assert_eq!(digits_between(0, 1000), "^(0|[1-9][0-9]{0,2}|1000)$");
+        assert_eq!(
+            digits_between(1, 36_500),
+            "^([1-9][0-9]{0,3}|[1-2][0-9]{4}|3[0-5][0-9]{3}|36[0-4][0-9]{2}|36500)$"
+        );
     }
 }

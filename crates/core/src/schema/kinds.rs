@@ -6,7 +6,7 @@ use utoipa::openapi::schema::{
     SchemaFormat, Type,
 };
 
-use super::{EVENT_TYPE, METRIC, NAME, NO_CONTROL, ORG_ID, TAG_NAME, digits_up_to};
+use super::{EVENT_TYPE, METRIC, NAME, NO_CONTROL, ORG_ID, TAG_NAME, digits_between};
 use crate::{access, configs, consumption, keys, org, tags, webhooks};
 
 /// Declares a named kind of field: a component of the OpenAPI document that
@@ -154,7 +154,7 @@ fn config_value(spec: &configs::ConfigSpec, nullable: bool) -> RefOr<Schema> {
         .schema_type(Type::Integer)
         .minimum(Some(spec.minimum))
         .maximum(Some(spec.maximum));
-    let text = string().pattern(Some(digits_up_to(spec.maximum)));
+    let text = string().pattern(Some(digits_between(spec.minimum, spec.maximum)));
     let mut one = OneOfBuilder::new().item(number).item(text);
     if nullable {
         one = one.item(ObjectBuilder::new().schema_type(Type::Null));

@@ -73,9 +73,23 @@ impl Orgd {
     }
 }
 
+/// Re-walks the org's chain, from its prune anchor when retention pruned
+/// it, and holds it to the head the latest signed checkpoint has for it: a
+/// chain cut or rewritten after that checkpoint is found even when every
+/// link is consistent.
 async fn verify_chain(tx: &mut dyn Tx, org: &crate::ids::OrgId) -> Result<Verification> {
-    let mut verifier = ChainVerifier::default();
+    let mut verifier =
+        ChainVerifier::against(super::checkpoints::checkpointed_head(tx, org).await?);
     let mut after = 0;
+    if let Some(a) = tx.audit_anchor(org).await? {
+        let keys = tx.audit_keys().await?;
+        let signed = keys
+            .iter()
+            .filter_map(crate::checkpoint::AuditKeyRecord::public)
+            .any(|k| a.verify(&k));
+        verifier = verifier.after_anchor(a.seq, &a.hash, signed);
+        after = a.seq;
+    }
     loop {
         let batch = tx.chain_events(org, after, VERIFY_BATCH).await?;
         for e in &batch {

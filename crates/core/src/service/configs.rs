@@ -108,7 +108,7 @@ impl Orgd {
         Ok(REGISTRY
             .iter()
             .map(|spec| {
-                let hit = crate::limits::effective(&lineage, spec.key);
+                let hit = configs::effective(&lineage, spec);
                 let effective = EffectiveConfig {
                     value: hit.map(|(v, _)| v),
                     source: hit.map(|(_, id)| id.to_string()),

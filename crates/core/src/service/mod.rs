@@ -5,6 +5,8 @@
 mod access_log;
 mod api_keys;
 mod audit;
+mod audit_export;
+mod checkpoints;
 mod configs;
 mod consumption;
 mod customizations;
@@ -16,6 +18,7 @@ mod limits;
 mod org_cache;
 mod orgs;
 mod resources;
+mod retention;
 mod rollups;
 mod tags;
 mod traffic;
@@ -40,6 +43,8 @@ use crate::{Error, Result};
 pub use crate::keys::NewKey;
 pub use crate::org::NewOrg;
 pub use api_keys::{CreatedKey, Me};
+pub use audit_export::AuditExport;
+pub use checkpoints::{CheckpointMade, CheckpointsReport};
 pub use configs::{ConfigsChange, EffectiveConfig};
 pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
 pub use customizations::EffectiveCustomizations;
@@ -121,6 +126,7 @@ pub struct Orgd {
     settings: Settings,
     caches: Arc<Caches>,
     feed: Arc<Feed>,
+    audit: checkpoints::AuditSigning,
 }
 
 /// What hot reads are served from; see [`org_cache`] for the rules.
@@ -160,6 +166,7 @@ impl Orgd {
         Self {
             caches: Arc::new(Caches::new(settings.cache_ttl)),
             feed: Arc::default(),
+            audit: Default::default(),
             store,
             clock,
             settings,
@@ -491,10 +498,15 @@ impl Change<'_> {
         if let Some(what) = &self.stale {
             self.tx.publish_invalidation(what).await?;
         }
-        self.tx.commit().await?;
+        let committed = self.tx.commit().await;
+        // Evicted even when the commit failed: its answer may have been lost
+        // after it committed, and this node's listener skips the
+        // invalidation it published, so nothing else would evict it here.
+        // Evicting too much costs only a read.
         if let Some(what) = &self.stale {
             self.caches.invalidate(what);
         }
+        committed?;
         if news {
             self.feed.arrived();
         }
