@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use orgd_core::checkpoint::{SigningKey, parse_seed_file};
 use orgd_core::clock::{Clock, SystemClock};
 use orgd_core::service::{Bootstrap, Orgd, Settings};
 use orgd_core::store::{OpenMode, Store, StoreError};
@@ -67,6 +68,22 @@ pub struct Application {
     retention: jobs::Retention,
     bootstrap: Bootstrap,
     deliverer: crate::deliverer::Deliverer,
+    checkpoint_interval: Duration,
+}
+
+/// The key of `--audit-signing-key-file`. The error names the file, never
+/// its content.
+fn read_signing_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading the audit signing key file {}", path.display()))?;
+    let seed = parse_seed_file(&bytes).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} does not hold an Ed25519 key: it must hold the 32-byte seed, raw or as hex or \
+             base64 text (e.g. made with `head -c 32 /dev/urandom | base64`)",
+            path.display()
+        )
+    })?;
+    Ok(SigningKey::from_seed(&seed))
 }
 
 /// One sentence for the ways binding fails that an operator meets.
@@ -113,7 +130,11 @@ impl Application {
             cache_ttl: config.cache_ttl,
             webhook_allow_private_targets: config.webhooks.allow_private_targets,
         };
-        let orgd = Arc::new(Orgd::new(store.clone(), clock, settings));
+        let mut orgd = Orgd::new(store.clone(), clock, settings);
+        if let Some(path) = &config.audit_signing_key_file {
+            orgd = orgd.with_audit_signing_key(read_signing_key(path)?);
+        }
+        let orgd = Arc::new(orgd);
         orgd.watch_other_nodes()
             .await
             .context("listening for changes made by other nodes")?;
@@ -131,6 +152,9 @@ impl Application {
             .root_id()
             .await
             .context("reading the root organization")?;
+        orgd.prepare_audit_key()
+            .await
+            .context("preparing the audit trail's signing key")?;
         let writer_stop = CancellationToken::new();
         let metrics = Arc::new(http::metrics::Metrics::new().context("setting up metrics")?);
         let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone(), metrics.clone());
@@ -169,6 +193,7 @@ impl Application {
             },
             bootstrap,
             deliverer,
+            checkpoint_interval: config.checkpoint_interval,
         })
     }
 
@@ -205,6 +230,12 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         let jobs = jobs::spawn(self.orgd.clone(), self.shutdown.clone(), self.retention);
         let deliverer = self.deliverer.spawn(self.shutdown.clone());
+        let checkpointer_stop = CancellationToken::new();
+        let checkpointer = crate::checkpointer::spawn(
+            self.orgd.clone(),
+            checkpointer_stop.clone(),
+            self.checkpoint_interval,
+        );
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -218,6 +249,9 @@ impl Application {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        // Every change is committed: the last checkpoint signs them all.
+        checkpointer_stop.cancel();
+        let _ = checkpointer.await;
         self.writer_stop.cancel();
         let _ = self.writer.await;
         let _ = jobs.await;

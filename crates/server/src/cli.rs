@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use orgd_core::clock::SystemClock;
@@ -117,6 +118,55 @@ enum AuditCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Check every signed checkpoint: its signature, its link to the one
+    /// before, its leaves against its signed root, and the latest one against
+    /// the chains of now. Exit status 0: all valid; 1: a problem was found;
+    /// 2: could not check.
+    VerifyCheckpoints {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// A public key to trust (base64url, as `GET /audit/keys` gives it),
+        /// kept from before; repeat for several. Without it, the keys the
+        /// database lists are trusted, and someone who rewrote the database
+        /// could have replaced them too.
+        #[arg(long = "public-key", value_name = "KEY", allow_hyphen_values = true)]
+        public_keys: Vec<String>,
+    },
+    /// Check a saved inclusion proof (`GET /orgs/{id}/audit/proof`) with no
+    /// server and no database: the org's leaf is in the checkpoint's tree,
+    /// and the checkpoint is signed by the key given. Exit status 0: proven;
+    /// 1: not proven; 2: could not check.
+    VerifyProof {
+        /// The proof, as JSON.
+        file: PathBuf,
+        /// The public key to trust (base64url, as `GET /audit/keys` gives it).
+        #[arg(long = "public-key", value_name = "KEY", allow_hyphen_values = true)]
+        public_key: String,
+    },
+    /// Check an export (`GET /orgs/{id}/audit/export`) with no server and no
+    /// database: every event's hash, each org's chain continuity, the
+    /// manifest's count, hash and signature, and the checkpoint's signature.
+    /// Exit status 0: valid; 1: not valid; 2: could not check.
+    VerifyExport {
+        /// The export, as saved (NDJSON).
+        file: PathBuf,
+        /// A public key to trust (base64url, as `GET /audit/keys` gives it);
+        /// repeat when the checkpoint was signed by an older key.
+        #[arg(
+            long = "public-key",
+            value_name = "KEY",
+            required = true,
+            allow_hyphen_values = true
+        )]
+        public_keys: Vec<String>,
+    },
+    /// Retire the key that signs checkpoints and make a new one, kept in the
+    /// database; running servers sign with it from their next checkpoint.
+    /// Checkpoints signed before stay valid under the retired key.
+    RotateKey {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 /// Exit status of a command that could not do its work (as opposed to
@@ -169,6 +219,43 @@ async fn run(command: Command, bootstrap_key_from_env: bool) -> anyhow::Result<E
                     ExitCode::from(COULD_NOT)
                 }
             });
+        }
+        Command::Audit(AuditCommand::VerifyCheckpoints { db, public_keys }) => {
+            return Ok(match verify_checkpoints(&db, &public_keys).await {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!("could not check the checkpoints: {e:#}");
+                    ExitCode::from(COULD_NOT)
+                }
+            });
+        }
+        Command::Audit(AuditCommand::VerifyProof { file, public_key }) => {
+            return Ok(match verify_proof(&file, &public_key) {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!("could not check the proof: {e:#}");
+                    ExitCode::from(COULD_NOT)
+                }
+            });
+        }
+        Command::Audit(AuditCommand::VerifyExport { file, public_keys }) => {
+            return Ok(match verify_export(&file, &public_keys) {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!("could not check the export: {e:#}");
+                    ExitCode::from(COULD_NOT)
+                }
+            });
+        }
+        Command::Audit(AuditCommand::RotateKey { db }) => {
+            let orgd = operator_service(&db, OpenMode::Existing).await?;
+            let key = orgd.rotate_audit_key().await.map_err(describe)?;
+            println!("{}", serde_json::to_string_pretty(&key)?);
+            tracing::info!(
+                "the audit trail is now signed with key {}; publish its public key to the \
+                 trail's auditors",
+                key.kid
+            );
         }
         Command::Backup { db, to } => return backup(&db, &to).await,
         Command::Completions { shell } => {
@@ -321,12 +408,14 @@ async fn audit_verify(db: &DatabaseArgs, org: Option<&str>, all: bool) -> anyhow
                 .await
                 .map_err(describe)?;
             if !v.valid {
-                println!(
-                    "broken: {id} ({} events; first bad seq {})",
-                    v.events,
-                    v.first_bad_seq
-                        .map_or_else(|| "unknown".to_owned(), |s| s.to_string())
-                );
+                let why = match v.first_bad_seq {
+                    Some(seq) => format!("first bad seq {seq}"),
+                    None => format!(
+                        "truncated: shorter than checkpoint {}",
+                        v.checkpoint_id.as_deref().unwrap_or("?")
+                    ),
+                };
+                println!("broken: {id} ({} events; {why})", v.events);
                 broken.push(id.to_string());
             }
         }
@@ -348,6 +437,105 @@ async fn audit_verify(db: &DatabaseArgs, org: Option<&str>, all: bool) -> anyhow
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+fn parse_public_key(k: &str) -> anyhow::Result<orgd_core::checkpoint::PublicKey> {
+    orgd_core::checkpoint::PublicKey::parse(k).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--public-key {k:?} is not an Ed25519 public key (32 bytes, base64url, as GET \
+             /audit/keys gives it)"
+        )
+    })
+}
+
+/// `orgd audit verify-proof`: no server, no database.
+fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<ExitCode> {
+    let key = parse_public_key(public_key)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let proof: orgd_core::checkpoint::InclusionProof = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an inclusion proof", file.display()))?;
+    let failures = orgd_core::checkpoint::check_proof(&proof, &key);
+    for f in &failures {
+        println!("not proven: {f}");
+    }
+    if !failures.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "proven: {} at seq {} is in checkpoint {} ({} leaves), signed by key {}",
+        proof.leaf.org_id, proof.leaf.seq, proof.checkpoint.id, proof.tree_size, key.kid
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgd audit verify-export`: no server, no database; reads the file line
+/// by line.
+fn verify_export(file: &std::path::Path, public_keys: &[String]) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let keys = public_keys
+        .iter()
+        .map(|k| parse_public_key(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut reader = std::io::BufReader::new(f);
+    let mut verifier = orgd_core::export::ExportVerifier::default();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        verifier.push_line(&line);
+    }
+    let report = verifier.finish(&keys);
+    for p in &report.problems {
+        println!("{p}");
+    }
+    if report.problems.is_empty() {
+        println!(
+            "valid: {} events of {} organization(s), the manifest and the checkpoint signed by \
+             a key given",
+            report.events, report.orgs
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("not valid: {} problem(s)", report.problems.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `orgd audit verify-checkpoints`: read-only.
+async fn verify_checkpoints(db: &DatabaseArgs, public_keys: &[String]) -> anyhow::Result<ExitCode> {
+    let pinned = public_keys
+        .iter()
+        .map(|k| parse_public_key(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = open_store(db, OpenMode::ReadOnly).await?;
+    let orgd = Orgd::new(store.clone(), Arc::new(SystemClock), operator_settings());
+    let report = orgd.verify_checkpoints(&pinned).await.map_err(describe);
+    store.close().await;
+    let report = report?;
+    for p in &report.problems {
+        println!("{p}");
+    }
+    println!(
+        "audit verify-checkpoints: {} checkpoints, {} heads of the latest checked, {} problem(s)",
+        report.checkpoints,
+        report.heads,
+        report.problems.len()
+    );
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
@@ -407,6 +595,39 @@ fn stop_on_signal(token: CancellationToken) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A base64url key starts with `-` one time in 64: it is still a value.
+    #[test]
+    fn a_public_key_may_start_with_a_hyphen() {
+        for args in [
+            &[
+                "orgd",
+                "audit",
+                "verify-proof",
+                "p.json",
+                "--public-key",
+                "-Pq2",
+            ][..],
+            &[
+                "orgd",
+                "audit",
+                "verify-export",
+                "e.ndjson",
+                "--public-key",
+                "-Pq2",
+            ],
+            &[
+                "orgd",
+                "audit",
+                "verify-checkpoints",
+                "--public-key",
+                "-Pq2",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args);
+            assert!(cli.is_ok(), "{args:?}: {:?}", cli.err());
+        }
+    }
 
     #[test]
     fn the_command_line_is_well_formed_and_every_flag_has_help() {

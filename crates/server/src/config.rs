@@ -155,6 +155,7 @@ pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = orgd_core::events::DEFAULT_RETENTI
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_ACCESS_LOG_RETENTION_DAYS: u32 = 90;
 pub const DEFAULT_WEBHOOK_WORKERS: usize = 8;
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -265,6 +266,15 @@ pub struct ServeArgs {
     /// into its own network (SSRF); for tests and private networks.
     #[arg(long, env = "ORGD_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
     pub webhook_allow_private_targets: bool,
+    /// How often the audit trail's signed checkpoint is made, when anything
+    /// changed (and once more at a clean shutdown).
+    #[arg(long, env = "ORGD_CHECKPOINT_INTERVAL_SECS", default_value_t = DEFAULT_CHECKPOINT_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400), value_name = "SECS")]
+    pub checkpoint_interval_secs: u64,
+    /// A file holding the Ed25519 key that signs checkpoints (its 32-byte
+    /// seed: raw, hex or base64), kept out of the database. Without it, orgd
+    /// makes a key at first start and keeps it in the database.
+    #[arg(long, env = "ORGD_AUDIT_SIGNING_KEY_FILE", value_name = "FILE")]
+    pub audit_signing_key_file: Option<std::path::PathBuf>,
 }
 
 /// A default duration as a flag's default value.
@@ -313,6 +323,8 @@ pub struct Config {
     pub rate_limit_root: bool,
     pub cache_ttl: CacheTtl,
     pub webhooks: WebhookConfig,
+    pub checkpoint_interval: Duration,
+    pub audit_signing_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +364,8 @@ impl Config {
             rate_limit_root: false,
             cache_ttl: CacheTtl::DEFAULT,
             webhooks: WebhookConfig::default(),
+            checkpoint_interval: Duration::from_secs(DEFAULT_CHECKPOINT_INTERVAL_SECS),
+            audit_signing_key_file: None,
         }
     }
 }
@@ -379,6 +393,8 @@ impl From<ServeArgs> for Config {
                 workers: a.webhook_workers,
                 allow_private_targets: a.webhook_allow_private_targets,
             },
+            checkpoint_interval: Duration::from_secs(a.checkpoint_interval_secs),
+            audit_signing_key_file: a.audit_signing_key_file,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Background work: periodic pruning. Stops when the shutdown token fires.
+//! Background work: periodic pruning (idempotency keys, events, the audit
+//! trail past its retention, the access log). Stops when the shutdown token
+//! fires.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +47,14 @@ async fn prune(orgd: &Orgd, retention: Retention) {
             "pruned events and finished webhook deliveries past their retention"
         ),
         Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+    }
+    match orgd.prune_audit().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            removed = n,
+            "pruned audit events past their retention (audit.retention_days)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "pruning the audit trail failed"),
     }
     match orgd.prune_traffic(retention.access_log).await {
         Ok((0, 0)) => {}

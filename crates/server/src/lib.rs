@@ -2,6 +2,7 @@
 //! background jobs around the domain in `orgd-core`.
 
 pub mod app;
+mod checkpointer;
 pub mod cli;
 pub mod config;
 mod deliverer;

@@ -17,13 +17,13 @@ use super::client_ip::ClientIp;
 use super::extract::Caller;
 use super::layer::{Inner, run};
 use super::request_id;
-use crate::ingest::{Traffic, Visit};
+use crate::ingest::{self, OrgIdBuf, Traffic, Visit, path_text};
 
 /// The org a request names, and the operation (the action but for the
 /// method) for the log.
 #[derive(Debug, PartialEq, Eq)]
 struct Target {
-    org_id: String,
+    org_id: OrgIdBuf,
     operation: Arc<str>,
 }
 
@@ -90,7 +90,7 @@ impl RouteTarget {
             .decode_utf8()
             .ok()?;
         Some(Target {
-            org_id: OrgId::parse(&org_id).ok()?.into_string(),
+            org_id: OrgIdBuf::from(OrgId::parse(&org_id).ok()?.as_str()).ok()?,
             operation: self.operation.clone(),
         })
     }
@@ -127,13 +127,13 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
             caller: None,
             operation: t.operation,
             method: req.method().clone(),
-            path: truncated(req.uri().path(), 1024).to_owned(),
+            path: path_text(req.uri().path()),
             ip: req.extensions().get::<ClientIp>().map(|c| c.0),
             user_agent: req
                 .headers()
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| truncated(s, 512).to_owned()),
+                .map(|s| ingest::user_agent(truncated(s, 512))),
             request_id: request_id::shared(),
             http_status: None,
             latency_ms: None,
@@ -180,7 +180,7 @@ fn truncated(s: &str, chars: usize) -> &str {
 /// An access log entry whose request has not been answered yet.
 struct Unanswered<'a> {
     state: &'a AppState,
-    org_id: Option<String>,
+    org_id: Option<OrgIdBuf>,
     visit: Option<Visit>,
 }
 
@@ -209,10 +209,31 @@ mod tests {
     fn t(pattern: &str, path: &str, method: &str) -> Option<(String, String)> {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         // Twice: worked out, then from what was kept.
-        let first = target(pattern, path).map(|t| (t.org_id, action(&t.operation, &method)));
-        let again = target(pattern, path).map(|t| (t.org_id, action(&t.operation, &method)));
+        let first =
+            target(pattern, path).map(|t| (t.org_id.to_string(), action(&t.operation, &method)));
+        let again =
+            target(pattern, path).map(|t| (t.org_id.to_string(), action(&t.operation, &method)));
         assert_eq!(first, again);
         first
+    }
+
+    #[test]
+    fn paths_are_cut_on_a_character_boundary() {
+        let long = format!("/orgs/x{}", "é".repeat(200));
+        let cut = path_text(&long);
+        assert_eq!(cut.len(), 255, "the last 'é' would pass 256 bytes");
+        assert!(long.starts_with(cut.as_str()));
+        assert_eq!(path_text("/orgs/a").as_str(), "/orgs/a");
+    }
+
+    #[test]
+    fn a_thread_shares_a_repeated_user_agent() {
+        let a = ingest::user_agent("curl/8.0");
+        let b = ingest::user_agent("curl/8.0");
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = ingest::user_agent("wget");
+        assert_eq!(&*c, "wget");
+        assert!(!Arc::ptr_eq(&a, &c));
     }
 
     #[test]

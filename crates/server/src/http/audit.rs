@@ -3,10 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use orgd_core::Error;
 use orgd_core::audit::{AuditEvent, Verification};
 use orgd_core::error::{parse_optional, parse_optional_time};
+use orgd_core::export::ExportScope;
 use orgd_core::ids::OrgId;
 use orgd_core::page::{PageRequest, decode_number_cursor, parse_limit};
 use orgd_core::store::AuditFilter;
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(org_audit))
         .routes(routes!(children_audit))
         .routes(routes!(verify_audit))
+        .routes(routes!(export_audit))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -136,4 +138,80 @@ async fn verify_audit(
     Path(org_id): Path<String>,
 ) -> ApiResult<Json<Verification>> {
     Ok(Json(s.orgd.verify_audit(&caller.principal, &org_id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// Events at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    start: Option<String>,
+    /// Events before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    end: Option<String>,
+    /// `self` (the default): the organization's own events; `subtree`: its
+    /// own and every descendant's, deleted ones included, org by org.
+    #[param(pattern = "^(self|subtree)$")]
+    scope: Option<String>,
+}
+
+/// The audit trail as NDJSON: one event a line (each org's chain in order),
+/// then one line `{"manifest": {…}}` that counts and hashes the event lines,
+/// holds the latest signed checkpoint, and is signed. `orgd audit
+/// verify-export FILE --public-key KEY` checks it offline.
+#[utoipa::path(
+    get, path = "/orgs/{org_id}/audit/export", tag = "audit",
+    params(("org_id" = String, Path, description = "The organization's id"), ExportParams),
+    responses(
+        (status = 200, content_type = "application/x-ndjson", body = String),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+    )
+)]
+async fn export_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+    AppQuery(q): AppQuery<ExportParams>,
+) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let start = parse_optional_time("start", q.start.as_deref(), &mut errors);
+    let end = parse_optional_time("end", q.end.as_deref(), &mut errors);
+    let scope = parse_optional(
+        "scope",
+        q.scope.as_deref(),
+        |v| ExportScope::parse(v).ok_or("must be self or subtree"),
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors).into());
+    }
+    let export = s
+        .orgd
+        .audit_export(
+            &caller.principal,
+            &org_id,
+            scope.unwrap_or(ExportScope::Own),
+            start,
+            end,
+        )
+        .await?;
+    // A failure half way ends the body early: the manifest never comes,
+    // and a verifier refuses the file.
+    let body = futures_util::stream::unfold(Some(export), |export| async move {
+        let mut export = export?;
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok(axum::body::Bytes::from(chunk)), Some(export))),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "an audit export stopped half way");
+                Some((Err(std::io::Error::other(e.to_string())), None))
+            }
+        }
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }

@@ -6,6 +6,7 @@ mod access_log;
 mod api_keys;
 mod audit;
 mod auth;
+mod checkpoints;
 pub mod client_ip;
 mod configs;
 mod consumption;
@@ -84,6 +85,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(orgs::routes())
         .merge(api_keys::routes())
         .merge(audit::routes())
+        .merge(checkpoints::routes())
         .merge(configs::routes())
         .merge(access_log::routes())
         .merge(events::routes())
@@ -93,6 +95,13 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(resources::routes())
         .merge(me::routes())
         .merge(webhooks::routes())
+}
+
+/// Routes anyone may call, with no key.
+pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(health::routes())
+        .merge(checkpoints::public_routes())
 }
 
 pub fn router(state: AppState) -> anyhow::Result<Router> {
@@ -108,7 +117,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let router = Router::from(
         OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
             .merge(protected)
-            .merge(health::routes()),
+            .merge(public_routes()),
     );
     let docs_page = openapi::docs::render(&serde_json::to_value(&api)?);
     let docs_page = axum::response::Html(axum::body::Bytes::from(docs_page));

@@ -22,7 +22,8 @@ pub fn render(doc: &Value) -> String {
          <title>{t} API reference</title><style>{CSS}</style></head><body>\
          <header><h1>{t} <small>{v}</small></h1><p>{d}</p>\
          <p>Every route but <code>/healthz</code>, <code>/readyz</code>, \
-         <code>/metrics</code>, <code>/openapi.json</code> and this page takes \
+         <code>/audit/keys</code>, <code>/metrics</code>, <code>/openapi.json</code> and \
+         this page takes \
          <code>Authorization: Bearer &lt;key&gt;</code>. Errors are \
          <code>application/problem+json</code> (<a href=\"#schema-ProblemBody\">ProblemBody</a>). \
          The machine-readable document is <a href=\"/openapi.json\">/openapi.json</a>.</p></header>",

@@ -9,7 +9,7 @@ pub(super) mod docs;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use super::{AppState, api_routes, health, problem};
+use super::{AppState, api_routes, problem, public_routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,7 +41,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .merge(api_routes())
-        .merge(health::routes())
+        .merge(public_routes())
         .split_for_parts();
     let mut api = api;
     contract::complete_operations(&mut api);
