@@ -84,7 +84,8 @@ async fn every_event_links_to_the_previous_one() {
     let v = app.verify("a").await;
     assert_eq!(
         v,
-        json!({"valid": true, "events": 6, "head": events[0]["hash"], "first_bad_seq": null})
+        json!({"valid": true, "events": 6, "head": events[0]["hash"], "first_bad_seq": null,
+               "truncated": false, "checkpoint_id": null, "pruned_through_seq": null})
     );
 }
 

@@ -10,8 +10,14 @@
 mod access_log;
 #[path = "../api/audit.rs"]
 mod audit;
+#[path = "../api/audit_export.rs"]
+mod audit_export;
+#[path = "../api/audit_retention.rs"]
+mod audit_retention;
 #[path = "../api/cache.rs"]
 mod cache;
+#[path = "../api/checkpoints.rs"]
+mod checkpoints;
 #[path = "../api/cli.rs"]
 mod cli;
 #[path = "../api/configs.rs"]

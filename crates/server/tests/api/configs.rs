@@ -70,7 +70,9 @@ async fn the_seeds_examples_get_the_seeds_statuses() {
             "workspaces.limit",
             "usergroups.limit",
             "children.limit",
-            "api_keys.limit"
+            "api_keys.limit",
+            "audit.retention_days",
+            "audit.legal_hold"
         ]
     );
 }
@@ -151,7 +153,7 @@ async fn effective_configs_name_the_nearest_source() {
     for (key, value) in expected.as_object().unwrap() {
         assert_eq!(&eff[key], value, "{key}");
     }
-    assert_eq!(eff.as_object().unwrap().len(), 5);
+    assert_eq!(eff.as_object().unwrap().len(), 7);
     let one = json!({"workspaces.limit": 1});
     app.put(k, "/orgs/team/configs", one).await;
     let eff: Value = app.get_json(k, "/orgs/team/configs/effective").await;

@@ -319,6 +319,31 @@ impl TestApp {
         rows
     }
 
+    /// `GET /audit/keys`, with no key, as an auditor reads it.
+    pub async fn audit_keys(&self) -> Value {
+        let res = self
+            .client
+            .get(self.url("/audit/keys"))
+            .send()
+            .await
+            .unwrap();
+        json_body(res, StatusCode::OK).await
+    }
+
+    /// The public key (base64url) of the signing key now active.
+    pub async fn active_audit_key(&self) -> String {
+        let keys = self.audit_keys().await;
+        let active = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["retired_at"].is_null());
+        active.unwrap_or_else(|| panic!("no active key in {keys}"))["public_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn verify(&self, org: &str) -> Value {
         let res = self
             .get(&self.root_key, &format!("/orgs/{org}/audit/verify"))

@@ -3,8 +3,9 @@
 //! changed by any refused request.
 //!
 //! The tree: `root` ⊃ `t` (the target) ⊃ `t-child`, and `root` ⊃ `s` (its
-//! sibling). The public routes (`/healthz`, `/readyz`, `/openapi.json`, and
-//! `/docs`, `/metrics` when they exist) answer 200 to every caller. Elsewhere:
+//! sibling). The public routes (`/healthz`, `/readyz`, `/audit/keys`,
+//! `/openapi.json`, and `/docs`, `/metrics` when they exist) answer 200 to
+//! every caller. Elsewhere:
 //!
 //! - no key, a malformed key, an empty `Bearer`, a valid secret under another
 //!   scheme, an unknown key, a revoked key, an expired key: 401 with
@@ -22,7 +23,9 @@
 //! - `t`'s own all-permission key: 403 on the governed routes of `t` itself
 //!   (delete, move, the configs of both route families);
 //! - `t`'s read+write+admin key: 403 minting a key with `delete`;
-//! - every valid key: 200 on `GET /orgs`, `GET /me` and the known configs.
+//! - every valid key: 200 on `GET /orgs`, `GET /me`, the known configs and
+//!   the latest audit checkpoint; a key of any org but the root: 403 on the
+//!   list of checkpoints (SPEC §12: root-org keys).
 //!
 //! Routes with an inner item (`{key_id}`, `{tag_id}`, …) are walked twice:
 //! pointing at a real item of `t` (so a refusal that came too late would show
@@ -173,6 +176,9 @@ fn expect(kind: Kind, method: &Method, path: &str) -> Option<Expect> {
                 Some(status_on(StatusCode::UNAUTHORIZED, vec!["t", MISSING_ORG]))
             }
             (Kind::Unauthenticated, _) => Some(status_on(StatusCode::UNAUTHORIZED, vec![""])),
+            (_, true) if path == "/audit/checkpoints" => {
+                Some(status_on(StatusCode::FORBIDDEN, vec![""]))
+            }
             (_, true) => Some(status_on(StatusCode::OK, vec![""])),
             (Kind::Sibling, false) if creating => Some(status_on(
                 StatusCode::NOT_FOUND,
@@ -445,7 +451,7 @@ async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_n
     let mut public: Vec<String> = vec!["/openapi.json".into(), "/docs".into(), "/metrics".into()];
     let mut api = Vec::new();
     for (method, path) in table {
-        if matches!(path.as_str(), "/healthz" | "/readyz") {
+        if matches!(path.as_str(), "/healthz" | "/readyz" | "/audit/keys") {
             assert_eq!(method, Method::GET);
             public.push(path);
         } else {
@@ -458,6 +464,8 @@ async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_n
         "the governed routes moved; update governed()"
     );
 
+    // A signed checkpoint, so that reading the latest one is a 200.
+    app.service.make_checkpoint().await.unwrap();
     let month = app.clock_now().format("%Y-%m").to_string();
     let before = snapshots(&app, &month).await;
 

@@ -85,11 +85,11 @@ async fn read_only_key_gets_403_on_every_write() {
 }
 
 #[tokio::test]
-async fn every_route_but_health_and_docs_requires_a_key() {
+async fn every_route_but_health_docs_and_audit_keys_requires_a_key() {
     let app = TestApp::spawn().await;
     for (method, path) in routes(&app).await {
         let url = fill(&path, "root", "key_x");
-        if matches!(path.as_str(), "/healthz" | "/readyz") {
+        if matches!(path.as_str(), "/healthz" | "/readyz" | "/audit/keys") {
             assert_eq!(
                 app.send(None, method, &url, None).await.status(),
                 StatusCode::OK

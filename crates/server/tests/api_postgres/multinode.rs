@@ -526,3 +526,112 @@ async fn two_nodes_deliver_each_event_to_a_webhook_exactly_once() {
 
     server.abort();
 }
+
+/// Two nodes making a checkpoint every second while both take writes: one
+/// chain of checkpoints, each naming the one before (no fork), all signed by
+/// the one key the nodes share, every one valid; and each node's last
+/// checkpoint, made as it stops, is in that chain too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_sign_one_chain_of_checkpoints() {
+    use reqwest::Method;
+
+    let storage = Storage::new().await;
+    let root = orgd_core::keys::generate_secret();
+    let mut flags = CACHE_FOR_AN_HOUR.to_vec();
+    flags.extend(["--checkpoint-interval-secs", "1"]);
+    let (c1, b1, _) = start_binary_with(&storage.database_url, Some(&root), &flags).await;
+    let (c2, b2, _) = start_binary_with(&storage.database_url, Some(&root), &flags).await;
+    let nodes = [b1, b2].map(|base| Node {
+        base,
+        client: reqwest::Client::new(),
+        key: root.clone(),
+    });
+    for o in 0..4 {
+        let (s, _) = nodes[o % 2]
+            .send(
+                Method::POST,
+                "/orgs",
+                Some(json!({"id": format!("o{o}"), "name": "o"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let mut db = crate::helpers::RawDb::connect(&storage.database_url).await;
+    // Writes on both nodes, a few a second, until several checkpoints were
+    // made (a minute is the guard against hanging, far beyond the 4 s
+    // this takes).
+    let writes = async {
+        let mut n = 0;
+        while db.scalar("SELECT count(*) FROM audit_checkpoints").await < 4 {
+            let (s, _) = nodes[n % 2]
+                .send(
+                    Method::PATCH,
+                    &format!("/orgs/o{}", n % 4),
+                    Some(json!({"name": format!("{n}")})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK);
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), writes)
+        .await
+        .expect("four checkpoints within a minute");
+    // A last change on each, then both stop cleanly (a last checkpoint each).
+    for (i, node) in nodes.iter().enumerate() {
+        let (s, _) = node
+            .send(
+                Method::PATCH,
+                &format!("/orgs/o{i}"),
+                Some(json!({"name": "last"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    for mut child in [c1, c2] {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        assert!(child.wait().await.unwrap().success());
+    }
+
+    assert_eq!(db.scalar("SELECT count(*) FROM audit_keys").await, 1);
+    assert_eq!(
+        db.scalar("SELECT count(DISTINCT kid) FROM audit_checkpoints")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM audit_checkpoints").await,
+        db.scalar("SELECT max(position) FROM audit_checkpoints")
+            .await,
+        "positions 1, 2, … with no gap"
+    );
+    let (code, out, err) = crate::helpers::run_cli(&[
+        "audit",
+        "verify-checkpoints",
+        "--database-url",
+        &storage.database_url,
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    // The last checkpoint holds both last changes.
+    let (code, out, err) = crate::helpers::run_cli(&[
+        "audit",
+        "verify",
+        "--all",
+        "--database-url",
+        &storage.database_url,
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let held: i64 = db
+        .scalar(
+            "SELECT count(*) FROM checkpoint_leaves l JOIN audit_events e \
+             ON e.org_id = l.org_id AND e.seq = l.seq AND e.hash = l.hash \
+             WHERE l.org_id IN ('o0', 'o1') AND e.action = 'org.update' \
+             AND e.changes LIKE '%\"last\"%'",
+        )
+        .await;
+    assert_eq!(held, 2, "each node's last change is in a checkpoint");
+}
