@@ -1,8 +1,10 @@
 """Turns bench/run.sh's measurements into BENCHMARKS.md, checking every
 target of issue 13 against figures taken in the same run.
 
-Usage: report.py RESULTS RSS DELIVERIES (RESULTS: "label|req/s|p50 ms|p99 ms"
-lines; RSS: "label|MiB" lines; DELIVERIES: bench/deliveries.py's line)."""
+Usage: report.py RESULTS RSS DELIVERIES AUDIT (RESULTS: "label|req/s|p50 ms|p99 ms"
+lines; RSS: "label|MiB" lines; DELIVERIES: bench/deliveries.py's line; AUDIT:
+bench/export.py's "export|…" line and bench_checkpoint's lines, prefixed
+"checkpoint|")."""
 
 import datetime
 import os
@@ -65,6 +67,18 @@ print("|---|---:|---:|---:|")
 for name, per_sec, events, secs in deliveries:
     print(f"| {name} | {float(per_sec):,.0f} | {int(events):,} | {float(secs):.2f} |")
 
+audit = [l.strip().split("|") for l in open(sys.argv[4]) if l.strip()]
+exports = [r[1:] for r in audit if r[0] == "export"]
+checkpoints = [r[1:] for r in audit if r[0] == "checkpoint"]
+print(f"\n| audit checkpoint, {ORGS:,} orgs | ms | leaves |")
+print("|---|---:|---:|")
+for name, ms, leaves in checkpoints:
+    print(f"| {name} | {int(ms):,} | {int(leaves):,} |")
+print("\n| audit export | events/s | events | seconds | RSS before MiB | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|")
+for name, per_sec, events, secs, before, peak in exports:
+    print(f"| {name} | {float(per_sec):,.0f} | {int(events):,} | {float(secs):.2f} | {before} | {peak} |")
+
 targets = []
 def target(text, ok):
     targets.append(f"- {text}: {'met' if ok else '**NOT met**'}.")
@@ -104,6 +118,14 @@ target(f"{ORGS:,} orgs: GET p99 {large_p99:.2f} ms against {empty_p99:.2f} ms on
        "(target: unchanged, within 20% or 0.5 ms)", large_p99 <= max(empty_p99 * 1.2, empty_p99 + 0.5))
 large_rss = rss.get(f"{large}, after its lines", 0)
 target(f"{ORGS:,} orgs: server RSS {large_rss} MiB (target ≤ 100 MiB)", large_rss <= 100)
+for name, per_sec, events, secs, before, peak in exports:
+    grew = int(peak) - int(before)
+    target(f"Audit export of {int(events):,} events: the server's RSS grew {grew} MiB while it streamed "
+           "(target: constant memory, ≤ 32 MiB)", grew <= 32)
+for name, ms, leaves in checkpoints:
+    if "moved" in name and "memory" in name:
+        target(f"A signed checkpoint over {int(leaves):,} orgs, {name}: {int(ms):,} ms "
+               "(target: ≤ 5 s, once a minute at most)", int(ms) <= 5000)
 print("\n## Targets\n")
 print("\n".join(targets))
 

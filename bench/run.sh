@@ -16,7 +16,9 @@
 #   - orgd on a large tree (BENCH_ORGS orgs, default 100,000, with 10 audit
 #     events and 100 access entries each, built by `bench_gen` through the
 #     store): GET, children_audit's first page at the root and in a 50-org
-#     subtree, consumption with children at the root; the server's RSS.
+#     subtree, consumption with children at the root; the server's RSS; the
+#     audit export of the whole tree (events/s, RSS), and signed checkpoints
+#     over it (`bench_checkpoint`: the first, then after 1,000 chains moved).
 # Results, with every target of issue 13 checked, go to BENCHMARKS.md.
 #
 # The large tree is kept in target/bench/ and reused while bench_gen and the
@@ -45,7 +47,7 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
 fi
 
-cargo build --release --quiet --bin orgd --example noop --example baseline --example bench_gen --example receiver
+cargo build --release --quiet --bin orgd --example noop --example baseline --example bench_gen --example receiver --example bench_checkpoint
 bin=target/release/orgd
 
 # The outbox's baseline: orgd as it was just before it (76a7fc5, the commit
@@ -216,7 +218,26 @@ BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: children_audit first page, 50-org subtr
 BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: consumption with children at the root" \
   "http://$addr/orgs/root/consumption?include_children=true" -H "$large_auth"
 rss "$ORGS orgs, after its lines"
+# The audit export of the whole tree (every chain, a million events and
+# more), streamed to a line counter while the server's RSS is sampled.
+python3 bench/export.py "$addr" "$ORGD_KEY" "${pids[-1]}" >>"$work/audit"
+tail -n1 "$work/audit" >&2
 stop_last
 
-BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" "$work/deliveries" >BENCHMARKS.md
+# Signed checkpoints over the large tree: the first (every leaf stored),
+# then after 1,000 chains moved, on a copy without checkpoints.
+cp "$large" "$work/ckpt.db"
+[ -f "$large-wal" ] && cp "$large-wal" "$work/ckpt.db-wal"
+python3 - "$work/ckpt.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("DELETE FROM checkpoint_leaves")
+db.execute("DELETE FROM audit_checkpoints")
+db.commit()
+PY
+target/release/examples/bench_checkpoint "sqlite://$work/ckpt.db" --moved 1000 |
+  sed 's/^/checkpoint|/' >>"$work/audit"
+tail -n3 "$work/audit" >&2
+
+BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" "$work/deliveries" "$work/audit" >BENCHMARKS.md
 cat BENCHMARKS.md
