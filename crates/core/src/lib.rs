@@ -26,6 +26,7 @@ pub mod resources;
 pub mod retention;
 pub mod schema;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod tags;
 pub mod time;

@@ -21,6 +21,7 @@ use crate::keys::KeyRecord;
 use crate::org::OrgRecord;
 use crate::page::PageRequest;
 use crate::resources::{Resource, ResourceKind};
+use crate::session::ConsoleSession;
 use crate::tags::Tag;
 use crate::webhooks::{DeliveryRecord, DeliveryStatus, WebhookRecord};
 
@@ -192,6 +193,7 @@ pub trait Tx:
     + EventRepo
     + WebhookRepo
     + CheckpointRepo
+    + SessionRepo
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
@@ -293,6 +295,28 @@ pub trait KeyRepo {
     /// Keys of `org` neither revoked nor expired at `now`.
     async fn count_live_keys(&mut self, org: &OrgId, now: DateTime<Utc>) -> StoreResult<i64>;
     async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// The browser console's sessions, each held by the SHA-256 of its id and
+/// the digest of the key it signed in with (no foreign key: the key is
+/// resolved again on every request).
+#[async_trait]
+pub trait SessionRepo {
+    /// Fails with [`StoreError::Conflict`] on a duplicate id_hash.
+    async fn insert_session(&mut self, session: &ConsoleSession) -> StoreResult<()>;
+    async fn session(&mut self, id_hash: &str) -> StoreResult<Option<ConsoleSession>>;
+    /// Sets last_seen_at (no error if the session is gone).
+    async fn touch_session(&mut self, id_hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Whether there was such a session.
+    async fn delete_session(&mut self, id_hash: &str) -> StoreResult<bool>;
+    /// Deletes at most `limit` sessions whose last_seen_at is before `before`; returns how many.
+    async fn delete_sessions_idle_since(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize>;
+    /// Deletes every session signed in with this key digest (a key's revocation); returns how many.
+    async fn delete_sessions_of_key(&mut self, key_digest: &str) -> StoreResult<usize>;
 }
 
 /// The registries of limited resources. Limits are enforced by the service:

@@ -19,6 +19,7 @@ mod invalidations;
 mod keys;
 mod orgs;
 mod resources;
+mod sessions;
 mod tags;
 #[cfg(feature = "testing")]
 pub mod testing;

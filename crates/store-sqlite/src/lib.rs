@@ -38,6 +38,7 @@ mod open;
 mod orgs;
 mod readers;
 mod resources;
+mod sessions;
 mod sql;
 mod tags;
 mod traffic;

@@ -75,6 +75,7 @@ mod idempotency;
 mod keys;
 mod orgs;
 mod resources;
+mod sessions;
 mod tags;
 mod tx;
 mod webhooks;
@@ -93,6 +94,7 @@ pub fn all() -> Vec<Case> {
         consumption::CASES,
         events::CASES,
         webhooks::CASES,
+        sessions::CASES,
         tx::CASES,
     ]
     .concat()
