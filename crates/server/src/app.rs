@@ -174,6 +174,7 @@ impl Application {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             tasks: tasks.clone(),
             rate_limiter: Default::default(),
+            sign_in_throttle: Default::default(),
             rate_limit_exempt: (!config.rate_limit_root).then_some(root),
             metrics,
         }))?;

@@ -39,6 +39,11 @@ async fn prune(orgd: &Orgd, retention: Retention) {
         Ok(n) => tracing::info!(removed = n, "pruned expired idempotency keys"),
         Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
     }
+    match orgd.prune_sessions().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned idle console sessions"),
+        Err(e) => tracing::warn!(error = %e, "pruning console sessions failed"),
+    }
     match orgd.prune_events(retention.events).await {
         Ok((0, 0)) => {}
         Ok((events, deliveries)) => tracing::info!(

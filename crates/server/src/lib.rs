@@ -5,6 +5,7 @@ pub mod app;
 mod checkpointer;
 pub mod cli;
 pub mod config;
+mod console;
 mod deliverer;
 pub mod http;
 pub mod ingest;

@@ -43,14 +43,19 @@ impl Orgd {
         if !keys::is_well_formed_secret(secret) {
             return Err(Error::unauthenticated(AuthFailure::Malformed));
         }
+        self.authenticate_digest(&keys::digest(secret)).await
+    }
+
+    /// [`Orgd::authenticate`] for a key known by its stored digest: what a
+    /// console session holds, so that it never holds the secret.
+    pub(super) async fn authenticate_digest(&self, digest: &str) -> Result<Principal> {
         let now = self.now();
-        let digest = keys::digest(secret);
         let generation = self.caches.keys.generation();
-        let mut key = match self.caches.keys.get(&digest) {
+        let mut key = match self.caches.keys.get(digest) {
             Some(key) => key,
             None => {
                 let mut tx = self.store.read().await?;
-                let Some((key, org)) = tx.key_by_digest(&digest).await? else {
+                let Some((key, org)) = tx.key_by_digest(digest).await? else {
                     return Err(Error::unauthenticated(AuthFailure::Unknown));
                 };
                 let refused = if key.revoked_at.is_some() {

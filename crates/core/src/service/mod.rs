@@ -20,8 +20,10 @@ mod orgs;
 mod resources;
 mod retention;
 mod rollups;
+mod sessions;
 mod tags;
 mod traffic;
+mod tree;
 mod webhooks;
 
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{OrgFilter, OrgPatch};
 pub use resources::NewResource;
 pub use rollups::add_counters;
+pub use sessions::{SESSION_IDLE, SessionState, SignedIn, csrf_token, session_id_hash};
+pub use tree::TreeLevel;
 pub use webhooks::{NewWebhook, ReplayFrom, Replayed, WebhookPatch, WebhookWithSecret};
 
 /// How deep the tree may go unless told otherwise; the root is level 1.

@@ -55,12 +55,19 @@ fn route_target(pattern: &str) -> Option<RouteTarget> {
         .copied()
         .filter(|s| !s.starts_with('{') && !s.is_empty())
         .collect();
+    let operation = if parts.is_empty() {
+        "org".to_owned()
+    } else {
+        parts.join(".")
+    };
+    // A console page is logged as what it is, beside the API's operations.
+    let console = pattern.get(1) == Some(&"console");
     Some(RouteTarget {
         segment,
-        operation: if parts.is_empty() {
-            "org".into()
+        operation: if console {
+            format!("console.{operation}").into()
         } else {
-            parts.join(".").into()
+            operation.into()
         },
     })
 }
@@ -254,6 +261,18 @@ mod tests {
         assert_eq!(
             t("/orgs/{org_id}/configs", "/orgs/acme/configs", "PATCH"),
             pair("acme", "configs.patch")
+        );
+        assert_eq!(
+            t(
+                "/console/orgs/{org_id}/configs",
+                "/console/orgs/acme/configs",
+                "POST"
+            ),
+            pair("acme", "console.configs.post")
+        );
+        assert_eq!(
+            t("/console/orgs/{org_id}", "/console/orgs/acme", "GET"),
+            pair("acme", "console.org.get")
         );
         assert_eq!(
             t(

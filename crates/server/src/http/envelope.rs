@@ -149,7 +149,7 @@ fn problemize(res: Response) -> Response {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.contains("json"));
+            .is_some_and(|ct| ct.contains("json") || ct.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || has_body_type {
         return res;
     }

@@ -77,6 +77,8 @@ pub struct SharedState {
     /// cannot lock the operator out.
     pub rate_limit_exempt: Option<orgd_core::ids::OrgId>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Failed console sign-ins per client address.
+    pub sign_in_throttle: Arc<crate::console::SignInThrottle>,
 }
 
 /// Routes that need an API key.
@@ -118,7 +120,9 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
             .merge(protected)
             .merge(public_routes()),
-    );
+    )
+    // The console's pages: not the API, so not in its document.
+    .merge(crate::console::routes(state.clone()));
     let docs_page = openapi::docs::render(&serde_json::to_value(&api)?);
     let docs_page = axum::response::Html(axum::body::Bytes::from(docs_page));
     let api_json = (

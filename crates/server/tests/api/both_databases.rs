@@ -22,6 +22,8 @@ mod checkpoints;
 mod cli;
 #[path = "../api/configs.rs"]
 mod configs;
+#[path = "../api/console.rs"]
+mod console;
 #[path = "../api/consumption.rs"]
 mod consumption;
 #[path = "../api/contract.rs"]

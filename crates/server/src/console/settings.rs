@@ -1,0 +1,283 @@
+//! An org's configs (its own values, editable by a key above it, and the
+//! effective values with the org each comes from) and its customizations (a
+//! JSON editor, validated by the service, and the effective view with the
+//! source of each key).
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use orgd_core::configs::REGISTRY;
+use orgd_core::keys::Permission;
+use orgd_core::org::Org;
+use orgd_core::service::ConfigsChange;
+use serde_json::{Map, Value};
+
+use super::form::Form;
+use super::layout::{self, Feedback};
+use super::org::Done;
+use super::session::Ctx;
+use crate::http::AppState;
+
+/// Whether the caller may change `org`'s configs: a key of a strict
+/// ancestor, or the root's own key for the root (SPEC §2).
+fn may_govern(ctx: &Ctx, org: &Org) -> bool {
+    ctx.who().permissions.has(Permission::Write)
+        && (org.id != ctx.who().org_id.as_str() || org.parent_id.is_none())
+}
+
+pub async fn configs_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(org_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    render_configs(
+        &state,
+        &ctx,
+        &org_id,
+        done.done(),
+        &Feedback::default(),
+        None,
+    )
+    .await
+}
+
+async fn render_configs(
+    state: &AppState,
+    ctx: &Ctx,
+    org_id: &str,
+    done: Option<&str>,
+    fb: &Feedback,
+    sent: Option<&Form>,
+) -> Response {
+    let who = ctx.who();
+    let (org, own, effective) = match tokio::try_join!(
+        state.orgd.get_org(who, org_id),
+        state.orgd.get_configs(who, org_id),
+        state.orgd.effective_configs(who, org_id),
+    ) {
+        Ok(found) => found,
+        Err(e) => return layout::domain_error(&e),
+    };
+    let org = org.view();
+    let editable = may_govern(ctx, &org);
+    let table = html! {
+    div.table-wrap {
+        table #effective {
+            thead { tr {
+                th scope="col" { "Key" }
+                th scope="col" { "Own value" }
+                th scope="col" class="num" { "Effective" }
+                th scope="col" { "Set by" }
+            } }
+            tbody {
+                @for spec in REGISTRY {
+                    @let own_value = own.value.get(spec.key).map(|v| v.to_string());
+                    @let shown = sent.map_or(own_value.clone(), |f| f.raw(spec.key).map(str::to_owned));
+                    @let eff = effective.get(spec.key);
+                    @let error = fb.for_field("configs", spec.key);
+                    @let input_id = format!("config-{}", spec.key.replace('.', "-"));
+                    tr {
+                        td {
+                            label for=(input_id) { code { (spec.key) } }
+                            span.muted { (spec.display_text) }
+                        }
+                        td {
+                            @if editable {
+                                input id=(input_id) name=(spec.key) type="text" inputmode="numeric"
+                                    value=[shown] placeholder="unset"
+                                    aria-invalid=[error.map(|_| "true")]
+                                    aria-describedby={ (input_id) "-error" };
+                                (layout::field_error(&input_id, error))
+                            } @else {
+                                @match own_value {
+                                    Some(v) => code { (v) },
+                                    None => span.muted { "unset" },
+                                }
+                            }
+                        }
+                        td.num {
+                            @match eff.and_then(|e| e.value) {
+                                Some(v) => (v),
+                                None => span.muted { "unlimited" },
+                            }
+                        }
+                        td {
+                            @if let Some(src) = eff.and_then(|e| e.source.as_deref()) {
+                                a href={ "/console/orgs/" (src) "/configs" } { (src) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    };
+    let body = html! {
+        (layout::flash(done))
+        p.muted { "Limits and other settings. An org inherits each from the nearest ancestor that sets it; only a key above an org may change its configs." }
+        @if editable {
+            form #configs method="post" action={ "/console/orgs/" (org.id) "/configs" } {
+                (layout::csrf(ctx))
+                (table)
+                (layout::form_errors(&fb.rest("configs", &REGISTRY.iter().map(|s| s.key).collect::<Vec<_>>())))
+                p.muted { "Leave a field empty to unset it." }
+                button type="submit" { "Save" }
+            }
+        } @else {
+            (table)
+            p.notice { "Your key cannot change this organization's configs: only a key of an organization above it can." }
+        }
+    };
+    layout::respond(fb.status(), layout::org_page(ctx, &org, "/configs", body))
+}
+
+pub async fn save_configs(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(org_id): Path<String>,
+    form: Form,
+) -> Response {
+    // The whole set, as the form shows it: an empty field is unset. Values
+    // go to the service as text; it parses and bounds them, and names a
+    // bad one.
+    let mut body = Map::new();
+    for spec in REGISTRY {
+        if let Some(v) = form.get(spec.key) {
+            body.insert(spec.key.to_owned(), Value::String(v.to_owned()));
+        }
+    }
+    let change = ConfigsChange::Replace(Value::Object(body));
+    match state
+        .orgd
+        .change_configs(ctx.who(), ctx.origin(), &org_id, change, None)
+        .await
+    {
+        Ok(_) => {
+            Redirect::to(&format!("/console/orgs/{org_id}/configs?done=saved")).into_response()
+        }
+        Err(e @ (orgd_core::Error::Validation(_) | orgd_core::Error::Conflict { .. })) => {
+            let fb = Feedback::of("configs", &e);
+            render_configs(&state, &ctx, &org_id, None, &fb, Some(&form)).await
+        }
+        Err(e) => layout::domain_error(&e),
+    }
+}
+
+pub async fn customizations_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(org_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    render_customizations(
+        &state,
+        &ctx,
+        &org_id,
+        done.done(),
+        &Feedback::default(),
+        None,
+    )
+    .await
+}
+
+async fn render_customizations(
+    state: &AppState,
+    ctx: &Ctx,
+    org_id: &str,
+    done: Option<&str>,
+    fb: &Feedback,
+    sent: Option<&str>,
+) -> Response {
+    let who = ctx.who();
+    let (org, effective) = match tokio::try_join!(
+        state.orgd.get_org(who, org_id),
+        state.orgd.effective_customizations(who, org_id),
+    ) {
+        Ok(found) => found,
+        Err(e) => return layout::domain_error(&e),
+    };
+    let own = serde_json::to_string_pretty(&org.customizations).unwrap_or_default();
+    let org = org.view();
+    let editable = who.permissions.has(Permission::Write);
+    let error = fb.for_field("customizations", "document");
+    let others = fb.rest("customizations", &["document"]);
+    let body = html! {
+        (layout::flash(done))
+        div.cards {
+            section.card {
+                h2 { "Own customizations" }
+                @if editable {
+                    form #customizations method="post" action={ "/console/orgs/" (org.id) "/customizations" } {
+                        (layout::csrf(ctx))
+                        label for="document" { "JSON object" }
+                        textarea #document name="document" spellcheck="false"
+                            aria-invalid=[(error.is_some() || !others.is_empty()).then_some("true")]
+                            aria-describedby="document-error" {
+                            (sent.unwrap_or(&own))
+                        }
+                        (layout::field_error("document", error))
+                        (layout::form_errors(&others))
+                        button type="submit" { "Save" }
+                    }
+                } @else {
+                    (layout::json_block(&org.customizations))
+                }
+            }
+            section.card {
+                h2 { "Effective" }
+                p.muted { "Merged down the tree: an org's own keys win over its ancestors'." }
+                (layout::json_block(&effective.customizations))
+                @if !effective.sources.is_empty() {
+                    table #sources {
+                        thead { tr { th scope="col" { "Key" } th scope="col" { "From" } } }
+                        tbody {
+                            @for (key, src) in &effective.sources {
+                                tr {
+                                    td { code { (key) } }
+                                    td { a href={ "/console/orgs/" (src) "/customizations" } { (src) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout::respond(
+        fb.status(),
+        layout::org_page(ctx, &org, "/customizations", body),
+    )
+}
+
+pub async fn save_customizations(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(org_id): Path<String>,
+    form: Form,
+) -> Response {
+    let text = form.raw("document").unwrap_or_default();
+    let parsed: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let fb = Feedback {
+                form: "customizations",
+                fields: vec![("document".into(), format!("Not valid JSON: {e}"))],
+            };
+            return render_customizations(&state, &ctx, &org_id, None, &fb, Some(text)).await;
+        }
+    };
+    match state
+        .orgd
+        .replace_customizations(ctx.who(), ctx.origin(), &org_id, parsed, None)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/console/orgs/{org_id}/customizations?done=saved"))
+            .into_response(),
+        Err(e @ (orgd_core::Error::Validation(_) | orgd_core::Error::Conflict { .. })) => {
+            let fb = Feedback::of("customizations", &e);
+            render_customizations(&state, &ctx, &org_id, None, &fb, Some(text)).await
+        }
+        Err(e) => layout::domain_error(&e),
+    }
+}
