@@ -224,7 +224,7 @@ async fn render_customizations(
                     (layout::json_block(&org.customizations))
                 }
             }
-            section.card {
+            section #effective.card {
                 h2 { "Effective" }
                 p.muted { "Merged down the tree: an org's own keys win over its ancestors'." }
                 (layout::json_block(&effective.customizations))

@@ -15,6 +15,15 @@ const SQLITE_ONLY: &[(&str, &str)] = &[
         "shared by both binaries as a module, not a test file",
     ),
     ("both_databases", "the list of files run on both"),
+    (
+        "browser",
+        "the console's browser harness, a module of console_browser",
+    ),
+    (
+        "console_browser",
+        "the browser drives the same domain service: the stores are proven on both \
+         databases by the HTTP suite, console.rs included; one browser run keeps CI short",
+    ),
     ("files", "this check"),
     (
         "readme",

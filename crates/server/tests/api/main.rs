@@ -10,6 +10,8 @@ mod both {
 }
 
 // SQLite only (each named, with its reason, in `files::SQLITE_ONLY`).
+mod browser;
+mod console_browser;
 mod files;
 mod readme;
 mod sqlite_files;
