@@ -217,6 +217,13 @@ BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: children_audit first page, 50-org subtr
   "http://$addr/orgs/c0/children_audit" -H "$large_auth"
 BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: consumption with children at the root" \
   "http://$addr/orgs/root/consumption?include_children=true" -H "$large_auth"
+# The console's tree page at the root, signed in as the root key: one
+# connection, so each answer's latency bounds its time to first byte.
+console_cookie=$(curl -s -D - -o /dev/null -X POST -H "Origin: http://$addr" \
+  --data-urlencode "key=$ORGD_KEY" "http://$addr/console/sign-in" |
+  sed -n 's/^[Ss]et-[Cc]ookie: \(orgd_console=[^;]*\).*/\1/p')
+BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: console tree page at the root (whole answer, bounds time to first byte)" \
+  "http://$addr/console/tree" -H "Cookie: $console_cookie"
 rss "$ORGS orgs, after its lines"
 # The audit export of the whole tree (every chain, a million events and
 # more), streamed to a line counter while the server's RSS is sampled.
