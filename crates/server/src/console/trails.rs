@@ -135,7 +135,8 @@ pub async fn audit(
                 }
                 p.muted { "Head " code { (v.head) }
                     @if let Some(p) = v.pruned_through_seq { " · pruned through event " (p) " (kept by a signed anchor)" }
-                    " · " a href={ "/orgs/" (org.id) "/audit/proof" } { "inclusion proof (JSON, needs the API key)" }
+                    " · its inclusion proof: " code { "GET /orgs/" (org.id) "/audit/proof" }
+                    " (see docs/verifying-the-audit-trail.md)"
                 }
             }
         }
