@@ -250,6 +250,9 @@ impl Orgd {
                 .filter(|k| k.revoked_at.is_none())
                 .ok_or(Error::NotFound("API key"))?;
         c.tx.revoke_key(&org.id, &key.id, c.now).await?;
+        // Its console sessions end with it (a session resolves its key on
+        // every request and would end anyway; this leaves no row behind).
+        c.tx.delete_sessions_of_key(&key.digest).await?;
         c.record(
             &org,
             "api_key.delete",

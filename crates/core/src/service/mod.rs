@@ -56,7 +56,7 @@ pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{OrgFilter, OrgPatch};
 pub use resources::NewResource;
 pub use rollups::add_counters;
-pub use sessions::{SESSION_IDLE, SessionState, SignedIn, csrf_token, session_id_hash};
+pub use sessions::{SessionState, SignedIn, csrf_token};
 pub use tree::TreeLevel;
 pub use webhooks::{NewWebhook, ReplayFrom, Replayed, WebhookPatch, WebhookWithSecret};
 

@@ -164,16 +164,24 @@ pub struct Feedback {
 }
 
 impl Feedback {
-    /// The feedback of `form` for domain error `e`.
-    pub fn of(form: &'static str, e: &Error) -> Self {
+    /// The feedback of `form` for domain error `e`, when `e` is one a
+    /// person can act on beside the form (a bad value, a name taken, a limit
+    /// reached, a change made meanwhile); `None` for the errors that end
+    /// the request with their own page (not found, forbidden, unavailable).
+    pub fn for_error(form: &'static str, e: &Error) -> Option<Self> {
         let fields = match e {
             Error::Validation(fields) => fields
                 .iter()
                 .map(|f| (f.field.clone(), f.message.clone()))
                 .collect(),
-            other => vec![(String::new(), message(other))],
+            Error::Conflict { .. }
+            | Error::LimitExceeded { .. }
+            | Error::PreconditionFailed { .. } => {
+                vec![(String::new(), message(e))]
+            }
+            _ => return None,
         };
-        Self { form, fields }
+        Some(Self { form, fields })
     }
 
     /// The message for `field` of `form`, if any.

@@ -172,14 +172,7 @@ pub async fn rename(
         name: Some(form.raw("name").unwrap_or_default().to_owned()),
         ..OrgPatch::default()
     };
-    match state
-        .orgd
-        .update_org(ctx.who(), ctx.origin(), &org_id, patch, None)
-        .await
-    {
-        Ok(_) => done(&org_id, "renamed"),
-        Err(e) => failed(&state, &ctx, &org_id, "rename", &e).await,
-    }
+    update(&state, &ctx, &org_id, patch, "rename", "renamed").await
 }
 
 pub async fn move_org(
@@ -192,13 +185,26 @@ pub async fn move_org(
         parent_id: Some(form.get("parent_id").unwrap_or_default().to_owned()),
         ..OrgPatch::default()
     };
+    update(&state, &ctx, &org_id, patch, "move", "moved").await
+}
+
+/// Applies `patch`, asked for by `form`; `done` names the change for the
+/// page after it.
+async fn update(
+    state: &AppState,
+    ctx: &Ctx,
+    org_id: &str,
+    patch: OrgPatch,
+    form: &'static str,
+    done_what: &str,
+) -> Response {
     match state
         .orgd
-        .update_org(ctx.who(), ctx.origin(), &org_id, patch, None)
+        .update_org(ctx.who(), ctx.origin(), org_id, patch, None)
         .await
     {
-        Ok(_) => done(&org_id, "moved"),
-        Err(e) => failed(&state, &ctx, &org_id, "move", &e).await,
+        Ok(_) => done(org_id, done_what),
+        Err(e) => failed(state, ctx, org_id, form, &e).await,
     }
 }
 
@@ -262,7 +268,9 @@ pub async fn delete(
 }
 
 /// A change the service refused: the org's page again, the message beside
-/// the form that asked. An org out of reach is the 404 page.
+/// the form that asked. A not-found is the form's (a move's parent, say)
+/// while the org itself is still in reach; otherwise it and every other
+/// error that ends a request get their own page.
 async fn failed(
     state: &AppState,
     ctx: &Ctx,
@@ -270,15 +278,17 @@ async fn failed(
     form: &'static str,
     e: &orgd_core::Error,
 ) -> Response {
-    if matches!(
-        e,
-        orgd_core::Error::NotFound("organization") | orgd_core::Error::Forbidden(_)
-    ) && state.orgd.get_org(ctx.who(), org_id).await.is_err()
-    {
-        return layout::domain_error(e);
+    let feedback = match e {
+        orgd_core::Error::NotFound(what) if state.orgd.get_org(ctx.who(), org_id).await.is_ok() => {
+            Some(Feedback {
+                form,
+                fields: vec![(String::new(), format!("No such {what} in your reach."))],
+            })
+        }
+        _ => Feedback::for_error(form, e),
+    };
+    match feedback {
+        Some(fb) => render(state, ctx, org_id, None, &fb).await,
+        None => layout::domain_error(e),
     }
-    if let orgd_core::Error::Forbidden(_) = e {
-        return layout::domain_error(e);
-    }
-    render(state, ctx, org_id, None, &Feedback::of(form, e)).await
 }

@@ -156,11 +156,10 @@ pub async fn save_configs(
         Ok(_) => {
             Redirect::to(&format!("/console/orgs/{org_id}/configs?done=saved")).into_response()
         }
-        Err(e @ (orgd_core::Error::Validation(_) | orgd_core::Error::Conflict { .. })) => {
-            let fb = Feedback::of("configs", &e);
-            render_configs(&state, &ctx, &org_id, None, &fb, Some(&form)).await
-        }
-        Err(e) => layout::domain_error(&e),
+        Err(e) => match Feedback::for_error("configs", &e) {
+            Some(fb) => render_configs(&state, &ctx, &org_id, None, &fb, Some(&form)).await,
+            None => layout::domain_error(&e),
+        },
     }
 }
 
@@ -274,10 +273,9 @@ pub async fn save_customizations(
     {
         Ok(_) => Redirect::to(&format!("/console/orgs/{org_id}/customizations?done=saved"))
             .into_response(),
-        Err(e @ (orgd_core::Error::Validation(_) | orgd_core::Error::Conflict { .. })) => {
-            let fb = Feedback::of("customizations", &e);
-            render_customizations(&state, &ctx, &org_id, None, &fb, Some(text)).await
-        }
-        Err(e) => layout::domain_error(&e),
+        Err(e) => match Feedback::for_error("customizations", &e) {
+            Some(fb) => render_customizations(&state, &ctx, &org_id, None, &fb, Some(text)).await,
+            None => layout::domain_error(&e),
+        },
     }
 }

@@ -86,10 +86,10 @@ pub async fn add(
         Ok(_) => {
             Redirect::to(&format!("/console/orgs/{org_id}/tags?done=tag-added")).into_response()
         }
-        Err(e @ (orgd_core::Error::Validation(_) | orgd_core::Error::Conflict { .. })) => {
-            render(&state, &ctx, &org_id, None, &Feedback::of("add-tag", &e)).await
-        }
-        Err(e) => layout::domain_error(&e),
+        Err(e) => match Feedback::for_error("add-tag", &e) {
+            Some(fb) => render(&state, &ctx, &org_id, None, &fb).await,
+            None => layout::domain_error(&e),
+        },
     }
 }
 

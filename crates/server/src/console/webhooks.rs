@@ -162,18 +162,10 @@ pub async fn create(
             )
             .await
         }
-        Err(e @ (orgd_core::Error::Validation(_) | orgd_core::Error::Conflict { .. })) => {
-            render(
-                &state,
-                &ctx,
-                &org_id,
-                &q,
-                &Feedback::of("new-webhook", &e),
-                None,
-            )
-            .await
-        }
-        Err(e) => layout::domain_error(&e),
+        Err(e) => match Feedback::for_error("new-webhook", &e) {
+            Some(fb) => render(&state, &ctx, &org_id, &q, &fb, None).await,
+            None => layout::domain_error(&e),
+        },
     }
 }
 

@@ -398,14 +398,19 @@ async fn a_session_ends_at_sign_out_after_twelve_idle_hours_and_with_its_key() {
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(p.location.as_deref(), Some("/console/sign-in"));
 
-    // A revoked key ends its sessions at once.
+    // A revoked key ends its sessions at once: their rows go with it.
     let (key, key_id) = app.key("t", &["read", "write", "delete", "admin"]).await;
     let s = Session::signed_in(&app, &key).await;
     assert_eq!(s.get("/console/orgs/t").await.status, StatusCode::OK);
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    let of_key = format!("SELECT COUNT(*) FROM console_sessions WHERE key_digest = '{digest}'");
+    let mut db = RawDb::connect(&app.database_url).await;
+    assert_eq!(db.scalar(&of_key).await, 1);
     let res = app
         .delete(&app.root_key, &format!("/orgs/t/api_keys/{key_id}"))
         .await;
     assert!(res.status().is_success());
+    assert_eq!(db.scalar(&of_key).await, 0);
     assert_eq!(s.get("/console/orgs/t").await.status, StatusCode::SEE_OTHER);
 
     // A wrong key is refused with the sign-in page and a message.
@@ -490,6 +495,12 @@ async fn a_delete_needs_the_orgs_name_typed_and_shows_what_it_removes() {
         page.body.contains("<strong id=\"delete-count\">2</strong>"),
         "t and t-child"
     );
+    // A move to nowhere reads beside the move form; the org stays.
+    let nowhere = s
+        .post("/console/orgs/t/move", &[("parent_id", "no-such-org")])
+        .await;
+    assert_eq!(nowhere.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(nowhere.body.contains("No such parent organization in your reach."), "{}", nowhere.body);
     let wrong = s.post("/console/orgs/t/delete", &[("confirm", "t")]).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.get(&app.root_key, "/orgs/t").await.status(), StatusCode::OK);
