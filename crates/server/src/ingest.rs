@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
 use orgd_core::access::{AccessEntryRef, Outcome, Source};
+use orgd_core::authz::Principal;
 use orgd_core::consumption::{API_REQUESTS, Month};
 use orgd_core::ids::lowercase_ulid_at;
 use orgd_core::service::Orgd;
@@ -23,7 +24,6 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::extract::Caller;
 use crate::http::metrics::Metrics;
 
 /// Records queued at most; beyond that, requests wait for the writer.
@@ -55,6 +55,32 @@ pub fn path_text(path: &str) -> PathText {
         end -= 1;
     }
     PathText::from(&path[..end]).unwrap_or_default()
+}
+
+/// A request's id as its entry keeps it: inline when it fits, as the ids
+/// orgd makes (26 characters) do; shared when a client sent a longer one.
+/// The shared id is allocated per request, and freeing it on the writer's
+/// thread left the requests' allocator a cache miss each.
+#[derive(Debug)]
+pub enum RequestIdText {
+    Inline(arrayvec::ArrayString<32>),
+    Shared(Arc<str>),
+}
+
+impl RequestIdText {
+    pub fn new(id: Arc<str>) -> Self {
+        match arrayvec::ArrayString::from(&id) {
+            Ok(inline) => Self::Inline(inline),
+            Err(_) => Self::Shared(id),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Inline(s) => s,
+            Self::Shared(s) => s,
+        }
+    }
 }
 
 /// A request's user agent, shared: a thread keeps the last one it saw, and
@@ -101,15 +127,17 @@ pub struct Visit {
     /// When it was answered (or, unanswered, when it arrived).
     pub timestamp: DateTime<Utc>,
     /// Who made it, once authenticated: shared with the key cache, so the
-    /// entry borrows the user and key id instead of copying them.
-    pub caller: Option<Arc<Caller>>,
+    /// entry borrows the user and key id instead of copying them, and the
+    /// writer, dropping it, frees nothing a request allocated (see
+    /// `CachedKey` in the core's key cache).
+    pub principal: Option<Arc<Principal>>,
     /// The route's operation; with the method, the action.
     pub operation: Arc<str>,
     pub method: Method,
     pub path: PathText,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<Arc<str>>,
-    pub request_id: Option<Arc<str>>,
+    pub request_id: Option<RequestIdText>,
     /// `None`: never answered (the client left, or the request timed out).
     pub http_status: Option<StatusCode>,
     pub latency_ms: Option<i64>,
@@ -142,7 +170,7 @@ impl Visit {
         let failed = self
             .http_status
             .is_none_or(|s| s.is_client_error() || s.is_server_error());
-        let caller = self.caller.as_deref().map(|c| &c.principal);
+        let caller = self.principal.as_deref();
         AccessEntryRef {
             id: &text[made.id.clone()],
             timestamp: self.timestamp,
@@ -160,7 +188,7 @@ impl Visit {
             path: Some(&self.path),
             ip: made.ip.clone().map(|r| &text[r]),
             user_agent: self.user_agent.as_deref(),
-            request_id: self.request_id.as_deref(),
+            request_id: self.request_id.as_ref().map(RequestIdText::as_str),
             latency_ms: self.latency_ms,
             source: Source::Api,
             details: None,
@@ -178,7 +206,7 @@ struct Made {
 /// The access log entries of a batch, borrowing from it and from `text`,
 /// which holds the pieces no visit holds: one buffer for the batch instead
 /// of a few strings an entry.
-fn entries<'a>(batch: &'a [Traffic], text: &'a mut String) -> Vec<AccessEntryRef<'a>> {
+fn entries<'a>(batch: &[&'a Traffic], text: &'a mut String) -> Vec<AccessEntryRef<'a>> {
     text.clear();
     let made: Vec<Made> = batch
         .iter()
@@ -265,7 +293,6 @@ pub fn spawn(
     let handle = tokio::spawn(async move {
         // Kept from batch to batch.
         let mut buf = Vec::with_capacity(BATCH);
-        let mut records = Vec::with_capacity(BATCH);
         // The text of a batch's entries that no request holds.
         let mut text = String::new();
         let mut closing = false;
@@ -285,21 +312,25 @@ pub fn spawn(
             if !closing {
                 gather(&mut rx, &mut buf, &flush_asked).await;
             }
-            let mut waiting = Vec::new();
-            for item in buf.drain(..) {
-                match item {
-                    Item::Record(t) => records.push(t),
-                    Item::Flush(done) => waiting.push(done),
-                }
-            }
+            // Written where the channel put them: a record is some 400
+            // bytes, and perf counted each copy of it.
+            let records: Vec<&Traffic> = buf
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Record(t) => Some(t),
+                    Item::Flush(_) => None,
+                })
+                .collect();
             let started = std::time::Instant::now();
             write(&orgd, &records, &mut text, closing).await;
             if !records.is_empty() {
                 metrics.traffic_flushed(started.elapsed().as_secs_f64());
             }
-            records.clear();
-            for done in waiting {
-                let _ = done.send(());
+            drop(records);
+            for item in buf.drain(..) {
+                if let Item::Flush(done) = item {
+                    let _ = done.send(());
+                }
             }
         }
     });
@@ -326,7 +357,7 @@ async fn gather(rx: &mut mpsc::Receiver<Item>, buf: &mut Vec<Item>, flush_asked:
 }
 
 /// Writes a batch; `text` is a buffer to use.
-async fn write(orgd: &Orgd, batch: &[Traffic], text: &mut String, closing: bool) {
+async fn write(orgd: &Orgd, batch: &[&Traffic], text: &mut String, closing: bool) {
     if batch.is_empty() {
         return;
     }

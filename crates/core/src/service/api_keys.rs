@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::key_cache::CachedKey;
 use super::{Orgd, Origin, json, path_org_id, reach_org};
 use crate::audit::Target;
 use crate::authz::Principal;
@@ -39,7 +40,7 @@ impl Orgd {
     /// Resolves a bearer secret to the principal it stands for. Every failure
     /// (malformed, unknown, expired, revoked, org deleted) is the same 401;
     /// the error says which, for the log.
-    pub async fn authenticate(&self, secret: &str) -> Result<Principal> {
+    pub async fn authenticate(&self, secret: &str) -> Result<Arc<Principal>> {
         if !keys::is_well_formed_secret(secret) {
             return Err(Error::unauthenticated(AuthFailure::Malformed));
         }
@@ -48,11 +49,11 @@ impl Orgd {
 
     /// [`Orgd::authenticate`] for a key known by its stored digest: what a
     /// console session holds, so that it never holds the secret.
-    pub(super) async fn authenticate_digest(&self, digest: &str) -> Result<Principal> {
+    pub(super) async fn authenticate_digest(&self, digest: &str) -> Result<Arc<Principal>> {
         let now = self.now();
         let generation = self.caches.keys.generation();
-        let mut key = match self.caches.keys.get(digest) {
-            Some(key) => key,
+        let mut cached = match self.caches.keys.get(digest) {
+            Some(cached) => cached,
             None => {
                 let mut tx = self.store.read().await?;
                 let Some((key, org)) = tx.key_by_digest(digest).await? else {
@@ -71,11 +72,12 @@ impl Orgd {
                         key_id: Some(key.id),
                     });
                 }
-                let key = Arc::new(key);
-                self.caches.keys.put(key.clone(), generation);
-                key
+                let cached = CachedKey::new(Arc::new(key));
+                self.caches.keys.put(cached.clone(), generation);
+                cached
             }
         };
+        let key = &cached.record;
         if !key.is_usable_at(now) {
             return Err(Error::Unauthenticated {
                 reason: AuthFailure::Expired,
@@ -86,17 +88,11 @@ impl Orgd {
             .last_used_at
             .is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
         {
-            self.touch_key(&key, now).await;
-            Arc::make_mut(&mut key).last_used_at = Some(now);
-            self.caches.keys.put(key.clone(), generation);
+            self.touch_key(key, now).await;
+            Arc::make_mut(&mut cached.record).last_used_at = Some(now);
+            self.caches.keys.put(cached.clone(), generation);
         }
-        Ok(Principal {
-            key_id: Some(key.id.clone()),
-            org_id: key.org_id.clone(),
-            user: key.user.clone(),
-            permissions: key.permissions,
-            rate_limit_per_minute: key.rate_limit_per_minute,
-        })
+        Ok(cached.principal)
     }
 
     /// Best effort: a failure to record `last_used_at` must not fail the request.

@@ -8,6 +8,8 @@
 //! opens no session) and the key's digest (already stored with the key); never
 //! the key's secret.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
@@ -34,13 +36,13 @@ const PRUNE_BATCH: usize = 1000;
 #[derive(Debug)]
 pub struct SignedIn {
     pub session_id: String,
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
 }
 
 /// What a session id resolves to.
 #[derive(Debug)]
 pub enum SessionState {
-    Active(Principal),
+    Active(Arc<Principal>),
     /// No such session, idle too long, signed out, or its key no longer works.
     Over,
 }

@@ -131,7 +131,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
         org_id: Some(t.org_id),
         visit: state.access_log.then(|| Visit {
             timestamp: state.orgd.now(),
-            caller: None,
+            principal: None,
             operation: t.operation,
             method: req.method().clone(),
             path: path_text(req.uri().path()),
@@ -141,7 +141,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|s| ingest::user_agent(truncated(s, 512))),
-            request_id: request_id::shared(),
+            request_id: request_id::shared().map(ingest::RequestIdText::new),
             http_status: None,
             latency_ms: None,
         }),
@@ -154,7 +154,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
     let now = state.orgd.now();
     let visit = pending.visit.take().map(|mut v| {
         v.timestamp = now;
-        v.caller = caller.cloned();
+        v.principal = caller.map(|c| c.principal.clone());
         v.http_status = Some(status);
         v.latency_ms = Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
         v

@@ -1,5 +1,7 @@
 //! Extractors whose every rejection is a problem response.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -122,7 +124,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
 /// requires a key.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub principal: Principal,
+    /// Shared with the key cache: a request copies no string of it.
+    pub principal: Arc<Principal>,
     pub origin: Origin,
 }
 
@@ -132,7 +135,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<std::sync::Arc<Caller>>()
+            .get::<Arc<Caller>>()
             .map(|c| Caller::clone(c))
             .ok_or_else(|| {
                 orgd_core::Error::Internal("route is missing the authentication layer".into())
