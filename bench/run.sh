@@ -222,6 +222,12 @@ BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: consumption with children at the root" 
 console_cookie=$(curl -s -D - -o /dev/null -X POST -H "Origin: http://$addr" \
   --data-urlencode "key=$ORGD_KEY" "http://$addr/console/sign-in" |
   sed -n 's/^[Ss]et-[Cc]ookie: \(orgd_console=[^;]*\).*/\1/p')
+# A failed sign-in would measure the redirect to the sign-in page instead.
+console_status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $console_cookie" "http://$addr/console/tree")
+if [ -z "$console_cookie" ] || [ "$console_status" != 200 ]; then
+  echo "console sign-in failed (tree page answered $console_status)" >&2
+  exit 1
+fi
 BENCH_C=1 BENCH_T=1 measure "$ORGS orgs: console tree page at the root (whole answer, bounds time to first byte)" \
   "http://$addr/console/tree" -H "Cookie: $console_cookie"
 rss "$ORGS orgs, after its lines"
