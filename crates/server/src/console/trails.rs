@@ -6,6 +6,7 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
 use orgd_core::access::{AccessFilter, Outcome};
+use orgd_core::checkpoint::{InclusionProof, PublicKey, check_proof};
 use orgd_core::ids::OrgId;
 use orgd_core::page::{PageRequest, decode_number_cursor, decode_time_cursor};
 use orgd_core::store::AuditFilter;
@@ -33,6 +34,76 @@ fn day(
         Err(_) => {
             errors.push(format!("{field}: must be a date, YYYY-MM-DD"));
             None
+        }
+    }
+}
+
+/// The org's head in the latest signed checkpoint, and what checking its
+/// inclusion proof under the signing key orgd publishes found.
+struct Proved {
+    proof: InclusionProof,
+    /// Empty when the proof checks.
+    problems: Vec<String>,
+}
+
+/// The org's [`Proved`] head, or `None` while no checkpoint holds it (the
+/// page has already found the org in reach, so a not-found is the proof's).
+async fn checkpoint_proof(
+    state: &AppState,
+    who: &orgd_core::authz::Principal,
+    org_id: &str,
+) -> orgd_core::Result<Option<Proved>> {
+    let proof = match state.orgd.audit_proof(who, org_id, None).await {
+        Ok(p) => p,
+        Err(orgd_core::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let key = state
+        .orgd
+        .audit_keys()
+        .await?
+        .into_iter()
+        .find(|k| k.kid == proof.checkpoint.kid)
+        .and_then(|k| PublicKey::parse(&k.public_key).filter(|p| p.kid == k.kid));
+    let problems = match key {
+        Some(key) => check_proof(&proof, &key),
+        None => vec![format!(
+            "orgd publishes no key {} to check the signature with",
+            proof.checkpoint.kid
+        )],
+    };
+    Ok(Some(Proved { proof, problems }))
+}
+
+/// The checkpoint proof of an org's audit head: what a tenant keeps to show,
+/// offline, that its history is in a checkpoint orgd signed.
+fn proof_section(org_id: &str, proved: &Option<Proved>) -> Markup {
+    html! {
+        section #proof.card aria-labelledby="proof-title" {
+            h2 #proof-title { "Signed checkpoint" }
+            @match proved {
+                None => p.muted { "No signed checkpoint holds this organization's audit head yet. orgd makes one each checkpoint interval (a minute by default) in which anything changed." },
+                Some(Proved { proof, problems }) => {
+                    @if problems.is_empty() {
+                        p { span.badge.ok { "proved" } " Event " (proof.leaf.seq) " is this organization's head in checkpoint " code { (proof.checkpoint.id) } ", and its inclusion proof checks under signing key " code { (proof.checkpoint.kid) } "." }
+                    } @else {
+                        p { span.badge.bad { "does not check" } }
+                        ul { @for problem in problems { li { (problem) } } }
+                    }
+                    dl.proof {
+                        dt { "Checkpoint" } dd { code { (proof.checkpoint.id) } " · " (layout::time(&proof.checkpoint.created_at)) }
+                        dt { "Tree" } dd { "leaf " (proof.leaf_index) " of " (proof.tree_size) }
+                        dt { "Root hash" } dd { code { (proof.checkpoint.root_hash) } }
+                        dt { "Leaf" } dd { "event " (proof.leaf.seq) ", hash " code { (proof.leaf.hash) } }
+                        dt { "Audit path" } dd {
+                            @if proof.path.is_empty() { "none: the tree has this one leaf" }
+                            @else { ol { @for hash in &proof.path { li { code { (hash) } } } } }
+                        }
+                        dt { "Signature" } dd { code { (proof.checkpoint.signature) } }
+                    }
+                    p.muted { "To check it without orgd: " code { "GET /orgs/" (org_id) "/audit/proof" } " and the public key from " code { "GET /audit/keys" } " (docs/verifying-the-audit-trail.md)." }
+                }
+            }
         }
     }
 }
@@ -109,6 +180,14 @@ pub async fn audit(
             Err(e) => return layout::domain_error(&e),
         }
     };
+    let proof = if children {
+        None
+    } else {
+        match checkpoint_proof(&state, who, &org_id).await {
+            Ok(p) => Some(p),
+            Err(e) => return layout::domain_error(&e),
+        }
+    };
     let base = format!("/console/orgs/{}/audit", org.id);
     let scope = if children { "children" } else { "self" };
     let kept = [
@@ -135,10 +214,11 @@ pub async fn audit(
                 }
                 p.muted { "Head " code { (v.head) }
                     @if let Some(p) = v.pruned_through_seq { " · pruned through event " (p) " (kept by a signed anchor)" }
-                    " · its inclusion proof: " code { "GET /orgs/" (org.id) "/audit/proof" }
-                    " (see docs/verifying-the-audit-trail.md)"
                 }
             }
+        }
+        @if let Some(p) = &proof {
+            (proof_section(&org.id, p))
         }
         form #filters method="get" action=(base) {
             div.inline {

@@ -512,3 +512,50 @@ async fn a_delete_needs_the_orgs_name_typed_and_shows_what_it_removes() {
         assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn the_audit_page_shows_the_orgs_checkpoint_proof_and_whether_it_checks() {
+    let app = TestApp::spawn().await;
+    tree(&app).await;
+    let (key, _) = app.key("t", &["read"]).await;
+    let s = Session::signed_in(&app, &key).await;
+
+    let before = s.get("/console/orgs/t/audit").await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert!(
+        before.body.contains("No signed checkpoint holds"),
+        "{}",
+        before.body
+    );
+
+    app.service.make_checkpoint().await.unwrap();
+    let proof: Value = app.get_json(&key, "/orgs/t/audit/proof").await;
+    let page = s.get("/console/orgs/t/audit").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("proved"), "{}", page.body);
+    let shown = |v: &Value| page.body.contains(v.as_str().unwrap());
+    assert!(shown(&proof["checkpoint"]["id"]));
+    assert!(shown(&proof["checkpoint"]["root_hash"]));
+    assert!(shown(&proof["checkpoint"]["signature"]));
+    assert!(shown(&proof["leaf"]["hash"]));
+    let path = proof["path"].as_array().unwrap();
+    assert!(!path.is_empty(), "three orgs with events: {proof}");
+    assert!(path.iter().all(shown), "{}", page.body);
+
+    // A signature that does not check reads as such, not as proved (the
+    // table is append-only: its trigger goes first).
+    let mut db = RawDb::connect(&app.database_url).await;
+    let drop_trigger = if app.database_url.starts_with("sqlite") {
+        "DROP TRIGGER audit_checkpoints_append_only"
+    } else {
+        "DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints"
+    };
+    db.execute(drop_trigger).await.unwrap();
+    db.execute("UPDATE audit_checkpoints SET signature = 'AAAA'")
+        .await
+        .unwrap();
+    let forged = s.get("/console/orgs/t/audit").await;
+    assert_eq!(forged.status, StatusCode::OK);
+    assert!(forged.body.contains("does not check"), "{}", forged.body);
+    assert!(!forged.body.contains("badge ok\">proved"), "{}", forged.body);
+}

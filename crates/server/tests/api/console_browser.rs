@@ -129,6 +129,8 @@ async fn every_console_page_walked_in_a_browser() {
     };
     let app = quiet_app().await;
     seed(&app).await;
+    // A signed checkpoint, so the audit page has a proof to show.
+    app.service.make_checkpoint().await.unwrap();
     b.for_app(&app);
     let other = OtherSite::start(&app.base).await;
 
@@ -313,6 +315,11 @@ async fn tab_checks(b: &Browser, tab: &str) {
         "audit" => {
             assert!(b.all("table#events tr").await.len() >= 2);
             assert!(b.text("#verify").await.contains("intact"));
+            assert!(b.text("#proof").await.contains("proved"));
+            // Its hashes wrap on a phone rather than widen the page.
+            b.phone().await;
+            assert!(b.fits_width().await, "the audit page fits 390 px");
+            b.desktop().await;
         }
         "access-log" => {
             assert!(b.text("table#entries").await.contains("ada@example.com"));
