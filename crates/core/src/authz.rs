@@ -82,14 +82,21 @@ impl Principal {
         Ok(org)
     }
 
+    /// [`Principal::govern`] for an org already found in reach (the
+    /// console asks it to decide which forms to show): a key of a strict
+    /// ancestor, or with `allow_root_self` the root's key on the root.
+    pub fn governs_reached(&self, org_id: &str, is_root: bool, allow_root_self: bool) -> bool {
+        org_id != self.org_id.as_str() || (allow_root_self && is_root)
+    }
+
     /// Governance: deleting or moving an org, or changing its limits, needs a
     /// key of a strict ancestor, so no org can raise its own limits or delete
     /// itself. `allow_root_self` lets the root's keys govern the root itself
     /// (its configs).
     pub fn govern(&self, org: &OrgRecord, allow_root_self: bool) -> Result<()> {
-        let strict_ancestor = self.reaches(org) && org.id != self.org_id;
-        let root_on_root = allow_root_self && org.is_root() && org.id == self.org_id;
-        if strict_ancestor || root_on_root {
+        if self.reaches(org)
+            && self.governs_reached(org.id.as_str(), org.is_root(), allow_root_self)
+        {
             Ok(())
         } else if org.is_root() {
             Err(Error::Forbidden(
@@ -156,6 +163,27 @@ mod tests {
         let root = key_of("root", &["write"]);
         assert!(root.govern(&org("root", "/root/"), false).is_err());
         assert!(root.govern(&org("root", "/root/"), true).is_ok());
+    }
+
+    #[test]
+    fn the_consoles_governance_answer_is_governs_for_an_org_in_reach() {
+        let cases = [
+            (key_of("a", &["write"]), org("a", "/root/a/")),
+            (key_of("a", &["write"]), org("b", "/root/a/b/")),
+            (key_of("root", &["write"]), org("root", "/root/")),
+            (key_of("root", &["write"]), org("a", "/root/a/")),
+        ];
+        for (k, o) in cases {
+            for allow_root_self in [false, true] {
+                assert_eq!(
+                    k.governs_reached(o.id.as_str(), o.is_root(), allow_root_self),
+                    k.govern(&o, allow_root_self).is_ok(),
+                    "{} on {} ({allow_root_self})",
+                    k.org_id.as_str(),
+                    o.id.as_str()
+                );
+            }
+        }
     }
 
     #[test]

@@ -65,14 +65,11 @@ async fn render(
     let body = html! {
         (layout::flash(q.done.as_deref()))
         @if let Some(c) = created {
-            section.notice aria-labelledby="new-key-title" {
-                h2 #new-key-title { "Key “" (c.key.name) "” created" }
-                p { "Copy the secret now: it is shown this once, and orgd keeps only a digest of it." }
-                div.secret {
-                    code #new-secret { (c.secret) }
-                    button #copy-secret.secondary type="button" data-copy="new-secret" hidden { "Copy" }
-                }
-            }
+            (layout::secret_once(
+                html! { "Key “" (c.key.name) "” created" },
+                "Copy the secret now: it is shown this once, and orgd keeps only a digest of it.",
+                &c.secret,
+            ))
         }
         div.table-wrap {
             table #keys {

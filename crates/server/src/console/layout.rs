@@ -241,6 +241,21 @@ pub fn form_errors(messages: &[&str]) -> Markup {
     }
 }
 
+/// A secret just made, shown this once, with the copy button `console.js`
+/// wires up (by `data-copy`): a new key's, a new webhook's.
+pub fn secret_once(title: Markup, note: &str, secret: &str) -> Markup {
+    html! {
+        section.notice aria-labelledby="secret-title" {
+            h2 #secret-title { (title) }
+            p { (note) }
+            div.secret {
+                code #new-secret { (secret) }
+                button #copy-secret.secondary type="button" data-copy="new-secret" hidden { "Copy" }
+            }
+        }
+    }
+}
+
 /// A notice after a change, from a fixed list (never text from the URL).
 pub fn flash(done: Option<&str>) -> Markup {
     let text = match done {

@@ -36,10 +36,11 @@ pub async fn page(
     render(&state, &ctx, &org_id, done.done(), &Feedback::default()).await
 }
 
-/// Whether the caller may move or delete `org`: the governance rule (SPEC
-/// §2) wants a key of a strict ancestor.
+/// Whether the caller may move or delete `org` (SPEC §2: a key of a strict
+/// ancestor).
 fn governs(ctx: &Ctx, org: &Org) -> bool {
-    org.id != ctx.who().org_id.as_str()
+    ctx.who()
+        .governs_reached(&org.id, org.parent_id.is_none(), false)
 }
 
 async fn render(
@@ -240,7 +241,10 @@ pub async fn delete(
     };
     // The typed name is asked of a key that may delete; any other key's post
     // goes to the service, which refuses it as it would the API's.
-    let may_delete = ctx.who().permissions.has(Permission::Delete) && org.id != ctx.who().org_id;
+    let may_delete = ctx.who().permissions.has(Permission::Delete)
+        && ctx
+            .who()
+            .governs_reached(org.id.as_str(), org.parent_id.is_none(), false);
     if may_delete && form.raw("confirm").map(str::trim) != Some(org.name.trim()) {
         let fb = Feedback {
             form: "delete",

@@ -22,7 +22,9 @@ use crate::http::AppState;
 /// ancestor, or the root's own key for the root (SPEC §2).
 fn may_govern(ctx: &Ctx, org: &Org) -> bool {
     ctx.who().permissions.has(Permission::Write)
-        && (org.id != ctx.who().org_id.as_str() || org.parent_id.is_none())
+        && ctx
+            .who()
+            .governs_reached(&org.id, org.parent_id.is_none(), true)
 }
 
 pub async fn configs_page(

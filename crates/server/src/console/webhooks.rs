@@ -69,14 +69,11 @@ async fn render(
     let body = html! {
         (layout::flash(q.done.as_deref()))
         @if let Some(c) = created {
-            section.notice aria-labelledby="new-hook-title" {
-                h2 #new-hook-title { "Webhook created" }
-                p { "Its signing secret is shown this once: copy it to the receiver now." }
-                div.secret {
-                    code #new-secret { (c.secret) }
-                    button #copy-secret.secondary type="button" data-copy="new-secret" hidden { "Copy" }
-                }
-            }
+            (layout::secret_once(
+                html! { "Webhook created" },
+                "Its signing secret is shown this once: copy it to the receiver now.",
+                &c.secret,
+            ))
         }
         div.table-wrap {
             table #webhooks {
