@@ -141,6 +141,10 @@ pub struct Verification {
     /// The signed checkpoint the chain was compared with; `null` before the
     /// first checkpoint that holds this org.
     pub checkpoint_id: Option<String>,
+    /// The checkpoint's stored leaves no longer hash to its signed root, or
+    /// its signature does not verify: the database was changed outside
+    /// orgd, and the chain cannot be held to what was signed.
+    pub checkpoint_invalid: bool,
     /// Retention pruned the chain up to this `seq`; the walk started from
     /// its signed anchor.
     pub pruned_through_seq: Option<i64>,
@@ -165,6 +169,8 @@ pub struct ChainVerifier {
     head: String,
     first_bad_seq: Option<i64>,
     checkpointed: Option<Checkpointed>,
+    /// The checkpoint that could not be trusted, when one could not.
+    unverifiable: Option<String>,
 }
 
 impl Default for ChainVerifier {
@@ -175,6 +181,7 @@ impl Default for ChainVerifier {
             head: GENESIS_HASH.to_owned(),
             first_bad_seq: None,
             checkpointed: None,
+            unverifiable: None,
         }
     }
 }
@@ -186,6 +193,16 @@ impl ChainVerifier {
     pub fn against(checkpointed: Option<Checkpointed>) -> Self {
         Self {
             checkpointed,
+            ..Self::default()
+        }
+    }
+
+    /// A verifier for a chain whose latest checkpoint does not hold up (its
+    /// stored leaves or its signature): the chain is invalid whatever its
+    /// links say, since nothing signed vouches for it any more.
+    pub fn against_unverifiable(checkpoint_id: String) -> Self {
+        Self {
+            unverifiable: Some(checkpoint_id),
             ..Self::default()
         }
     }
@@ -234,13 +251,18 @@ impl ChainVerifier {
     pub fn finish(self) -> Verification {
         let last_seq = self.start + self.events;
         let truncated = self.checkpointed.as_ref().is_some_and(|c| last_seq < c.seq);
+        let checkpoint_invalid = self.unverifiable.is_some();
         Verification {
-            valid: self.first_bad_seq.is_none() && !truncated,
+            valid: self.first_bad_seq.is_none() && !truncated && !checkpoint_invalid,
             events: self.events,
             head: self.head,
             first_bad_seq: self.first_bad_seq,
             truncated,
-            checkpoint_id: self.checkpointed.map(|c| c.checkpoint_id),
+            checkpoint_id: self
+                .checkpointed
+                .map(|c| c.checkpoint_id)
+                .or(self.unverifiable),
+            checkpoint_invalid,
             pruned_through_seq: (self.start > 0).then_some(self.start),
         }
     }
@@ -330,6 +352,16 @@ mod tests {
             seq,
             hash: events[usize::try_from(seq - 1).unwrap()].hash.clone(),
         })
+    }
+
+    #[test]
+    fn an_intact_chain_held_to_an_unverifiable_checkpoint_is_invalid() {
+        let mut v = ChainVerifier::against_unverifiable("ckpt_1".into());
+        test_chain("acme", 3).iter().for_each(|e| v.push(e));
+        let v = v.finish();
+        assert!(!v.valid && v.checkpoint_invalid && !v.truncated, "{v:?}");
+        assert_eq!(v.first_bad_seq, None);
+        assert_eq!(v.checkpoint_id.as_deref(), Some("ckpt_1"));
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub enum ConflictKind {
     DepthExceeded,
     IdempotencyReuse,
     IdempotencyInProgress,
+    /// The audit trail does not verify (a chain, or the signed checkpoint
+    /// it is held to, was changed outside orgd), so orgd will not sign or
+    /// prove anything over it.
+    AuditChainInvalid,
 }
 
 /// Why a request's credentials were refused. Every reason is the same 401

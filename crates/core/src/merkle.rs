@@ -98,14 +98,22 @@ impl MerkleTree {
 /// RFC 9162 §2.1.3.2: does `path` prove that the leaf `leaf` is at
 /// `index` in the tree of `size` leaves whose root is `root`?
 pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root: &Hash) -> bool {
+    root_from_inclusion(index, size, leaf, path).is_some_and(|r| r == *root)
+}
+
+/// The root that an audit path leads to from `leaf` at `index` in a tree of
+/// `size` leaves (the same walk as [`verify_inclusion`]), or `None` when
+/// the path cannot belong to such a tree. A verifier that meets many paths
+/// before it learns the root keeps only this.
+pub fn root_from_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash]) -> Option<Hash> {
     if index >= size {
-        return false;
+        return None;
     }
     let (mut f, mut s) = (index, size - 1);
     let mut r = *leaf;
     for p in path {
         if s == 0 {
-            return false;
+            return None;
         }
         if f & 1 == 1 || f == s {
             r = node_hash(p, &r);
@@ -119,7 +127,7 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root:
         f >>= 1;
         s >>= 1;
     }
-    s == 0 && r == *root
+    (s == 0).then_some(r)
 }
 
 #[cfg(test)]

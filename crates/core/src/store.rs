@@ -441,6 +441,12 @@ pub trait CheckpointRepo {
     async fn latest_checkpoint(&mut self) -> StoreResult<Option<(i64, Checkpoint)>>;
     /// The checkpoint with this id, with its position.
     async fn checkpoint(&mut self, id: &str) -> StoreResult<Option<(i64, Checkpoint)>>;
+    /// The first checkpoint made at or after `at`, with its position: the
+    /// one an export that ends at `at` is held to.
+    async fn first_checkpoint_since(
+        &mut self,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(i64, Checkpoint)>>;
     /// Up to `limit` checkpoints after position `after`, oldest first.
     async fn checkpoints_after(
         &mut self,

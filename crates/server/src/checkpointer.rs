@@ -35,6 +35,9 @@ async fn checkpoint(orgd: &Orgd) {
         ),
         Ok(CheckpointMade::Unchanged | CheckpointMade::Raced) => {}
         Err(orgd_core::Error::Internal(why)) => tracing::error!("{why}"),
+        Err(orgd_core::Error::Conflict { detail, .. }) => {
+            tracing::error!("refusing to sign a checkpoint: {detail}");
+        }
         Err(e) => tracing::warn!(error = %e, "making an audit checkpoint failed"),
     }
 }

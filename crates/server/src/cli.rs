@@ -145,7 +145,9 @@ enum AuditCommand {
     },
     /// Check an export (`GET /orgs/{id}/audit/export`) with no server and no
     /// database: every event's hash, each org's chain continuity, the
-    /// manifest's count, hash and signature, and the checkpoint's signature.
+    /// manifest's count, hash and signature, the checkpoint's signature, and
+    /// that each org's events reach (or are linked to) the head the
+    /// checkpoint signed for it, by its inclusion proof.
     /// Exit status 0: valid; 1: not valid; 2: could not check.
     VerifyExport {
         /// The export, as saved (NDJSON).
@@ -480,7 +482,7 @@ fn verify_export(file: &std::path::Path, public_keys: &[String]) -> anyhow::Resu
         .collect::<anyhow::Result<Vec<_>>>()?;
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut reader = std::io::BufReader::new(f);
-    let mut verifier = orgd_core::export::ExportVerifier::default();
+    let mut verifier = orgd_core::export::ExportVerifier::new(keys);
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -495,15 +497,16 @@ fn verify_export(file: &std::path::Path, public_keys: &[String]) -> anyhow::Resu
         }
         verifier.push_line(&line);
     }
-    let report = verifier.finish(&keys);
+    let report = verifier.finish();
     for p in &report.problems {
         println!("{p}");
     }
     if report.problems.is_empty() {
         println!(
             "valid: {} events of {} organization(s), the manifest and the checkpoint signed by \
-             a key given",
-            report.events, report.orgs
+             a key given; {} organization(s) proven to reach the head the checkpoint signed for \
+             them",
+            report.events, report.orgs, report.proven
         );
         Ok(ExitCode::SUCCESS)
     } else {

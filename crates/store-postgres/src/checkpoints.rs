@@ -160,6 +160,20 @@ impl CheckpointRepo for PgTx {
         row.as_ref().map(checkpoint_from_row).transpose()
     }
 
+    async fn first_checkpoint_since(
+        &mut self,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(i64, Checkpoint)>> {
+        let row = sqlx::query(&format!(
+            "{CHECKPOINT} WHERE created_at >= $1 ORDER BY created_at, position LIMIT 1"
+        ))
+        .bind(at)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
     async fn checkpoints_after(
         &mut self,
         after: i64,

@@ -140,6 +140,17 @@ impl CheckpointRepo for SqliteTx {
         Ok(row(self.conn()?, &sql, [id], checkpoint_from_row)?)
     }
 
+    async fn first_checkpoint_since(
+        &mut self,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(i64, Checkpoint)>> {
+        // Timestamps are stored in one fixed-width form, so text order is
+        // time order.
+        let sql =
+            format!("{CHECKPOINT} WHERE created_at >= ? ORDER BY created_at, position LIMIT 1");
+        Ok(row(self.conn()?, &sql, [ts(at)], checkpoint_from_row)?)
+    }
+
     async fn checkpoints_after(
         &mut self,
         after: i64,

@@ -156,8 +156,41 @@ async fn a_checkpoint_shares_the_leaves_that_did_not_move(store: &dyn Store) {
     assert_eq!(tx.checkpoints_after(0, 0).await.expect("after"), vec![]);
 }
 
+async fn the_first_checkpoint_since_a_time_is_found(store: &dyn Store) {
+    let key = AuditKeyRecord::of(&SigningKey::from_seed(&[1; 32]), true, at(1));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_audit_key(&key).await.expect("insert_audit_key");
+    let mut made = Vec::new();
+    for (position, secs) in [(1, 60), (2, 120), (3, 180)] {
+        let mut c = checkpoint(&format!("ckpt_{position}"), None, 1);
+        c.created_at = at(secs);
+        tx.insert_checkpoint(position, &c, &Heads::default())
+            .await
+            .expect("insert_checkpoint");
+        made.push((position, c));
+    }
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.read().await.expect("read");
+    for (secs, want) in [
+        (0, Some(0)),
+        (60, Some(0)),
+        (61, Some(1)),
+        (120, Some(1)),
+        (179, Some(2)),
+        (181, None),
+    ] {
+        assert_eq!(
+            tx.first_checkpoint_since(at(secs)).await.expect("since"),
+            want.map(|i: usize| made[i].clone()),
+            "since {secs} s"
+        );
+    }
+}
+
 cases![
     keys_read_back_and_only_one_is_active,
     heads_are_each_orgs_newest_event_in_org_order,
     a_checkpoint_shares_the_leaves_that_did_not_move,
+    the_first_checkpoint_since_a_time_is_found,
 ];

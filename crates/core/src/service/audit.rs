@@ -1,7 +1,7 @@
 //! Reading and verifying the audit trail.
 
 use super::{Orgd, path_org_id, reach_org};
-use crate::audit::{AuditEvent, ChainVerifier, Verification};
+use crate::audit::{AuditEvent, Verification};
 use crate::authz::Principal;
 use crate::keys::Permission;
 use crate::page::{Page, PageRequest, encode_number_cursor, paginate};
@@ -52,7 +52,7 @@ impl Orgd {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
         let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
-        verify_chain(tx.as_mut(), &org.id).await
+        self.verify_chain(tx.as_mut(), &org.id).await
     }
 
     /// Every org that ever existed, tombstones included, by id: what
@@ -69,36 +69,42 @@ impl Orgd {
         tx.org(&org_id)
             .await?
             .ok_or(Error::NotFound("organization"))?;
-        verify_chain(tx.as_mut(), &org_id).await
+        self.verify_chain(tx.as_mut(), &org_id).await
     }
 }
 
-/// Re-walks the org's chain, from its prune anchor when retention pruned
-/// it, and holds it to the head the latest signed checkpoint has for it: a
-/// chain cut or rewritten after that checkpoint is found even when every
-/// link is consistent.
-async fn verify_chain(tx: &mut dyn Tx, org: &crate::ids::OrgId) -> Result<Verification> {
-    let mut verifier =
-        ChainVerifier::against(super::checkpoints::checkpointed_head(tx, org).await?);
-    let mut after = 0;
-    if let Some(a) = tx.audit_anchor(org).await? {
-        let keys = tx.audit_keys().await?;
-        let signed = keys
-            .iter()
-            .filter_map(crate::checkpoint::AuditKeyRecord::public)
-            .any(|k| a.verify(&k));
-        verifier = verifier.after_anchor(a.seq, &a.hash, signed);
-        after = a.seq;
-    }
-    loop {
-        let batch = tx.chain_events(org, after, VERIFY_BATCH).await?;
-        for e in &batch {
-            verifier.push(e);
+impl Orgd {
+    /// Re-walks the org's chain, from its prune anchor when retention pruned
+    /// it, and holds it to the head the latest signed checkpoint has for it,
+    /// read through the checkpoint's signed tree: a chain cut or rewritten
+    /// after that checkpoint is found even when every link is consistent,
+    /// and so is a checkpoint whose stored leaves were changed to match.
+    pub(super) async fn verify_chain(
+        &self,
+        tx: &mut dyn Tx,
+        org: &crate::ids::OrgId,
+    ) -> Result<Verification> {
+        let mut verifier = self.chain_verifier(tx, org).await?;
+        let mut after = 0;
+        if let Some(a) = tx.audit_anchor(org).await? {
+            let keys = tx.audit_keys().await?;
+            let signed = keys
+                .iter()
+                .filter_map(crate::checkpoint::AuditKeyRecord::public)
+                .any(|k| a.verify(&k));
+            verifier = verifier.after_anchor(a.seq, &a.hash, signed);
+            after = a.seq;
         }
-        match batch.last() {
-            Some(last) if batch.len() == VERIFY_BATCH => after = last.seq,
-            _ => break,
+        loop {
+            let batch = tx.chain_events(org, after, VERIFY_BATCH).await?;
+            for e in &batch {
+                verifier.push(e);
+            }
+            match batch.last() {
+                Some(last) if batch.len() == VERIFY_BATCH => after = last.seq,
+                _ => break,
+            }
         }
+        Ok(verifier.finish())
     }
-    Ok(verifier.finish())
 }

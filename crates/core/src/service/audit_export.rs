@@ -1,24 +1,34 @@
 //! `GET /orgs/{id}/audit/export`: the audit trail as NDJSON, org by org and
-//! each chain in order, ending with a signed manifest (see
-//! [`crate::export`]). The export is read a page of events at a time, each
-//! page in a read transaction of its own, so memory stays flat however long
-//! the trail and no connection is held while the client reads. Chains only
-//! grow, so paging by `seq` sees each event once.
+//! each chain in order, each org's lines held to a signed checkpoint by a
+//! proof line and, where the window leaves a gap, link lines, ending with a
+//! signed manifest (the format is [`crate::export`]'s).
+//!
+//! Before the first byte, every chain in the export is verified as
+//! `audit/verify` does, against the checkpoint's signed tree: orgd never
+//! signs an export of a chain that does not verify, and answers 409
+//! instead. The events are then read a page at a time, each page in a read
+//! transaction of its own, so memory stays flat however long the trail and
+//! no connection is held while the client reads. Chains only grow, so
+//! paging by `seq` sees each event once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::checkpoints::{ProvenLeaf, Tree};
 use super::{Orgd, path_org_id, reach_org};
 use crate::Result;
+use crate::audit::AuditEvent;
 use crate::authz::Principal;
-use crate::checkpoint::Checkpoint;
-use crate::export::{ExportScope, LineDigest, Manifest};
+use crate::checkpoint::{Checkpoint, PruneAnchor};
+use crate::error::ConflictKind;
+use crate::export::{ExportLink, ExportProof, ExportScope, LineDigest, Manifest};
 use crate::ids::OrgId;
 use crate::keys::Permission;
+use crate::store::Tx;
 
-/// Events read per page.
+/// Events read per page, and at most per link line.
 const PAGE: usize = 1000;
 
 /// An export under way: call [`AuditExport::next_chunk`] until it answers
@@ -29,19 +39,46 @@ pub struct AuditExport {
     scope: ExportScope,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
-    checkpoint: Option<Checkpoint>,
+    /// The checkpoint the export is held to, with its position and tree.
+    held_to: Option<HeldTo>,
     /// The orgs still to export, in id order.
     orgs: VecDeque<OrgId>,
-    /// The org being exported and the last `seq` written of it.
-    current: Option<(OrgId, i64)>,
+    /// The org being exported.
+    current: Option<OrgExport>,
     digest: LineDigest,
     finished: bool,
+}
+
+struct HeldTo {
+    position: i64,
+    checkpoint: Checkpoint,
+    tree: Arc<Tree>,
+}
+
+/// Where the export of one org stands.
+struct OrgExport {
+    id: OrgId,
+    /// The last `seq` read of it.
+    after: i64,
+    /// Its first event in the window was met, and its proof (if any)
+    /// written.
+    opened: bool,
+    /// The `seq` the checkpoint holds for it, once its proof is written.
+    head: Option<i64>,
+    /// The last `seq` exported.
+    last: Option<i64>,
+    /// Link events still to write, up to this `seq`.
+    link_to: Option<i64>,
+    /// The link under way is the one after the org's events: the org is
+    /// done when it is.
+    closing: bool,
 }
 
 impl Orgd {
     /// Starts an export of the org's trail (`scope`: its own events, or its
     /// whole subtree's), of events at or after `start` and before `end`.
-    /// Reach and permission are checked here, before the first byte.
+    /// Reach and permission are checked here, and every chain is verified,
+    /// before the first byte.
     pub async fn audit_export(
         self: &Arc<Self>,
         who: &Principal,
@@ -53,7 +90,7 @@ impl Orgd {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
         let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
-        let orgs = match scope {
+        let orgs: Vec<OrgId> = match scope {
             ExportScope::Own => vec![org.id.clone()],
             ExportScope::Subtree => tx
                 .subtree_orgs(&org.path)
@@ -62,14 +99,43 @@ impl Orgd {
                 .map(|(id, _)| id)
                 .collect(),
         };
-        let checkpoint = tx.latest_checkpoint().await?.map(|(_, c)| c);
+        for id in &orgs {
+            let v = self.verify_chain(tx.as_mut(), id).await?;
+            if !v.valid {
+                return Err(crate::Error::conflict(
+                    ConflictKind::AuditChainInvalid,
+                    format!(
+                        "the audit chain of {id} does not verify (GET /orgs/{id}/audit/verify \
+                         says why), so orgd will not sign an export of it"
+                    ),
+                ));
+            }
+        }
+        // An export that ends is held to the first checkpoint made after its
+        // end, so that what links its last events to the signed heads is
+        // short; else to the latest.
+        let found = match end {
+            Some(end) => match tx.first_checkpoint_since(end).await? {
+                Some(c) => Some(c),
+                None => tx.latest_checkpoint().await?,
+            },
+            None => tx.latest_checkpoint().await?,
+        };
+        let held_to = match found {
+            Some((position, checkpoint)) => Some(HeldTo {
+                tree: self.tree_of(tx.as_mut(), position, &checkpoint).await?,
+                position,
+                checkpoint,
+            }),
+            None => None,
+        };
         Ok(AuditExport {
             orgd: self.clone(),
             org_id: org.id,
             scope,
             start,
             end,
-            checkpoint,
+            held_to,
             orgs: orgs.into(),
             current: None,
             digest: LineDigest::default(),
@@ -82,30 +148,73 @@ impl AuditExport {
     /// The next lines of the export; the last chunk is the manifest line.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
         while !self.finished {
-            let Some((org, after)) = self
-                .current
-                .take()
-                .or_else(|| self.orgs.pop_front().map(|o| (o, 0)))
-            else {
+            let Some(mut org) = self.current.take().or_else(|| {
+                self.orgs.pop_front().map(|id| OrgExport {
+                    id,
+                    after: 0,
+                    opened: false,
+                    head: None,
+                    last: None,
+                    link_to: None,
+                    closing: false,
+                })
+            }) else {
                 self.finished = true;
                 return Ok(Some(self.manifest().await?));
             };
             let mut tx = self.orgd.store.read().await?;
-            let events = tx.chain_events(&org, after, PAGE).await?;
-            drop(tx);
-            if events.len() == PAGE
-                && let Some(last) = events.last()
-            {
-                self.current = Some((org, last.seq));
-            }
             let mut out = Vec::new();
-            for e in &events {
-                let after_start = self.start.is_none_or(|s| e.timestamp >= s);
-                let before_end = self.end.is_none_or(|t| e.timestamp < t);
-                if after_start && before_end {
+            if let Some(to) = org.link_to {
+                self.write_link(tx.as_mut(), &mut org, to, &mut out).await?;
+                if org.link_to.is_none() && org.closing {
+                    drop(tx);
+                    if !out.is_empty() {
+                        return Ok(Some(out));
+                    }
+                    continue;
+                }
+            } else {
+                let events = tx.chain_events(&org.id, org.after, PAGE).await?;
+                let more = events.len() == PAGE;
+                for e in &events {
+                    if !self.in_window(e) {
+                        org.after = e.seq;
+                        continue;
+                    }
+                    if !org.opened {
+                        org.opened = true;
+                        self.open(tx.as_mut(), &mut org, e, &mut out).await?;
+                        if org.link_to.is_some() {
+                            // The link before the window comes first; this
+                            // page is read again after it.
+                            break;
+                        }
+                    }
                     self.digest.write(e, &mut out);
+                    org.after = e.seq;
+                    org.last = Some(e.seq);
+                }
+                if org.link_to.is_none() && !more {
+                    // The org's events are all read: link its last one to
+                    // the checkpointed head, if that lies beyond.
+                    match (org.head, org.last) {
+                        (Some(head), Some(last)) if head > last => {
+                            org.after = last;
+                            org.link_to = Some(head);
+                            org.closing = true;
+                        }
+                        _ => {
+                            drop(tx);
+                            if !out.is_empty() {
+                                return Ok(Some(out));
+                            }
+                            continue;
+                        }
+                    }
                 }
             }
+            drop(tx);
+            self.current = Some(org);
             if !out.is_empty() {
                 return Ok(Some(out));
             }
@@ -113,8 +222,97 @@ impl AuditExport {
         Ok(None)
     }
 
+    fn in_window(&self, e: &AuditEvent) -> bool {
+        self.start.is_none_or(|s| e.timestamp >= s) && self.end.is_none_or(|t| e.timestamp < t)
+    }
+
+    /// The org's first event in the window, `first`, is met: writes its
+    /// proof when the checkpoint holds the org, and sets up the link from
+    /// the checkpointed head (or the prune anchor past it) to `first`.
+    async fn open(
+        &mut self,
+        tx: &mut dyn Tx,
+        org: &mut OrgExport,
+        first: &AuditEvent,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let Some(held) = &self.held_to else {
+            return Ok(());
+        };
+        let Some(ProvenLeaf {
+            head,
+            index,
+            tree_size,
+            path,
+        }) = Orgd::proven_leaf(tx, &held.tree, held.position, &held.checkpoint, &org.id).await?
+        else {
+            return Ok(());
+        };
+        let mut anchor: Option<PruneAnchor> = None;
+        if head.seq + 1 < first.seq {
+            // Events between the head and the window: linked, unless
+            // retention removed some of them, when the signed anchor
+            // stands for them and the link starts after it.
+            let mut from = head.seq;
+            if let Some(a) = tx.audit_anchor(&org.id).await?
+                && a.seq > head.seq
+            {
+                from = a.seq;
+                anchor = Some(a);
+            }
+            if from + 1 < first.seq {
+                org.after = from;
+                org.link_to = Some(first.seq - 1);
+            }
+        }
+        org.head = Some(head.seq);
+        self.digest.write_proof(
+            ExportProof {
+                leaf: head,
+                leaf_index: i64::try_from(index).unwrap_or(i64::MAX),
+                tree_size: i64::try_from(tree_size).unwrap_or(i64::MAX),
+                path: path.iter().map(hex::encode).collect(),
+                anchor,
+            },
+            out,
+        );
+        Ok(())
+    }
+
+    /// One link line: the org's events after `org.after`, up to `to`.
+    async fn write_link(
+        &mut self,
+        tx: &mut dyn Tx,
+        org: &mut OrgExport,
+        to: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let want = usize::try_from(to - org.after).unwrap_or(0).min(PAGE);
+        let events = tx.chain_events(&org.id, org.after, want).await?;
+        match events.last() {
+            Some(last) if last.seq < to => org.after = last.seq,
+            // Done, or the chain ends short of `to` (a link the verifier
+            // will refuse; the chains were verified, so only a change made
+            // since would do it).
+            _ => org.link_to = None,
+        }
+        if let (None, Some(last)) = (org.link_to, events.last()) {
+            org.after = last.seq;
+        }
+        if !events.is_empty() {
+            self.digest.write_link(
+                ExportLink {
+                    org_id: org.id.to_string(),
+                    events,
+                },
+                out,
+            );
+        }
+        Ok(())
+    }
+
     async fn manifest(&mut self) -> Result<Vec<u8>> {
-        let (count, sha256) = std::mem::take(&mut self.digest).finish();
+        let d = std::mem::take(&mut self.digest).finish();
         let mut tx = self.orgd.store.read().await?;
         let key = self.orgd.signing_key(tx.as_mut()).await?;
         drop(tx);
@@ -123,9 +321,11 @@ impl AuditExport {
             scope: self.scope.as_str().to_owned(),
             start: self.start,
             end: self.end,
-            count,
-            sha256,
-            checkpoint: self.checkpoint.take(),
+            count: d.count,
+            proofs: d.proofs,
+            linked: d.linked,
+            sha256: d.sha256,
+            checkpoint: self.held_to.take().map(|h| h.checkpoint),
             kid: String::new(),
             signature: String::new(),
         };

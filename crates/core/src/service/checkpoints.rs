@@ -17,13 +17,13 @@
 use std::sync::{Arc, Mutex};
 
 use super::{Orgd, path_org_id, reach_org};
-use crate::audit::Checkpointed;
+use crate::audit::{ChainVerifier, Checkpointed};
 use crate::authz::Principal;
 use crate::checkpoint::{
     AuditKey, AuditKeyRecord, Checkpoint, Head, Heads, InclusionProof, LeafSet, SigningKey,
     head_leaf,
 };
-use crate::error::FieldError;
+use crate::error::{ConflictKind, FieldError};
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::keys::Permission;
 use crate::page::{Page, paginate};
@@ -40,7 +40,7 @@ pub(super) struct AuditSigning {
 }
 
 #[derive(Debug)]
-struct Tree {
+pub(super) struct Tree {
     position: i64,
     leaves: LeafSet,
 }
@@ -238,19 +238,40 @@ impl Orgd {
     }
 
     /// The tree of checkpoint `position`: from memory, or rebuilt from its
-    /// stored leaves and held to its signed root.
-    async fn tree_of(&self, tx: &mut dyn Tx, position: i64, c: &Checkpoint) -> Result<Arc<Tree>> {
+    /// stored leaves and held to its signed root and its signature. Stored
+    /// leaves or a checkpoint changed outside orgd are an
+    /// [`ConflictKind::AuditChainInvalid`]: nothing may be proven, verified
+    /// or signed against them.
+    pub(super) async fn tree_of(
+        &self,
+        tx: &mut dyn Tx,
+        position: i64,
+        c: &Checkpoint,
+    ) -> Result<Arc<Tree>> {
         if let Some(t) = self.remembered()
             && t.position == position
         {
             return Ok(t);
+        }
+        let signed = tx
+            .audit_keys()
+            .await?
+            .iter()
+            .filter_map(AuditKeyRecord::public)
+            .any(|k| k.kid == c.kid && c.verify(&k));
+        if !signed {
+            return Err(tampered(format!(
+                "checkpoint {} is not signed by an audit key orgd lists; run `orgd audit \
+                 verify-checkpoints`",
+                c.id
+            )));
         }
         let heads = tx.checkpoint_leaves(position).await?.into_sorted();
         let leaves = LeafSet::new(&heads);
         if hex::encode(leaves.root()) != c.root_hash
             || i64::try_from(leaves.size()).ok() != Some(c.tree_size)
         {
-            return Err(Error::Internal(format!(
+            return Err(tampered(format!(
                 "the stored leaves of checkpoint {} do not match its signed root; run `orgd \
                  audit verify-checkpoints`",
                 c.id
@@ -259,6 +280,71 @@ impl Orgd {
         let tree = Arc::new(Tree { position, leaves });
         self.remember(tree.clone());
         Ok(tree)
+    }
+
+    /// The org's leaf in checkpoint `position`, held to the checkpoint's
+    /// signed `tree` (from [`Orgd::tree_of`]; never the stored row alone:
+    /// someone with the database could replace it), with its place in it.
+    pub(super) async fn proven_leaf(
+        tx: &mut dyn Tx,
+        tree: &Tree,
+        position: i64,
+        c: &Checkpoint,
+        org: &OrgId,
+    ) -> Result<Option<ProvenLeaf>> {
+        let stored = tx.checkpoint_leaf(org, position).await?;
+        let index = tree.leaves.index_of(org.as_str());
+        match (stored, index) {
+            (None, None) => Ok(None),
+            (Some(head), Some(index)) if tree.leaves.leaf(index) == Some(&head.leaf_hash()) => {
+                let path = tree.leaves.inclusion_path(index).ok_or_else(|| {
+                    Error::Internal(format!("leaf {index} of checkpoint {} has no path", c.id))
+                })?;
+                Ok(Some(ProvenLeaf {
+                    head,
+                    index,
+                    tree_size: tree.leaves.size(),
+                    path,
+                }))
+            }
+            _ => Err(tampered(format!(
+                "the stored leaf of {org} in checkpoint {} is not the one its signed tree holds",
+                c.id
+            ))),
+        }
+    }
+
+    /// What the org's chain is held to: the head the latest checkpoint
+    /// signed for it, proven through the checkpoint's tree (see
+    /// [`crate::audit::ChainVerifier::against`]).
+    pub(super) async fn chain_verifier(
+        &self,
+        tx: &mut dyn Tx,
+        org: &OrgId,
+    ) -> Result<ChainVerifier> {
+        let Some((position, c)) = tx.latest_checkpoint().await? else {
+            return Ok(ChainVerifier::default());
+        };
+        let proven = match self.tree_of(tx, position, &c).await {
+            Ok(tree) => Self::proven_leaf(tx, &tree, position, &c, org).await,
+            Err(e) => Err(e),
+        };
+        match proven {
+            Ok(Some(ProvenLeaf { head, .. })) => Ok(ChainVerifier::against(Some(Checkpointed {
+                checkpoint_id: c.id,
+                seq: head.seq,
+                hash: head.hash,
+            }))),
+            Ok(None) => Ok(ChainVerifier::default()),
+            Err(Error::Conflict {
+                kind: ConflictKind::AuditChainInvalid,
+                detail,
+            }) => {
+                tracing::warn!(org = %org, "{detail}");
+                Ok(ChainVerifier::against_unverifiable(c.id))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn remembered(&self) -> Option<Arc<Tree>> {
@@ -347,35 +433,39 @@ impl Orgd {
             None => tx.latest_checkpoint().await?,
         };
         let (position, c) = found.ok_or(Error::NotFound("checkpoint"))?;
-        let leaf = tx
-            .checkpoint_leaf(&org.id, position)
+        let tree = self.tree_of(tx.as_mut(), position, &c).await?;
+        let proven = Self::proven_leaf(tx.as_mut(), &tree, position, &c, &org.id)
             .await?
             .ok_or(Error::NotFound(
                 "audit head of this organization in the checkpoint",
             ))?;
-        let tree = self.tree_of(tx.as_mut(), position, &c).await?;
-        let index = tree.leaves.index_of(org.id.as_str());
-        let path = index.and_then(|i| tree.leaves.inclusion_path(i));
-        let (Some(index), Some(path)) = (index, path) else {
-            return Err(Error::Internal(format!(
-                "checkpoint {} has a stored leaf for {} but no place in its tree",
-                c.id, org.id
-            )));
-        };
-        if tree.leaves.leaf(index) != Some(&leaf.leaf_hash()) {
-            return Err(Error::Internal(format!(
-                "the stored leaf of {} in checkpoint {} does not match its tree",
-                org.id, c.id
-            )));
-        }
-        Ok(InclusionProof {
-            checkpoint: c,
-            leaf,
-            leaf_index: i64::try_from(index).unwrap_or(i64::MAX),
-            tree_size: i64::try_from(tree.leaves.size()).unwrap_or(i64::MAX),
-            path: path.iter().map(hex::encode).collect(),
-        })
+        Ok(proven.proof(c))
     }
+}
+
+/// An org's leaf in a checkpoint, proven through its tree.
+pub(super) struct ProvenLeaf {
+    pub head: Head,
+    pub index: usize,
+    pub tree_size: usize,
+    pub path: Vec<crate::merkle::Hash>,
+}
+
+impl ProvenLeaf {
+    pub fn proof(self, checkpoint: Checkpoint) -> InclusionProof {
+        InclusionProof {
+            checkpoint,
+            leaf: self.head,
+            leaf_index: i64::try_from(self.index).unwrap_or(i64::MAX),
+            tree_size: i64::try_from(self.tree_size).unwrap_or(i64::MAX),
+            path: self.path.iter().map(hex::encode).collect(),
+        }
+    }
+}
+
+/// The database holds what orgd did not write.
+fn tampered(detail: String) -> Error {
+    Error::conflict(ConflictKind::AuditChainInvalid, detail)
 }
 
 /// What `orgd audit verify-checkpoints` found.
@@ -504,23 +594,4 @@ async fn chain_at(tx: &mut dyn Tx, org: &OrgId, seq: i64) -> Result<ChainAt> {
         Some(a) if a.seq > seq => ChainAt::PrunedPast,
         _ => ChainAt::Missing,
     })
-}
-
-/// The head the latest checkpoint holds for `org`, which its chain must
-/// reach unchanged (see [`crate::audit::ChainVerifier::against`]).
-pub(super) async fn checkpointed_head(
-    tx: &mut dyn Tx,
-    org: &OrgId,
-) -> Result<Option<Checkpointed>> {
-    let Some((position, c)) = tx.latest_checkpoint().await? else {
-        return Ok(None);
-    };
-    Ok(tx
-        .checkpoint_leaf(org, position)
-        .await?
-        .map(|Head { seq, hash, .. }| Checkpointed {
-            checkpoint_id: c.id,
-            seq,
-            hash,
-        }))
 }

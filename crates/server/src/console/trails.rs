@@ -56,6 +56,11 @@ async fn checkpoint_proof(
     let proof = match state.orgd.audit_proof(who, org_id, None).await {
         Ok(p) => p,
         Err(orgd_core::Error::NotFound(_)) => return Ok(None),
+        // The verification above says why there is no proof to show.
+        Err(orgd_core::Error::Conflict {
+            kind: orgd_core::error::ConflictKind::AuditChainInvalid,
+            ..
+        }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let key = state
@@ -210,6 +215,7 @@ pub async fn audit(
                     p { span.badge.bad { "broken" }
                         @if v.truncated { " The chain is shorter than its signed checkpoint: events were cut from its end." }
                         @if let Some(seq) = v.first_bad_seq { " The chain breaks at event " (seq) "." }
+                        @if v.checkpoint_invalid { " The signed checkpoint it is held to no longer checks (its stored leaves or its signature were changed): the database was changed outside orgd." }
                     }
                 }
                 p.muted { "Head " code { (v.head) }

@@ -155,17 +155,23 @@ pub struct ExportParams {
     scope: Option<String>,
 }
 
-/// The audit trail as NDJSON: one event a line (each org's chain in order),
-/// then one line `{"manifest": {…}}` that counts and hashes the event lines,
-/// holds the latest signed checkpoint, and is signed. `orgd audit
-/// verify-export FILE --public-key KEY` checks it offline.
+/// The audit trail as NDJSON, org by org: before an org's events (one
+/// event a line, its chain in order), a line `{"proof": {…}}` with the
+/// org's head in the export's signed checkpoint and its inclusion path;
+/// where the window leaves a gap between the exported events and that
+/// head, lines `{"link": {"org_id", "events"}}` with the events that close
+/// it; then one line `{"manifest": {…}}` that counts and hashes every line
+/// before it, holds the checkpoint (the first made at or after `end`, else
+/// the latest), and is signed. `orgd audit verify-export FILE --public-key
+/// KEY` checks it offline. A chain that does not verify is never signed:
+/// 409 `audit-chain-invalid` instead.
 #[utoipa::path(
     get, path = "/orgs/{org_id}/audit/export", tag = "audit",
     params(("org_id" = String, Path, description = "The organization's id"), ExportParams),
     responses(
         (status = 200, content_type = "application/x-ndjson", body = String),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
-        (status = 404, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
     )
 )]
 async fn export_audit(

@@ -99,14 +99,16 @@ pub struct ProofParams {
     checkpoint: Option<String>,
 }
 
-/// The organization's chain head in a signed checkpoint, and its inclusion path.
+/// The organization's chain head in a signed checkpoint, and its inclusion
+/// path. 409 `audit-chain-invalid` when the checkpoint's stored leaves no
+/// longer fit its signed root (the database was changed outside orgd).
 #[utoipa::path(
     get, path = "/orgs/{org_id}/audit/proof", tag = "audit",
     params(("org_id" = String, Path, description = "The organization's id"), ProofParams),
     responses(
         (status = 200, body = InclusionProof),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
-        (status = 404, body = ProblemBody),
+        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
     )
 )]
 async fn audit_proof(

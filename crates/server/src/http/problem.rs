@@ -58,6 +58,7 @@ problem_kinds! {
     LimitExceeded => CONFLICT, "limit-exceeded", "The organization holds its limit already";
     IdempotencyReuse => CONFLICT, "idempotency-key-reuse", "Idempotency-Key reused with another request", ConflictKind;
     IdempotencyInProgress => CONFLICT, "idempotency-key-in-progress", "A request with this Idempotency-Key is in progress", ConflictKind;
+    AuditChainInvalid => CONFLICT, "audit-chain-invalid", "The audit trail does not verify", ConflictKind;
     PreconditionFailed => PRECONDITION_FAILED, "precondition-failed", "The resource has changed";
     RateLimited => TOO_MANY_REQUESTS, "rate-limited", "This API key has made too many requests";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large";

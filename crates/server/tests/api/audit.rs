@@ -85,7 +85,8 @@ async fn every_event_links_to_the_previous_one() {
     assert_eq!(
         v,
         json!({"valid": true, "events": 6, "head": events[0]["hash"], "first_bad_seq": null,
-               "truncated": false, "checkpoint_id": null, "pruned_through_seq": null})
+               "truncated": false, "checkpoint_id": null, "checkpoint_invalid": false,
+               "pruned_through_seq": null})
     );
 }
 

@@ -31,10 +31,36 @@ async fn verify_export(dir: &std::path::Path, body: &[u8], keys: &[&str]) -> (i3
     (code, format!("{out}{err}"))
 }
 
+/// The event lines among `rows` (not the proofs, links or manifest).
+fn events(rows: &[Value]) -> Vec<&Value> {
+    rows.iter().filter(|r| r.get("seq").is_some()).collect()
+}
+
+/// What each line is: `e<seq>` for an event, `proof`, `link<seqs>`,
+/// `manifest`.
+fn shape(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| {
+            if let Some(seq) = r.get("seq") {
+                format!("e{seq}")
+            } else if let Some(l) = r.get("link") {
+                let seqs: Vec<String> = l["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["seq"].to_string())
+                    .collect();
+                format!("link{}", seqs.join(","))
+            } else {
+                r.as_object().unwrap().keys().next().unwrap().clone()
+            }
+        })
+        .collect()
+}
+
 fn rand_suffix() -> String {
     orgd_core::ids::prefixed_ulid("f")
 }
-
 
 #[tokio::test]
 async fn an_export_verifies_offline_and_one_byte_changed_is_refused() {
@@ -55,16 +81,22 @@ async fn an_export_verifies_offline_and_one_byte_changed_is_refused() {
     let manifest = &rows.last().unwrap()["manifest"];
     assert_eq!(manifest["org_id"], "a");
     assert_eq!(manifest["scope"], "self");
-    assert_eq!(manifest["count"], rows.len() - 1);
-    assert!(rows[..rows.len() - 1].iter().all(|e| e["org_id"] == "a"));
+    assert_eq!(manifest["count"], events(&rows).len());
+    assert_eq!(manifest["proofs"], 1);
+    assert_eq!(
+        rows[0]["proof"]["leaf"]["org_id"], "a",
+        "the proof comes first"
+    );
+    assert!(events(&rows).iter().all(|e| e["org_id"] == "a"));
     assert_eq!(manifest["checkpoint"]["tree_size"], 5, "{manifest}");
     let (code, out) = verify_export(dir.path(), &own, &[&key]).await;
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 organization(s) proven"), "{out}");
 
     // The subtree: a, a1 (four events) and the deleted a2, org by org.
     let subtree = export(&app, k, "?scope=subtree").await;
     let rows = lines(&subtree);
-    let orgs: Vec<&str> = rows[..rows.len() - 1]
+    let orgs: Vec<&str> = events(&rows)
         .iter()
         .map(|e| e["org_id"].as_str().unwrap())
         .collect();
@@ -76,6 +108,7 @@ async fn an_export_verifies_offline_and_one_byte_changed_is_refused() {
     let (code, out) = verify_export(dir.path(), &subtree, &[&key]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("of 3 organization(s)"), "{out}");
+    assert!(out.contains("3 organization(s) proven"), "{out}");
 
     // One byte changed, anywhere that matters: refused.
     let at = |needle: &str| {
@@ -145,5 +178,52 @@ async fn an_export_keeps_to_its_window_and_its_reach() {
     for bad in ["?scope=everything", "?start=yesterday"] {
         let res = app.get(k, &format!("/orgs/a/audit/export{bad}")).await;
         problem(res, StatusCode::BAD_REQUEST).await;
+    }
+}
+
+/// A window that stops before the signed heads, or starts after them, is
+/// joined to them by link lines, so every org is still proven offline.
+#[tokio::test]
+async fn a_window_is_linked_to_the_signed_heads_and_verifies_offline() {
+    let app = TestApp::spawn().await;
+    let k = &app.root_key;
+    let step = || app.clock.advance(chrono::Duration::seconds(10));
+    let mark = || orgd_core::time::format(app.clock_now() + chrono::Duration::seconds(5));
+    app.orgs("root/a").await;
+    let after_1 = mark();
+    step();
+    for n in 2..=3 {
+        app.patch(k, "/orgs/a", json!({"name": format!("A {n}")}))
+            .await;
+        step();
+    }
+    app.service.make_checkpoint().await.unwrap();
+    step();
+    app.patch(k, "/orgs/a", json!({"name": "A 4"})).await;
+    let after_4 = mark();
+    step();
+    app.patch(k, "/orgs/a", json!({"name": "A 5"})).await;
+    let key = app.active_audit_key().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    for (query, expected) in [
+        // Held to the checkpoint made after `end` (a at 3): 2 and 3 link.
+        (format!("?end={after_1}"), "proof e1 link2,3 manifest"),
+        // Held to the latest (a at 3): 4 follows it, 5 is after.
+        (String::new(), "proof e1 e2 e3 e4 e5 manifest"),
+        // Starting after the head: 4 links it to the window's 5.
+        (format!("?start={after_4}"), "proof link4 e5 manifest"),
+        // Both ends.
+        (
+            format!("?start={after_1}&end={after_4}"),
+            "proof e2 e3 e4 manifest",
+        ),
+    ] {
+        let body = export(&app, k, &query).await;
+        let rows = lines(&body);
+        assert_eq!(shape(&rows).join(" "), expected, "{query}");
+        let (code, out) = verify_export(dir.path(), &body, &[&key]).await;
+        assert_eq!(code, 0, "{query}: {out}");
+        assert!(out.contains("1 organization(s) proven"), "{query}: {out}");
     }
 }

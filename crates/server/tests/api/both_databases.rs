@@ -14,6 +14,8 @@ mod audit;
 mod audit_export;
 #[path = "../api/audit_retention.rs"]
 mod audit_retention;
+#[path = "../api/audit_tamper.rs"]
+mod audit_tamper;
 #[path = "../api/cache.rs"]
 mod cache;
 #[path = "../api/checkpoints.rs"]

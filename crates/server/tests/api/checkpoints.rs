@@ -78,8 +78,11 @@ fn signed_by(c: &Value, public_key: &str) -> bool {
         .unwrap()
         .try_into()
         .unwrap();
-    key.verify_strict(signed.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig))
-        .is_ok()
+    key.verify_strict(
+        signed.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .is_ok()
 }
 
 /// Whether `proof` (as served) shows its leaf in its checkpoint's tree.
@@ -149,14 +152,25 @@ async fn every_orgs_head_is_proven_in_the_signed_checkpoint_by_an_independent_ve
 
     let latest: Value = app.get_json(&child_key, "/audit/checkpoints/latest").await;
     assert_eq!(latest, c);
-    assert!(signed_by(&latest, &public_key(&app, c["kid"].as_str().unwrap()).await));
+    assert!(signed_by(
+        &latest,
+        &public_key(&app, c["kid"].as_str().unwrap()).await
+    ));
 
-    for (key, org) in [(k, "root"), (k, "beta"), (&child_key, "acme"), (&child_key, "team")] {
+    for (key, org) in [
+        (k, "root"),
+        (k, "beta"),
+        (&child_key, "acme"),
+        (&child_key, "team"),
+    ] {
         let proof: Value = app.get_json(key, &format!("/orgs/{org}/audit/proof")).await;
         assert_eq!(proof["checkpoint"], c, "{org}");
         assert_eq!(proof["leaf"]["org_id"], org);
         let head = app.verify(org).await["head"].clone();
-        assert_eq!(proof["leaf"]["hash"], head, "{org}: the proof is of its head");
+        assert_eq!(
+            proof["leaf"]["hash"], head,
+            "{org}: the proof is of its head"
+        );
         assert!(proves(&proof), "{org}: {proof}");
 
         let mut bent = proof.clone();
@@ -176,7 +190,13 @@ async fn every_orgs_head_is_proven_in_the_signed_checkpoint_by_an_independent_ve
     let second = checkpoint(&app).await;
     assert_eq!(second["prev_id"], c["id"]);
     let old: Value = app
-        .get_json(k, &format!("/orgs/beta/audit/proof?checkpoint={}", c["id"].as_str().unwrap()))
+        .get_json(
+            k,
+            &format!(
+                "/orgs/beta/audit/proof?checkpoint={}",
+                c["id"].as_str().unwrap()
+            ),
+        )
         .await;
     assert_eq!(old["checkpoint"], c);
     assert!(proves(&old));
@@ -184,7 +204,9 @@ async fn every_orgs_head_is_proven_in_the_signed_checkpoint_by_an_independent_ve
     assert_eq!(new["checkpoint"], second);
     assert_eq!(new["leaf"]["seq"], old["leaf"]["seq"].as_i64().unwrap() + 1);
     assert!(proves(&new));
-    let res = app.get(k, "/orgs/beta/audit/proof?checkpoint=ckpt_nope").await;
+    let res = app
+        .get(k, "/orgs/beta/audit/proof?checkpoint=ckpt_nope")
+        .await;
     problem(res, StatusCode::NOT_FOUND).await;
 }
 
@@ -241,7 +263,9 @@ async fn a_clean_shutdown_signs_the_last_changes() {
     let app = TestApp::spawn().await;
     app.org("root", "late").await;
     let app = app.restart().await;
-    let latest: Value = app.get_json(&app.root_key, "/audit/checkpoints/latest").await;
+    let latest: Value = app
+        .get_json(&app.root_key, "/audit/checkpoints/latest")
+        .await;
     assert_eq!(latest["tree_size"], 2);
     let proof: Value = app.get_json(&app.root_key, "/orgs/late/audit/proof").await;
     assert!(proves(&proof));
@@ -281,7 +305,10 @@ async fn a_chain_cut_after_a_checkpoint_is_reported_truncated() {
     assert!(out.contains("\"truncated\": true"), "{out}");
     let (code, out) = cli(&app, &["verify-checkpoints"]).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("org a: event 4") && out.contains("truncated"), "{out}");
+    assert!(
+        out.contains("org a: event 4") && out.contains("truncated"),
+        "{out}"
+    );
 
     // Nor will orgd sign over the cut chain.
     app.org("root", "b").await;
@@ -337,7 +364,14 @@ async fn a_rewritten_chain_is_exposed_by_the_signed_checkpoint() {
     ))
     .await
     .unwrap();
-    assert_eq!(app.verify("a").await["valid"], true);
+    // Verification reads the leaf through the signed tree, so it is not
+    // fooled.
+    let v = app.verify("a").await;
+    assert_eq!(
+        (v["valid"].clone(), v["checkpoint_invalid"].clone()),
+        (json!(false), json!(true)),
+        "{v}"
+    );
     let (code, out) = cli(&app, &["verify-checkpoints"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("do not hash to its signed root"), "{out}");
@@ -372,8 +406,13 @@ async fn a_rewritten_chain_is_exposed_by_the_signed_checkpoint() {
     let (code, out) = cli(&app, &["verify-checkpoints"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("its signature does not verify"), "{out}");
-    assert!(!out.contains("do not hash"), "the leaves fit the new root: {out}");
-    let served: Value = app.get_json(&app.root_key, "/audit/checkpoints/latest").await;
+    assert!(
+        !out.contains("do not hash"),
+        "the leaves fit the new root: {out}"
+    );
+    let served: Value = app
+        .get_json(&app.root_key, "/audit/checkpoints/latest")
+        .await;
     let key = public_key(&app, c["kid"].as_str().unwrap()).await;
     assert!(!signed_by(&served, &key));
 
@@ -417,7 +456,13 @@ async fn keys_rotate_and_checkpoints_signed_before_still_verify() {
     let old_key = keys[0]["public_key"].as_str().unwrap();
     let (code, out) = cli(
         &app,
-        &["verify-checkpoints", "--public-key", new_key, "--public-key", old_key],
+        &[
+            "verify-checkpoints",
+            "--public-key",
+            new_key,
+            "--public-key",
+            old_key,
+        ],
     )
     .await;
     assert_eq!(code, 0, "{out}");
@@ -435,12 +480,16 @@ async fn a_key_from_a_file_signs_and_its_seed_stays_out_of_the_database() {
 
     let keys = app.audit_keys().await;
     assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
-    assert_eq!(keys[0]["public_key"], URL_SAFE_NO_PAD.encode(expected.as_bytes()));
+    assert_eq!(
+        keys[0]["public_key"],
+        URL_SAFE_NO_PAD.encode(expected.as_bytes())
+    );
     let c = checkpoint(&app).await;
     assert!(signed_by(&c, keys[0]["public_key"].as_str().unwrap()));
     let mut db = RawDb::connect(&app.database_url).await;
     assert_eq!(
-        db.scalar("SELECT count(*) FROM audit_keys WHERE seed IS NOT NULL").await,
+        db.scalar("SELECT count(*) FROM audit_keys WHERE seed IS NOT NULL")
+            .await,
         0
     );
     let hex_seed = hex::encode(seed);
@@ -479,18 +528,26 @@ async fn a_saved_proof_is_checked_offline_by_the_cli_and_the_documented_python()
     std::fs::write(&bad, bent.to_string()).unwrap();
 
     let good_path = good.to_str().unwrap();
-    let (code, out, err) = run_cli(&["audit", "verify-proof", good_path, "--public-key", &key]).await;
+    let (code, out, err) =
+        run_cli(&["audit", "verify-proof", good_path, "--public-key", &key]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("proven: b at seq"), "{out}");
-    let (code, out, _) =
-        run_cli(&["audit", "verify-proof", bad.to_str().unwrap(), "--public-key", &key]).await;
+    let (code, out, _) = run_cli(&[
+        "audit",
+        "verify-proof",
+        bad.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ])
+    .await;
     assert_eq!(code, 1, "{out}");
     let other = URL_SAFE_NO_PAD.encode(
         ed25519_dalek::SigningKey::from_bytes(&[9; 32])
             .verifying_key()
             .as_bytes(),
     );
-    let (code, out, _) = run_cli(&["audit", "verify-proof", good_path, "--public-key", &other]).await;
+    let (code, out, _) =
+        run_cli(&["audit", "verify-proof", good_path, "--public-key", &other]).await;
     assert_eq!(code, 1, "another key: {out}");
 
     let page = include_str!("../../../../docs/verifying-the-audit-trail.md");
@@ -513,7 +570,11 @@ async fn a_saved_proof_is_checked_offline_by_the_cli_and_the_documented_python()
         }
     };
     let out = run(good.clone()).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("proven: b seq"));
     let out = run(bad).await;
     assert!(!out.status.success());

@@ -75,6 +75,17 @@ impl TestApp {
         Self::start(storage, root_key, tweak).await
     }
 
+    /// Starts a server on `storage` (as [`TestApp::stop`] hands it back),
+    /// with the root key it was made with: what a test changes between a
+    /// stop and a start, the new server meets.
+    pub async fn start_on(
+        storage: Storage,
+        root_key: String,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start(storage, root_key, tweak).await
+    }
+
     async fn start(storage: Storage, root_key: String, tweak: impl FnOnce(&mut Config)) -> Self {
         let database_url = storage.database_url.clone();
         let mut config = Config::new(
