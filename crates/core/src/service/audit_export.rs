@@ -30,6 +30,8 @@ use crate::store::Tx;
 
 /// Events read per page, and at most per link line.
 const PAGE: usize = 1000;
+/// Orgs whose chains are verified in one read transaction.
+const VERIFY_ORGS: usize = 256;
 
 /// An export under way: call [`AuditExport::next_chunk`] until it answers
 /// `None`.
@@ -99,18 +101,26 @@ impl Orgd {
                 .map(|(id, _)| id)
                 .collect(),
         };
-        for id in &orgs {
-            let v = self.verify_chain(tx.as_mut(), id).await?;
-            if !v.valid {
-                return Err(crate::Error::conflict(
-                    ConflictKind::AuditChainInvalid,
-                    format!(
-                        "the audit chain of {id} does not verify (GET /orgs/{id}/audit/verify \
-                         says why), so orgd will not sign an export of it"
-                    ),
-                ));
+        drop(tx);
+        // A few hundred orgs per read transaction: no snapshot is held for
+        // the whole of a large subtree.
+        for batch in orgs.chunks(VERIFY_ORGS) {
+            let mut tx = self.store.read().await?;
+            for id in batch {
+                let v = self.verify_chain(tx.as_mut(), id).await?;
+                if !v.valid {
+                    return Err(crate::Error::conflict(
+                        ConflictKind::AuditChainInvalid,
+                        format!(
+                            "the audit chain of {id} does not verify (GET \
+                             /orgs/{id}/audit/verify says why), so orgd will not sign an \
+                             export of it"
+                        ),
+                    ));
+                }
             }
         }
+        let mut tx = self.store.read().await?;
         // An export that ends is held to the first checkpoint made after its
         // end, so that what links its last events to the signed heads is
         // short; else to the latest.
