@@ -8,6 +8,13 @@ use crate::keys::{Permission, Permissions};
 use crate::org::{OrgRecord, path_has};
 use crate::{Error, Result};
 
+/// What every webhook operation needs, reading them included (SPEC §11):
+/// `admin` to manage them, and `read` because a webhook delivers what the
+/// event feed serves (replays included), and the feed needs `read`. Without
+/// it, an `admin`-only key refused the org and its feed could read both
+/// through a receiver of its own.
+pub const WEBHOOKS: Permissions = Permissions::of(&[Permission::Admin, Permission::Read]);
+
 /// The caller of an operation: an API key, or the operator's CLI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
@@ -49,14 +56,19 @@ impl Principal {
         }
     }
 
-    pub fn require(&self, p: Permission) -> Result<()> {
-        if self.permissions.has(p) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "this API key lacks the '{}' permission",
-                p.as_str()
-            )))
+    /// Holds every permission of `needed` (one [`Permission`], or a set such
+    /// as [`WEBHOOKS`]), or the 403 naming those it lacks.
+    pub fn require(&self, needed: impl Into<Permissions>) -> Result<()> {
+        let lacking = self.permissions.lacking(needed.into());
+        match lacking.names().split_last() {
+            None => Ok(()),
+            Some((one, [])) => Err(Error::Forbidden(format!(
+                "this API key lacks the '{one}' permission"
+            ))),
+            Some((last, rest)) => Err(Error::Forbidden(format!(
+                "this API key lacks the '{}' and '{last}' permissions",
+                rest.join("', '")
+            ))),
         }
     }
 
@@ -75,7 +87,7 @@ impl Principal {
     pub fn reach_as<O: std::borrow::Borrow<OrgRecord>>(
         &self,
         org: Option<O>,
-        perm: Permission,
+        perm: impl Into<Permissions>,
     ) -> Result<O> {
         let org = self.reach(org)?;
         self.require(perm)?;
@@ -194,5 +206,28 @@ mod tests {
             k.require(Permission::Write),
             Err(Error::Forbidden(_))
         ));
+    }
+
+    #[test]
+    fn webhooks_need_admin_and_read_both() {
+        let forbidden = |perms: &[&str]| match key_of("a", perms).require(WEBHOOKS) {
+            Ok(()) => None,
+            Err(Error::Forbidden(why)) => Some(why),
+            Err(e) => panic!("{e:?}"),
+        };
+        assert_eq!(forbidden(&["read", "admin"]), None);
+        assert_eq!(forbidden(&["read", "write", "delete", "admin"]), None);
+        assert_eq!(
+            forbidden(&["admin", "write", "delete"]).as_deref(),
+            Some("this API key lacks the 'read' permission")
+        );
+        assert_eq!(
+            forbidden(&["read", "write", "delete"]).as_deref(),
+            Some("this API key lacks the 'admin' permission")
+        );
+        assert_eq!(
+            forbidden(&["write"]).as_deref(),
+            Some("this API key lacks the 'read' and 'admin' permissions")
+        );
     }
 }

@@ -32,7 +32,7 @@ impl Permission {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
-    fn bit(self) -> u8 {
+    const fn bit(self) -> u8 {
         1 << (self as u8)
     }
 }
@@ -46,8 +46,24 @@ impl Permissions {
         Self::from_iter(Permission::ALL)
     }
 
+    /// The set of `ps`, in a `const` (an operation's requirement).
+    pub const fn of(ps: &[Permission]) -> Self {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < ps.len() {
+            bits |= ps[i].bit();
+            i += 1;
+        }
+        Self(bits)
+    }
+
     pub fn has(self, p: Permission) -> bool {
         self.0 & p.bit() != 0
+    }
+
+    /// Those of `needed` that this set lacks.
+    pub fn lacking(self, needed: Permissions) -> Permissions {
+        Self(needed.0 & !self.0)
     }
 
     pub fn is_subset_of(self, other: Permissions) -> bool {
@@ -91,6 +107,12 @@ impl Permissions {
 
     pub fn from_csv(s: &str) -> Result<Self, Vec<String>> {
         Self::parse_names(s.split(',').filter(|n| !n.is_empty()))
+    }
+}
+
+impl From<Permission> for Permissions {
+    fn from(p: Permission) -> Self {
+        Self(p.bit())
     }
 }
 

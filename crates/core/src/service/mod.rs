@@ -36,7 +36,7 @@ use crate::authz::Principal;
 use crate::clock::Clock;
 use crate::events::{Event, NewEvent};
 use crate::ids::{OrgId, prefixed_ulid};
-use crate::keys::{self, KeyRecord, Permission, Permissions};
+use crate::keys::{self, KeyRecord, Permissions};
 use crate::limits::Limited;
 use crate::org::OrgRecord;
 use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
@@ -368,7 +368,7 @@ impl Orgd {
         &self,
         who: &Principal,
         id: &str,
-        perm: Permission,
+        perm: impl Into<Permissions>,
     ) -> Result<Arc<OrgRecord>> {
         let id = path_org_id(id)?;
         who.reach_as(self.org_record(&id).await?, perm)
@@ -471,7 +471,7 @@ impl Change<'_> {
         &mut self,
         who: &Principal,
         id: &OrgId,
-        perm: Permission,
+        perm: impl Into<Permissions>,
     ) -> Result<OrgRecord> {
         who.reach_as(self.tx.lock_org(id).await?, perm)
     }
@@ -530,7 +530,7 @@ async fn reach_org(
     tx: &mut dyn Tx,
     who: &Principal,
     id: &OrgId,
-    perm: Permission,
+    perm: impl Into<Permissions>,
 ) -> Result<OrgRecord> {
     who.reach_as(tx.org(id).await?, perm)
 }

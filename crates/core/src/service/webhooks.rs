@@ -1,6 +1,7 @@
-//! Webhook endpoints: their management (`admin`), their deliveries log,
-//! retrying one delivery and replaying past events. Queuing and sending are
-//! in `deliveries`.
+//! Webhook endpoints: their management, their deliveries log, retrying one
+//! delivery and replaying past events, every one of them needing
+//! [`authz::WEBHOOKS`] (`admin` and `read`). Queuing and sending are in
+//! `deliveries`.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -9,9 +10,8 @@ use serde_json::Value;
 
 use super::{Orgd, Origin, json, path_org_id, reach_org};
 use crate::audit::Target;
-use crate::authz::Principal;
+use crate::authz::{self, Principal};
 use crate::ids::prefixed_ulid;
-use crate::keys::Permission;
 use crate::org::OrgRecord;
 use crate::page::{Page, PageRequest, encode_number_cursor, paginate};
 use crate::webhooks::{
@@ -157,8 +157,7 @@ impl Orgd {
         // Reach and permission before the body: a caller who may not manage
         // the org's webhooks learns nothing from it, nor makes orgd resolve
         // names. (Checked again under the org's lock below.)
-        self.read_org(who, org_id.as_str(), Permission::Admin)
-            .await?;
+        self.read_org(who, org_id.as_str(), authz::WEBHOOKS).await?;
         let mut errors = Vec::new();
         let types = valid_types(new.types, &mut errors);
         let scope = valid_scope(new.scope.as_deref().unwrap_or("subtree"), &mut errors);
@@ -172,7 +171,7 @@ impl Orgd {
             return Err(Error::Validation(errors));
         }
         let mut c = self.change(who, origin).await?;
-        let org = c.lock_org(who, &org_id, Permission::Admin).await?;
+        let org = c.lock_org(who, &org_id, authz::WEBHOOKS).await?;
         let secret = webhooks::generate_secret();
         let w = WebhookRecord {
             id: prefixed_ulid("whk"),
@@ -217,7 +216,7 @@ impl Orgd {
     ) -> Result<Page<Webhook>> {
         let org_id = path_org_id(org_id)?;
         let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
+        let org = reach_org(tx.as_mut(), who, &org_id, authz::WEBHOOKS).await?;
         let limit = page.limit;
         let rows = tx.list_webhooks(&org.id, &page).await?;
         let page = paginate(rows, limit, |w| crate::page::encode_id_cursor(&w.id));
@@ -243,7 +242,7 @@ impl Orgd {
         patch: WebhookPatch,
     ) -> Result<Webhook> {
         // Reach and permission before the body, as at creation.
-        self.read_org(who, org_id, Permission::Admin).await?;
+        self.read_org(who, org_id, authz::WEBHOOKS).await?;
         let mut errors = Vec::new();
         let types = patch.types.map(|t| valid_types(t, &mut errors));
         let scope = patch.scope.as_deref().map(|s| valid_scope(s, &mut errors));
@@ -284,7 +283,8 @@ impl Orgd {
         .await
     }
 
-    /// The one path of a change to an endpoint: the org locked with `admin`,
+    /// The one path of a change to an endpoint: the org locked with
+    /// [`authz::WEBHOOKS`],
     /// the endpoint locked, `apply`'d (with the change's time), written and
     /// audited as `action`. Returns the endpoint as it is after.
     async fn change_webhook(
@@ -298,7 +298,7 @@ impl Orgd {
     ) -> Result<Webhook> {
         let org_id = path_org_id(org_id)?;
         let mut c = self.change(who, origin).await?;
-        let org = c.lock_org(who, &org_id, Permission::Admin).await?;
+        let org = c.lock_org(who, &org_id, authz::WEBHOOKS).await?;
         let mut w =
             c.tx.lock_webhook(id)
                 .await?
@@ -330,7 +330,7 @@ impl Orgd {
     ) -> Result<()> {
         let org_id = path_org_id(org_id)?;
         let mut c = self.change(who, origin).await?;
-        let org = c.lock_org(who, &org_id, Permission::Admin).await?;
+        let org = c.lock_org(who, &org_id, authz::WEBHOOKS).await?;
         let w =
             c.tx.lock_webhook(id)
                 .await?
@@ -464,7 +464,7 @@ impl Orgd {
 }
 
 /// The org and its endpoint `id` as `tx` sees them, if the caller reaches
-/// the org with `admin`: the preamble of every operation on one endpoint
+/// the org with [`authz::WEBHOOKS`]: the preamble of every operation on one endpoint
 /// but its changes (`Orgd::change_webhook`).
 async fn reach_webhook(
     tx: &mut dyn crate::store::Tx,
@@ -473,7 +473,7 @@ async fn reach_webhook(
     id: &str,
 ) -> Result<(OrgRecord, WebhookRecord)> {
     let org_id = path_org_id(org_id)?;
-    let org = reach_org(tx, who, &org_id, Permission::Admin).await?;
+    let org = reach_org(tx, who, &org_id, authz::WEBHOOKS).await?;
     let w = tx
         .webhook_by_id(id)
         .await?

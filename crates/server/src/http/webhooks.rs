@@ -1,6 +1,7 @@
 //! `/orgs/{org_id}/webhooks`: endpoints that receive the org's events
 //! (SPEC §11), their deliveries, retries and replays. Every route needs
-//! `admin` in the org.
+//! `admin` and `read` in the org (`orgd_core::authz::WEBHOOKS`): a webhook
+//! delivers what the event feed serves.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -144,7 +145,7 @@ fn with_secret(status: StatusCode, shown: WebhookWithSecret, location: Option<&s
     params(("org_id" = String, Path, description = "The organization's id"), PageParams),
     responses(
         (status = 200, body = Vec<Webhook>, headers(("Link" = String))),
-        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody),
         (status = 404, body = ProblemBody),
     )
 )]
@@ -173,7 +174,7 @@ async fn list_webhooks(
     responses(
         (status = 201, body = WebhookWithSecretBody, headers(("Location" = String))),
         (status = 400, description = "A bad field, or a URL whose host is (or resolves to) an address webhooks may not target", body = ProblemBody),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody), (status = 404, body = ProblemBody),
     )
 )]
 async fn create_webhook(
@@ -208,7 +209,7 @@ async fn create_webhook(
     ),
     responses(
         (status = 200, body = Webhook),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody), (status = 404, body = ProblemBody),
     )
 )]
 async fn get_webhook(
@@ -232,7 +233,7 @@ async fn get_webhook(
     request_body = UpdateWebhookBody,
     responses(
         (status = 200, body = Webhook),
-        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody),
         (status = 404, body = ProblemBody),
     )
 )]
@@ -265,7 +266,7 @@ async fn update_webhook(
     ),
     responses(
         (status = 200, body = Message),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody), (status = 404, body = ProblemBody),
     )
 )]
 async fn delete_webhook(
@@ -292,7 +293,7 @@ async fn delete_webhook(
     ),
     responses(
         (status = 200, body = WebhookWithSecretBody),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody), (status = 404, body = ProblemBody),
     )
 )]
 async fn rotate_secret(
@@ -318,7 +319,7 @@ async fn rotate_secret(
     ),
     responses(
         (status = 200, body = Vec<Delivery>, headers(("Link" = String))),
-        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody),
         (status = 404, body = ProblemBody),
     )
 )]
@@ -361,7 +362,7 @@ async fn list_deliveries(
     ),
     responses(
         (status = 202, body = Delivery),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody), (status = 404, body = ProblemBody),
     )
 )]
 async fn retry_delivery(
@@ -390,7 +391,7 @@ async fn retry_delivery(
     responses(
         (status = 202, body = ReplayedBody),
         (status = 400, description = "Neither or both of `after` and `since`, or a bad one", body = ProblemBody),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, description = "The key lacks `admin` or `read` (every webhook route needs both: a webhook delivers what the event feed serves)", body = ProblemBody), (status = 404, body = ProblemBody),
     )
 )]
 async fn replay(

@@ -20,10 +20,13 @@
 //!   (both reached, so the permission decides), and on `POST /orgs` under them;
 //! - `t`'s read+write+delete key: 403 on the `api_keys` and `webhooks`
 //!   routes (they need `admin`);
+//! - `t`'s write+delete+admin key: 403 on every `webhooks` route, reading
+//!   included (they need `read` as well: a webhook delivers what the feed
+//!   serves, SPEC §11);
 //! - `t`'s own all-permission key: 403 on the governed routes of `t` itself
 //!   (delete, move, the configs of both route families);
 //! - `t`'s read+write+admin key: 403 minting a key with `delete`;
-//! - every valid key: 200 on `GET /orgs`, `GET /me`, the known configs and
+//! - every valid key with `read`: 200 on `GET /orgs`, `GET /me`, the known configs and
 //!   the latest audit checkpoint; a key of any org but the root: 403 on the
 //!   list of checkpoints (SPEC §12: root-org keys).
 //!
@@ -57,6 +60,8 @@ enum Kind {
     ReadOnly,
     /// A key of `t` with `read`, `write` and `delete`, but no `admin`.
     NoAdmin,
+    /// A key of `t` with `write`, `delete` and `admin`, but no `read`.
+    NoRead,
     /// A key of `t` with every permission, on the routes only a strict
     /// ancestor may use on `t` (governance).
     Own,
@@ -138,7 +143,12 @@ fn has_inner_item(path: &str) -> bool {
 
 /// Routes that need `admin`, reading included.
 fn is_admin_route(path: &str) -> bool {
-    path.starts_with("/orgs/{org_id}/api_keys") || path.starts_with("/orgs/{org_id}/webhooks")
+    path.starts_with("/orgs/{org_id}/api_keys") || is_webhook_route(path)
+}
+
+/// Routes that need `read` as well as `admin`, changes included.
+fn is_webhook_route(path: &str) -> bool {
+    path.starts_with("/orgs/{org_id}/webhooks")
 }
 
 /// Routes that need a key of a strict ancestor of the org they name (SPEC §2,
@@ -176,6 +186,9 @@ fn expect(kind: Kind, method: &Method, path: &str) -> Option<Expect> {
                 Some(status_on(StatusCode::UNAUTHORIZED, vec!["t", MISSING_ORG]))
             }
             (Kind::Unauthenticated, _) => Some(status_on(StatusCode::UNAUTHORIZED, vec![""])),
+            // Here only for the webhooks; reading without `read` is
+            // refused elsewhere as everywhere.
+            (Kind::NoRead, _) => None,
             (_, true) if path == "/audit/checkpoints" => {
                 Some(status_on(StatusCode::FORBIDDEN, vec![""]))
             }
@@ -206,6 +219,9 @@ fn expect(kind: Kind, method: &Method, path: &str) -> Option<Expect> {
         )),
         Kind::ReadOnly if !get => Some(status_on(StatusCode::FORBIDDEN, vec!["t", "t-child"])),
         Kind::NoAdmin if is_admin_route(path) => {
+            Some(status_on(StatusCode::FORBIDDEN, vec!["t", "t-child"]))
+        }
+        Kind::NoRead if is_webhook_route(path) => {
             Some(status_on(StatusCode::FORBIDDEN, vec!["t", "t-child"]))
         }
         Kind::Own => governed(method, path).map(|body| Expect {
@@ -340,12 +356,20 @@ async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_n
         application_id: created(&app, "/orgs/t/applications", json!({"name": "keep"})).await,
         workspace_id: created(&app, "/orgs/t/workspaces", json!({"name": "keep"})).await,
         usergroup_id: created(&app, "/orgs/t/usergroups", json!({"name": "keep"})).await,
-        webhook_id: created(&app, "/orgs/t/webhooks", json!({"url": "https://93.184.216.34/"})).await,
+        webhook_id: created(
+            &app,
+            "/orgs/t/webhooks",
+            json!({"url": "https://93.184.216.34/"}),
+        )
+        .await,
         delivery_id: String::new(),
     };
     let replay = format!("/orgs/t/webhooks/{}/replay", items.webhook_id);
     let since = json!({"since": "2000-01-01T00:00:00Z"});
-    assert_eq!(app.post(&app.root_key, &replay, since).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.post(&app.root_key, &replay, since).await.status(),
+        StatusCode::ACCEPTED
+    );
     let deliveries = format!("/orgs/t/webhooks/{}/deliveries", items.webhook_id);
     let listed: Vec<Value> = app.get_json(&app.root_key, &deliveries).await;
     let items = Items {
@@ -426,6 +450,11 @@ async fn every_route_answers_every_caller_as_the_spec_says_and_refusals_change_n
             name: "key without admin",
             kind: Kind::NoAdmin,
             authorization: bearer(&app.key("t", &["read", "write", "delete"]).await.0),
+        },
+        Caller {
+            name: "key without read",
+            kind: Kind::NoRead,
+            authorization: bearer(&app.key("t", &["write", "delete", "admin"]).await.0),
         },
         Caller {
             name: "the org's own key (governance)",

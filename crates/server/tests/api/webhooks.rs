@@ -1100,7 +1100,7 @@ async fn webhooks_need_admin_and_reach_as_everywhere() {
     let url = "https://93.184.216.34/hook";
     let p_hook = create_hook(&app, "p", json!({"url": url})).await;
     let (c_admin, _) = app.key("c", &["read", "write", "delete", "admin"]).await;
-    let (p_admin, _) = app.key("p", &["admin"]).await;
+    let (p_admin, _) = app.key("p", &["read", "admin"]).await;
     let (p_rw, _) = app.key("p", &["read", "write"]).await;
 
     // The parent's admin manages the child's endpoints.
@@ -1202,6 +1202,91 @@ async fn webhooks_need_admin_and_reach_as_everywhere() {
     // The parent's own endpoint is untouched by all of it.
     let p: Value = app.get_json(&p_admin, &p_path).await;
     assert_eq!(p["url"], url);
+}
+
+/// An `admin` key without `read` is refused the org and its feed; it must
+/// not read them through a webhook either (SPEC §11): it can neither make
+/// one that points at its own receiver, nor point, replay, retry or re-key
+/// one that exists, nor read them. The same calls with `read` as well reach
+/// the receiver, which shows what the refusals kept from it.
+#[tokio::test]
+async fn an_admin_key_without_read_reads_nothing_through_a_webhook() {
+    let app = private_app().await;
+    let receiver = Receiver::start().await;
+    app.org("root", "a").await;
+    let secret = json!({"sso": {"client_secret": "hunter2"}});
+    let res = app
+        .put(&app.root_key, "/orgs/a/customizations", secret)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let hook = create_hook(
+        &app,
+        "a",
+        json!({"url": "https://93.184.216.34/hook", "types": ["customizations.*"]}),
+    )
+    .await;
+    let (admin_only, _) = app.key("a", &["admin", "write", "delete"]).await;
+    let (read_admin, _) = app.key("a", &["read", "admin"]).await;
+
+    // What it may not read directly.
+    app.get_problem(&admin_only, "/orgs/a", StatusCode::FORBIDDEN)
+        .await;
+    app.get_problem(&admin_only, "/orgs/a/events", StatusCode::FORBIDDEN)
+        .await;
+
+    let path = hook.path();
+    let retry = format!("{path}/deliveries/dlv_01jd2x7q0r4b8s2c6v9w3x5y7z/retry");
+    let to_receiver = json!({"url": receiver.url});
+    let since = json!({"since": "2000-01-01T00:00:00Z"});
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            "/orgs/a/webhooks".into(),
+            Some(to_receiver.clone()),
+        ),
+        (Method::GET, "/orgs/a/webhooks".into(), None),
+        (Method::GET, path.clone(), None),
+        (Method::PATCH, path.clone(), Some(to_receiver.clone())),
+        (Method::POST, format!("{path}/rotate_secret"), None),
+        (Method::POST, format!("{path}/replay"), Some(since.clone())),
+        (Method::GET, format!("{path}/deliveries"), None),
+        (Method::POST, retry, None),
+        (Method::DELETE, path.clone(), None),
+    ];
+    for (method, route, body) in &routes {
+        let res = app
+            .send(Some(&admin_only), method.clone(), route, body.as_ref())
+            .await;
+        let p = problem(res, StatusCode::FORBIDDEN).await;
+        assert_eq!(
+            p["detail"], "this API key lacks the 'read' permission",
+            "{method} {route}"
+        );
+    }
+    // Nothing was made, pointed elsewhere, re-keyed or queued: nothing can
+    // reach the receiver.
+    let hooks: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/webhooks").await;
+    assert_eq!(ids(&hooks), [hook.id.as_str()]);
+    let after: Value = app.get_json(&app.root_key, &path).await;
+    assert_eq!(after["url"], "https://93.184.216.34/hook");
+    assert!(after["previous_secret_expires_at"].is_null(), "{after}");
+    assert!(deliveries(&app, &hook, None).await.is_empty());
+
+    // With `read` as well, the same calls reach the receiver.
+    let res = app.patch(&read_admin, &path, to_receiver).await;
+    json_body(res, StatusCode::OK).await;
+    let res = app
+        .post(&read_admin, &format!("{path}/replay"), since)
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let got = receiver
+        .until("the replayed customizations", |got| !got.is_empty())
+        .await;
+    assert_eq!(got[0].event()["type"], "customizations.replace");
+    assert!(
+        String::from_utf8_lossy(&got[0].body).contains("hunter2"),
+        "a webhook delivers what the feed serves"
+    );
 }
 
 #[tokio::test]
