@@ -4,6 +4,7 @@
 use super::{Orgd, path_org_id, reach_org};
 use crate::access::{AccessEntry, AccessFilter, ExternalEvent, parse_external};
 use crate::authz::Principal;
+use crate::ids::OrgId;
 use crate::keys::Permission;
 use crate::page::{Page, PageRequest, paginate};
 use crate::{Error, Result};
@@ -47,5 +48,18 @@ impl Orgd {
         let n = tx.insert_access_entries(&refs).await?;
         tx.commit().await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Whether `who` reaches the org `org_id` as last committed: whether a
+    /// request of theirs that the org's log records may name them there.
+    /// A caller that does not reach the org is logged in it as an unknown
+    /// one, like a bad key (SPEC §5): the org's log must not show who probed
+    /// it from outside. `false` when it cannot be told (a database error),
+    /// so a doubt leaves the caller out.
+    pub async fn reaches(&self, who: &Principal, org_id: &str) -> bool {
+        let Ok(id) = OrgId::parse(org_id) else {
+            return false;
+        };
+        matches!(self.org_record(&id).await, Ok(Some(org)) if who.reaches(&org))
     }
 }

@@ -149,8 +149,20 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
 
     let res = run(inner, req).await;
 
-    let caller = res.extensions().get::<Arc<Caller>>();
     let status = res.status();
+    // The caller, if it reached the org: only then may the org's log name
+    // it, and only then does the request count as the org's. A key that
+    // does not reach the org is logged there as an unknown caller, like a
+    // bad key (SPEC §5): a sibling probing it must leave no name in its
+    // log. Every operation decides reach before anything that succeeds, so
+    // a success was for an org in reach; a failure may have come before
+    // reach was decided (a body or a rate limit refused) or from it (404),
+    // so reach is asked then.
+    let caller = match res.extensions().get::<Arc<Caller>>() {
+        Some(c) if status.is_success() => Some(c),
+        Some(c) if state.orgd.reaches(&c.principal, &t.org_id).await => Some(c),
+        _ => None,
+    };
     let now = state.orgd.now();
     let visit = pending.visit.take().map(|mut v| {
         v.timestamp = now;
@@ -160,9 +172,8 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
         v
     });
     // Counted when the caller reached the org: not for a bad key (401), nor
-    // for an org it may not see (404).
-    let counted =
-        caller.is_some() && status != StatusCode::UNAUTHORIZED && status != StatusCode::NOT_FOUND;
+    // for a key of another org, whatever it was answered.
+    let counted = caller.is_some() && status != StatusCode::UNAUTHORIZED;
     let count = counted.then(|| Month::of(now));
     if let Some(org_id) = pending.org_id.take()
         && (visit.is_some() || count.is_some())

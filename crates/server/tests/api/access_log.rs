@@ -1,6 +1,6 @@
 //! The access log: API traffic, external events, filters, durability.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -152,6 +152,82 @@ async fn a_failed_probe_is_logged_under_the_probed_org() {
     assert_fields(
         &log[0],
         json!({"http_status": 404, "action": "configs.get"}),
+    );
+}
+
+/// A key that does not reach an org leaves no name in the org's log: its
+/// probes are there as an unknown caller's (`user` and `key_id` null), as a
+/// bad key's are, whatever refused them (404 from reach, or a body or media
+/// type refused before reach was decided), and they do not count as the
+/// org's requests. In its own org a failure still names it.
+#[tokio::test]
+async fn a_key_out_of_reach_is_logged_as_an_unknown_caller() {
+    let app = TestApp::spawn().await;
+    app.orgs("root/a1 root/a2").await;
+    let k = &app.root_key;
+    let body = json!({"name": "probe", "permissions": ["read", "write", "delete", "admin"], "user": "alice"});
+    let created = app.created(k, "/orgs/a1/api_keys", body).await;
+    let alice = created["secret"].as_str().unwrap();
+    let alice_id = created["id"].as_str().unwrap();
+
+    app.get_problem(alice, "/orgs/a2", StatusCode::NOT_FOUND)
+        .await;
+    app.get_problem(alice, "/orgs/a2/configs", StatusCode::NOT_FOUND)
+        .await;
+    let res = app.patch(alice, "/orgs/a2", json!({"name": 5})).await;
+    problem(res, StatusCode::BAD_REQUEST).await;
+    let res = app
+        .send_bytes(alice, Method::POST, "/orgs/a2/tags", "text/plain", "gold")
+        .await;
+    problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    let bad = "orgd_0000000000000000000000000000000000000000000";
+    app.get_problem(bad, "/orgs/a2", StatusCode::UNAUTHORIZED)
+        .await;
+    // In its own org, a failure names it.
+    let missing_key = format!("/orgs/a1/api_keys/key_{}", "0".repeat(26));
+    app.get_problem(alice, &missing_key, StatusCode::NOT_FOUND)
+        .await;
+    app.flush().await;
+
+    let c: Value = app.get_json(k, "/orgs/a2/consumption").await;
+    assert_eq!(
+        c["metrics"]["api_requests"].as_i64().unwrap_or(0),
+        0,
+        "a key of another org is not a2's traffic: {c}"
+    );
+    let log: Vec<Value> = app.get_json(k, "/orgs/a2/access_log?status=FAILURE").await;
+    let seen: Vec<(i64, &str)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["http_status"].as_i64().unwrap(),
+                e["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (401, "org.get"),
+            (415, "tags.post"),
+            (400, "org.patch"),
+            (404, "configs.get"),
+            (404, "org.get"),
+        ]
+    );
+    for e in &log {
+        assert_fields(
+            e,
+            json!({"user": null, "key_id": null, "status": "FAILURE"}),
+        );
+    }
+    let own: Vec<Value> = app
+        .get_json(k, "/orgs/a1/access_log?action=api_keys.get")
+        .await;
+    assert_eq!(own.len(), 1);
+    assert_fields(
+        &own[0],
+        json!({"http_status": 404, "user": "alice", "key_id": alice_id}),
     );
 }
 
