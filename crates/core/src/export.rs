@@ -913,4 +913,57 @@ mod tests {
             report.problems
         );
     }
+
+    #[test]
+    fn a_signed_prune_anchor_past_the_head_stands_for_the_removed_events() {
+        let key = SigningKey::from_seed(&[3; 32]);
+        let a = test_chain("a", 6);
+        let (c, mut proofs) = checkpoint(&[("a", 2, &a[1].hash)], &key);
+        let anchored = |signer: &SigningKey, seq: usize| {
+            let mut anchor = PruneAnchor {
+                org_id: "a".into(),
+                seq: i64::try_from(seq).unwrap(),
+                hash: a[seq - 1].hash.clone(),
+                pruned_at: DateTime::<Utc>::default(),
+                kid: String::new(),
+                signature: String::new(),
+            };
+            anchor.sign(signer);
+            let mut p = proofs[0].clone();
+            p.anchor = Some(anchor);
+            let (mut out, mut digest) = (Vec::new(), LineDigest::default());
+            digest.write_proof(p, &mut out);
+            a[seq..].iter().for_each(|e| digest.write(e, &mut out));
+            out.extend(manifest(digest, Some(c.clone()), &key));
+            verify(&out, &key)
+        };
+        // Events 1-4 pruned; the checkpoint held 2.
+        let report = anchored(&key, 4);
+        assert_eq!(report.problems, Vec::<String>::new());
+        assert_eq!(report.proven, 1);
+        // Not signed by a key given, or not past the head: refused.
+        let report = anchored(&SigningKey::from_seed(&[4; 32]), 4);
+        assert!(
+            report.problems[0].contains("prune anchor"),
+            "{:?}",
+            report.problems
+        );
+        let report = anchored(&key, 1);
+        assert!(
+            report.problems[0].contains("prune anchor"),
+            "{:?}",
+            report.problems
+        );
+        // Without the anchor, events 5 and 6 do not lead back to event 2.
+        let (mut out, mut digest) = (Vec::new(), LineDigest::default());
+        digest.write_proof(proofs.remove(0), &mut out);
+        a[4..].iter().for_each(|e| digest.write(e, &mut out));
+        out.extend(manifest(digest, Some(c), &key));
+        let report = verify(&out, &key);
+        assert!(
+            report.problems[0].contains("does not lead back to event 2"),
+            "{:?}",
+            report.problems
+        );
+    }
 }
