@@ -295,7 +295,7 @@ impl std::error::Error for Refused {}
 
 fn refused(ip: IpAddr, why: &str) -> Refused {
     Refused(format!(
-        "the host is a {why} address ({ip}), which webhooks may not target"
+        "the host is {ip}, which is not globally reachable ({why}): webhooks may not target it"
     ))
 }
 

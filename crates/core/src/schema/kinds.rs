@@ -206,8 +206,9 @@ field_kind!(
         .max_length(Some(webhooks::MAX_URL_LEN))
         .description(Some(
             "An absolute `http` or `https` URL without credentials or fragment, at most \
-             2048 characters, whose host is not (and does not resolve to) a loopback, \
-             private, link-local or multicast address.",
+             2048 characters, whose host is (and resolves only to) globally reachable \
+             addresses, as the IANA special-purpose registries say: not loopback, private, \
+             link-local, documentation, benchmarking, multicast or another special range.",
         ))
         .examples(["https://hooks.example.com/orgd"])
         .build()

@@ -113,7 +113,9 @@ impl Orgd {
         let refused = |ip: IpAddr, why: &str| {
             FieldError::new(
                 "url",
-                format!("reaches a {why} address ({ip}), which webhooks may not target"),
+                format!(
+                    "reaches {ip}, which is not globally reachable ({why}): webhooks may not target it"
+                ),
             )
         };
         let addrs: Vec<IpAddr> = match url.host() {

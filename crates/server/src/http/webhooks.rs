@@ -37,8 +37,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateWebhookBody {
     /// Where events are posted: `http` or `https`, at most 2048 characters.
-    /// Its host must not be (or resolve to) a loopback, private, link-local
-    /// or multicast address.
+    /// Its host must be (and resolve only to) addresses the IANA
+    /// special-purpose registries count as globally reachable: not
+    /// loopback, private, link-local, documentation, benchmarking,
+    /// multicast or another special range.
     #[schema(value_type = schema::WebhookUrl)]
     url: String,
     /// Event types (`configs.update`) and prefixes (`org.*`); absent or

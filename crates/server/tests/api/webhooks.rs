@@ -883,6 +883,84 @@ async fn private_and_non_http_targets_are_refused_unless_allowed() {
     assert_eq!(webhook["url"], "https://93.184.216.34/hook");
 }
 
+/// Every address the IANA special-purpose registries do not count as
+/// globally reachable is refused as a target, written as a literal in the
+/// URL (no resolving involved), at creation and on a change; the
+/// registry's globally reachable exceptions inside those ranges are not.
+#[tokio::test]
+async fn special_purpose_targets_are_refused() {
+    // No deliverer: the accepted endpoints below are never posted to.
+    let app = TestApp::spawn_with(|c| c.webhooks.workers = 0).await;
+    let hook = create_hook(&app, "root", json!({"url": "https://93.184.216.34/hook"})).await;
+    for host in [
+        "192.0.0.1",
+        "192.0.0.8",
+        "192.0.0.170",
+        "192.0.2.1",
+        "198.18.0.1",
+        "198.19.255.254",
+        "198.51.100.7",
+        "203.0.113.9",
+        "192.88.99.1",
+        "240.0.0.1",
+        "[2001:db8::1]",
+        "[2001::1]",
+        "[2001:2::1]",
+        "[2001:1ff::1]",
+        "[100::1]",
+        "[64:ff9b:1::1]",
+        "[3fff::1]",
+        "[fec0::1]",
+        "[::ffff:192.0.2.1]",
+        "[64:ff9b::c633:6407]",
+    ] {
+        let url = format!("https://{host}/hook");
+        for res in [
+            app.post(&app.root_key, "/orgs/root/webhooks", json!({"url": url}))
+                .await,
+            app.patch(&app.root_key, &hook.path(), json!({"url": url}))
+                .await,
+        ] {
+            let p = problem(res, StatusCode::BAD_REQUEST).await;
+            assert_eq!(error_fields(&p), ["url"], "{url}: {p}");
+            let message = p["errors"][0]["message"].as_str().unwrap();
+            assert!(message.contains("not globally reachable"), "{url}: {p}");
+        }
+    }
+    let list: Vec<Value> = app.get_json(&app.root_key, "/orgs/root/webhooks").await;
+    assert_eq!(ids(&list), [hook.id.as_str()]);
+    let webhook: Value = app.get_json(&app.root_key, &hook.path()).await;
+    assert_eq!(webhook["url"], "https://93.184.216.34/hook");
+    // Anycast services the registry counts as globally reachable.
+    for host in ["192.0.0.9", "192.0.0.10", "[2001:1::1]", "[2001:4:112::1]"] {
+        let url = format!("https://{host}/hook");
+        let res = app
+            .post(&app.root_key, "/orgs/root/webhooks", json!({"url": url}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{url}");
+    }
+}
+
+/// A special-purpose target is refused at delivery too: made while private
+/// targets were allowed, it is not even tried once they are not (before,
+/// an attempt to the documentation range ran into its timeout).
+#[tokio::test]
+async fn a_special_purpose_target_is_refused_again_at_delivery() {
+    let app = private_app().await;
+    app.org("root", "a").await;
+    let url = "http://198.51.100.7/hook";
+    let hook = create_hook(&app, "a", json!({"url": url, "types": ["tag.*"]})).await;
+    let app = app.restart().await;
+    let d = first_attempt(&app, &hook).await;
+    assert_eq!(d["status"], "pending", "{d}");
+    assert!(d["last_status_code"].is_null(), "{d}");
+    let error = d["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("198.51.100.7") && error.contains("documentation, TEST-NET-2"),
+        "{d}"
+    );
+}
+
 /// The delivery of a new tag event of `a` after its first attempt.
 async fn first_attempt(app: &TestApp, hook: &Hook) -> Value {
     let event = tag(app, "a", "gold").await;
