@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DatabaseArgs};
+use crate::http::connections::ConnectionLimits;
 use crate::http::{self, AppState, SharedState};
 use crate::{ingest, jobs};
 
@@ -69,6 +70,7 @@ pub struct Application {
     bootstrap: Bootstrap,
     deliverer: crate::deliverer::Deliverer,
     checkpoint_interval: Duration,
+    connection_limits: ConnectionLimits,
 }
 
 /// The key of `--audit-signing-key-file`. The error names the file, never
@@ -195,6 +197,10 @@ impl Application {
             bootstrap,
             deliverer,
             checkpoint_interval: config.checkpoint_interval,
+            connection_limits: ConnectionLimits {
+                head: config.header_read_timeout,
+                keep_alive: config.keep_alive_timeout,
+            },
         })
     }
 
@@ -223,7 +229,8 @@ impl Application {
     }
 
     /// Cancelling this token stops the server gracefully: no new connections,
-    /// in-flight requests finish, background work stops, the store closes.
+    /// held feed reads answer at once, in-flight requests finish, background
+    /// work stops, the store closes.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
@@ -237,13 +244,17 @@ impl Application {
             checkpointer_stop.clone(),
             self.checkpoint_interval,
         );
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP")?;
+        let stopping = {
+            let (shutdown, orgd) = (self.shutdown.clone(), self.orgd.clone());
+            async move {
+                shutdown.cancelled().await;
+                // Held feed reads answer now rather than when their wait
+                // runs out: in-flight requests are waited for below.
+                orgd.feed().close();
+            }
+        };
+        http::connections::serve(self.listener, self.router, self.connection_limits, stopping)
+            .await;
         // Every connection is closed; requests whose clients hung up may
         // still be running. Once they finish, drain the traffic queue, then
         // close the store.

@@ -153,6 +153,8 @@ pub const DEFAULT_DB_STATEMENT_TIMEOUT_SECS: u64 = store::DEFAULT_STATEMENT_TIME
 pub const DEFAULT_ROOT_ID: &str = "root";
 pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = orgd_core::events::DEFAULT_RETENTION_DAYS;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_SECS: u64 = 75;
 pub const DEFAULT_ACCESS_LOG_RETENTION_DAYS: u32 = 90;
 pub const DEFAULT_WEBHOOK_WORKERS: usize = 8;
 pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
@@ -215,6 +217,17 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "ORGD_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=600), value_name = "SECS")]
     pub request_timeout_secs: u64,
+    /// Seconds a client has to send a request's head (request line and
+    /// headers), from when its connection opens or the request's first byte
+    /// arrives; a slower connection is closed.
+    #[arg(long, env = "ORGD_HEADER_READ_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=600), value_name = "SECS")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds an idle connection is kept open for a next request. Keep it
+    /// above the idle timeout of a proxy or load balancer in front (nginx's
+    /// and AWS's keep upstream connections 60 s), so that it never sends a
+    /// request down a connection orgd is closing.
+    #[arg(long, env = "ORGD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = DEFAULT_KEEP_ALIVE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECS")]
+    pub keep_alive_timeout_secs: u64,
     /// Secret of the root key made on first start of a new database (32–256
     /// printable ASCII characters, no spaces). Ignored, with a warning, once
     /// the database has its root key. Prefer the environment variable:
@@ -312,6 +325,10 @@ pub struct Config {
     pub root_id: OrgId,
     pub max_depth: i64,
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's head.
+    pub header_read_timeout: Duration,
+    /// How long an idle connection is kept for a next request.
+    pub keep_alive_timeout: Duration,
     pub bootstrap_key: Option<SecretString>,
     pub access_log: bool,
     pub access_log_retention: chrono::Duration,
@@ -353,6 +370,8 @@ impl Config {
             root_id: OrgId::from_trusted(DEFAULT_ROOT_ID.to_owned()),
             max_depth: DEFAULT_MAX_DEPTH,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            keep_alive_timeout: Duration::from_secs(DEFAULT_KEEP_ALIVE_TIMEOUT_SECS),
             bootstrap_key: None,
             access_log: true,
             access_log_retention: chrono::Duration::days(i64::from(
@@ -378,6 +397,8 @@ impl From<ServeArgs> for Config {
             root_id: a.root_id,
             max_depth: a.max_depth,
             request_timeout: Duration::from_secs(a.request_timeout_secs),
+            header_read_timeout: Duration::from_secs(a.header_read_timeout_secs),
+            keep_alive_timeout: Duration::from_secs(a.keep_alive_timeout_secs),
             bootstrap_key: a.bootstrap_key,
             access_log: a.access_log == Switch::On,
             access_log_retention: chrono::Duration::days(i64::from(a.access_log_retention_days)),

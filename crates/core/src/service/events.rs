@@ -1,6 +1,7 @@
 //! The pull feed: an org's events (and its subtree's), oldest first, from a
 //! cursor, held open for a while when nothing is new (long poll).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Orgd, path_org_id, reach_org};
@@ -16,11 +17,26 @@ use crate::keys::Permission;
 #[derive(Debug, Default)]
 pub struct Feed {
     notify: tokio::sync::Notify,
+    /// Set when the server begins to shut down: no read waits any more.
+    closed: AtomicBool,
 }
 
 impl Feed {
     pub(super) fn arrived(&self) {
         self.notify.notify_waiters();
+    }
+
+    /// The server is shutting down: every held read answers now, as when
+    /// its wait runs out (an empty page and its cursor), and none waits from
+    /// now on. Shutdown finishes in-flight requests, and one held for 30 s
+    /// would outlast a container's stop grace (Docker's is 10 s).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Completes at the next word of new events. Enable it before looking,
@@ -66,7 +82,8 @@ impl Orgd {
         let deadline = tokio::time::Instant::now() + q.wait;
         loop {
             // Listening starts before the read, so an event that commits
-            // between the read and the wait still wakes it.
+            // between the read and the wait still wakes it (and so does
+            // shutdown, `Feed::close`, which is looked at after).
             let arrived = self.feed.notify.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
@@ -83,12 +100,14 @@ impl Orgd {
             };
             let rows = tx.events_after(&filter, q.after, q.limit).await?;
             drop(tx);
-            if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+            if !rows.is_empty() || tokio::time::Instant::now() >= deadline || self.feed.is_closed()
+            {
                 return page(rows, q.after);
             }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                // Nothing arrived in time: an empty page. (An event committed
-                // on a node whose word is late is read by the next request.)
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() || self.feed.is_closed() {
+                // Nothing arrived in time (or the server is stopping): an
+                // empty page. (An event committed on a node whose word is
+                // late is read by the next request.)
                 return page(Vec::new(), q.after);
             }
         }

@@ -209,8 +209,9 @@ const PRUNE_AT: usize = 10_000;
 /// Failed sign-ins, counted per client address (the address the
 /// trusted-proxy rule gives, see `client_ip.rs`). governor counts the
 /// failures; an address it refuses is blocked until governor would let it
-/// fail again, and a blocked address cannot try at all (a correct key
-/// included), so guessing stays at the rate above.
+/// fail again, and while it is, a wrong key is answered 429 rather than
+/// 401. A right key signs in all the same (`sign_in.rs`): behind a proxy
+/// everyone shares one address.
 pub struct SignInThrottle {
     failures: RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>,
     blocked: Mutex<HashMap<IpAddr, Instant>>,

@@ -4,13 +4,16 @@
 //! problem body, sets the headers every response carries, and measures it.
 //! The access log sits just inside (see [`super::access`]).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use tower::{Layer, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
@@ -40,12 +43,14 @@ impl Wrap for Envelope {
 /// future of its own for the compiler to nest (see the note on boxing below).
 async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Response {
     // Inside the envelope, around the route: a panic becomes a 500 problem
-    // (which the access log then records), and bodies are read up to
-    // BODY_LIMIT. Applied here to the route this request takes rather than
+    // (which the access log then records), a body declared too long is
+    // refused at once, and bodies are read up to BODY_LIMIT. Applied here to the route this request takes rather than
     // as router layers, which box a copy of every route per request and
     // layer.
     let inner = CatchPanicLayer::custom(panic_response)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT).layer(inner))
+        .layer(DeclaredLength(
+            DefaultBodyLimit::max(BODY_LIMIT).layer(inner),
+        ))
         .map_response(IntoResponse::into_response);
     let id: Arc<str> = request_id::assign(req.headers_mut()).into();
     // The request carries the id as a header now: the response gets a copy.
@@ -107,6 +112,48 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
         }
     };
     request_id::scope(id, work.instrument(span)).await
+}
+
+/// Refuses at once, 413, a request whose `Content-Length` is over
+/// BODY_LIMIT, rather than wait for bytes it would refuse anyway: a client
+/// that declares 2 GB and sends nothing would otherwise hold the request
+/// until its timeout. (A chunked body is still counted as it is read.)
+#[derive(Clone)]
+struct DeclaredLength<S>(S);
+
+impl<S> tower::Service<Request> for DeclaredLength<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<std::future::Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+            let mut res = Problem::new(
+                Kind::PayloadTooLarge,
+                format!("the body may be at most {BODY_LIMIT} bytes"),
+            )
+            .into_response();
+            // The body stays unread, so the connection cannot carry another
+            // request: say so rather than let the client find out.
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Either::Left(std::future::ready(Ok(res)))
+        } else {
+            Either::Right(self.0.call(req))
+        }
+    }
 }
 
 /// The answer to a request that ran (or panicked, or ran out of time), with

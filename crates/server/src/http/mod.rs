@@ -9,6 +9,7 @@ mod auth;
 mod checkpoints;
 pub mod client_ip;
 mod configs;
+pub(crate) mod connections;
 mod consumption;
 mod customizations;
 mod envelope;

@@ -38,6 +38,8 @@ mod crash;
 mod customizations;
 #[path = "../api/disconnects.rs"]
 mod disconnects;
+#[path = "../api/edges.rs"]
+mod edges;
 #[path = "../api/events.rs"]
 mod events;
 #[path = "../api/first_hour.rs"]
