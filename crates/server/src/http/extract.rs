@@ -103,6 +103,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// For a body field that may be `null` (`#[serde(default, deserialize_with
+/// = "present")]` on an `Option<Option<T>>`): `Some(None)` when it is
+/// `null`, `None` when it is left out, which serde alone does not tell apart.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Query parameters; an unreadable query string is a 400 problem. A
 /// parameter given empty (`?limit=`) is a value like any other: a typed
 /// parameter refuses it, a text filter matches nothing by it.

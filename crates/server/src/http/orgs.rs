@@ -6,15 +6,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use orgd_core::org::Org;
 use orgd_core::page::{PageRequest, decode_id_cursor, parse_limit};
-use orgd_core::schema;
 use orgd_core::service::{NewOrg, OrgFilter, OrgPatch};
+use orgd_core::{Error, schema};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppJson, AppQuery, Caller};
+use super::extract::{AppJson, AppQuery, Caller, present};
 use super::problem::{ApiResult, ProblemBody};
 use super::{AppState, PageParams, etag, if_match, page_response, versioned};
 
@@ -166,8 +166,10 @@ pub struct UpdateOrgBody {
     #[schema(value_type = Option<schema::JsonObject>)]
     customizations: Option<Value>,
     /// Move the org under this parent (needs a key of a strict ancestor).
-    #[schema(value_type = Option<schema::OrgIdText>)]
-    parent_id: Option<String>,
+    /// Not `null`: an org cannot be made a root.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = schema::OrgIdText, required = false)]
+    parent_id: Option<Option<String>>,
 }
 
 /// Update an organization's name or customizations, or move it.
@@ -190,10 +192,22 @@ async fn update_org(
     headers: HeaderMap,
     AppJson(body): AppJson<UpdateOrgBody>,
 ) -> ApiResult<Response> {
+    // A `null` parent would move the org nowhere: refused, rather than
+    // read as "left out" (which answered 200 and did nothing).
+    let parent_id = match body.parent_id {
+        Some(None) => {
+            return Err(Error::invalid(
+                "parent_id",
+                "must name the new parent: an organization cannot be made a root",
+            )
+            .into());
+        }
+        given => given.flatten(),
+    };
     let patch = OrgPatch {
         name: body.name,
         customizations: body.customizations,
-        parent_id: body.parent_id,
+        parent_id,
     };
     let org = s
         .orgd

@@ -13,12 +13,12 @@ use orgd_core::page::{
 use orgd_core::service::{NewWebhook, ReplayFrom, WebhookPatch, WebhookWithSecret};
 use orgd_core::webhooks::{Delivery, DeliveryStatus, Webhook, WebhookScope};
 use orgd_core::{Error, schema};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppJson, AppQuery, Caller};
+use super::extract::{AppJson, AppQuery, Caller, present};
 use super::idempotency::shown_once;
 use super::orgs::{Message, id_page};
 use super::problem::{ApiResult, ProblemBody};
@@ -90,13 +90,6 @@ pub struct UpdateWebhookBody {
     /// when it is enabled again (as long as they are kept). `true` also
     /// re-enables an endpoint orgd disabled for failing.
     enabled: Option<bool>,
-}
-
-/// A field that may be `null`: `Some(None)` then, `None` when left out.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -116,6 +116,34 @@ async fn moving_an_org_under_itself_or_a_descendant_is_a_conflict() {
     assert_eq!(org["version"], 1);
 }
 
+/// `"parent_id": null` would make an org a root: a 400 naming the field,
+/// on any org, and nothing changes (it was read as "left out": a 200 that
+/// did nothing, the rename beside it done).
+#[tokio::test]
+async fn a_null_parent_is_refused_naming_the_field() {
+    let app = TestApp::spawn().await;
+    app.orgs("root/a/a1").await;
+    let k = &app.root_key;
+    for (org, body) in [
+        ("a1", json!({"parent_id": null})),
+        ("a1", json!({"parent_id": null, "name": "renamed"})),
+        ("root", json!({"parent_id": null})),
+    ] {
+        let res = app.patch(k, &format!("/orgs/{org}"), body.clone()).await;
+        let p = problem(res, StatusCode::BAD_REQUEST).await;
+        assert_eq!(error_fields(&p), ["parent_id"], "{org} {body}: {p}");
+    }
+    let org: Value = app.get_json(k, "/orgs/a1").await;
+    assert_eq!(org["parent_id"], "a");
+    assert_eq!(org["name"], "Org a1");
+    assert_eq!(org["version"], 1);
+    // Left out, it is no move; given, it moves.
+    let res = app.patch(k, "/orgs/a1", json!({"name": "renamed"})).await;
+    assert_eq!(json_body(res, StatusCode::OK).await["parent_id"], "a");
+    let res = app.patch(k, "/orgs/a1", json!({"parent_id": "root"})).await;
+    assert_eq!(json_body(res, StatusCode::OK).await["parent_id"], "root");
+}
+
 #[tokio::test]
 async fn a_move_carries_the_subtree_and_is_audited() {
     let app = TestApp::spawn().await;
