@@ -6,8 +6,10 @@
 //! older than [`IN_FLIGHT_TIMEOUT`]; until then a retry is told to wait.
 
 use chrono::Duration;
+use sha2::{Digest, Sha256};
 
 use super::Orgd;
+use crate::audit::canonical_json;
 use crate::error::ConflictKind;
 use crate::store::{IdempotencyRecord, StoreError, StoredResponse};
 use crate::{Error, Result};
@@ -24,12 +26,54 @@ pub enum IdempotencyStart {
     Replay(StoredResponse),
 }
 
+/// What makes two requests the same request: the method, the URI and the
+/// body, compared as the JSON value it parses to, so that the same JSON with
+/// its keys in another order or other whitespace is the same request. A
+/// body that is no JSON is compared byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Of the body's canonical form (`audit::canonical_json`): what is
+    /// stored.
+    canonical: String,
+    /// Of the body's bytes as sent: what fingerprints were before they
+    /// compared parsed values. A record holding one (kept 24 h, so across
+    /// an upgrade) still matches the same bytes; and a stored canonical
+    /// fingerprint that equals it was made from exactly these bytes, so it
+    /// never matches another request.
+    bytes: String,
+}
+
+impl Fingerprint {
+    pub fn of(method: &str, uri: &str, body: &[u8]) -> Self {
+        let hash = |body: &[u8]| {
+            let mut h = Sha256::new();
+            h.update(method.as_bytes());
+            h.update(b"\n");
+            h.update(uri.as_bytes());
+            h.update(b"\n");
+            h.update(body);
+            hex::encode(h.finalize())
+        };
+        let bytes = hash(body);
+        let canonical = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) => hash(canonical_json(&v).as_bytes()),
+            Err(_) => bytes.clone(),
+        };
+        Self { canonical, bytes }
+    }
+
+    /// Whether a stored fingerprint is this request's.
+    fn matches(&self, stored: &str) -> bool {
+        stored == self.canonical || stored == self.bytes
+    }
+}
+
 impl Orgd {
     pub async fn idempotency_begin(
         &self,
         key_id: &str,
         idempotency_key: &str,
-        fingerprint: &str,
+        fingerprint: &Fingerprint,
     ) -> Result<IdempotencyStart> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -37,7 +81,7 @@ impl Orgd {
             let expired = now - r.created_at >= IDEMPOTENCY_TTL;
             let abandoned = r.response.is_none() && now - r.created_at >= IN_FLIGHT_TIMEOUT;
             if !expired && !abandoned {
-                if r.fingerprint != fingerprint {
+                if !fingerprint.matches(&r.fingerprint) {
                     return Err(Error::conflict(
                         ConflictKind::IdempotencyReuse,
                         "this Idempotency-Key was already used with a different request",
@@ -53,7 +97,7 @@ impl Orgd {
         let claim = IdempotencyRecord {
             key_id: key_id.to_owned(),
             idempotency_key: idempotency_key.to_owned(),
-            fingerprint: fingerprint.to_owned(),
+            fingerprint: fingerprint.canonical.clone(),
             created_at: now,
             response: None,
         };
@@ -95,4 +139,49 @@ fn in_progress() -> Error {
         ConflictKind::IdempotencyInProgress,
         "a request with this Idempotency-Key is still being processed; retry shortly",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(body: &str) -> Fingerprint {
+        Fingerprint::of("POST", "/orgs/a/tags", body.as_bytes())
+    }
+
+    #[test]
+    fn the_same_json_is_the_same_request_whatever_its_key_order_or_spacing() {
+        let first = of(r#"{"name": "gold", "description": {"b": 1, "a": [1, 2]}}"#);
+        let again = of("{\"description\":{\"a\":[1,2],\"b\":1},\n  \"name\":\"gold\"}");
+        assert!(again.matches(&first.canonical));
+        for other in [
+            r#"{"name": "silver", "description": {"b": 1, "a": [1, 2]}}"#,
+            r#"{"name": "gold", "description": {"b": 1, "a": [2, 1]}}"#,
+            r#"{"name": "gold"}"#,
+        ] {
+            assert!(!of(other).matches(&first.canonical), "{other}");
+        }
+        let elsewhere = Fingerprint::of("POST", "/orgs/b/tags", br#"{"name": "gold"}"#);
+        assert!(!elsewhere.matches(&of(r#"{"name": "gold"}"#).canonical));
+    }
+
+    #[test]
+    fn a_body_that_is_no_json_is_compared_byte_for_byte() {
+        let first = of("{not json");
+        assert!(of("{not json").matches(&first.canonical));
+        assert!(!of("{not  json").matches(&first.canonical));
+        assert!(of("").matches(&of("").canonical));
+    }
+
+    /// A record stored before fingerprints compared parsed values holds the
+    /// hash of the bytes: the same bytes still match it, others do not.
+    #[test]
+    fn a_fingerprint_stored_before_the_upgrade_still_matches_its_bytes() {
+        let body = r#"{"name": "gold",  "x": 1}"#;
+        let mut h = Sha256::new();
+        h.update(format!("POST\n/orgs/a/tags\n{body}"));
+        let stored_before = hex::encode(h.finalize());
+        assert!(of(body).matches(&stored_before));
+        assert!(!of(r#"{"x": 1, "name": "gold"}"#).matches(&stored_before));
+    }
 }

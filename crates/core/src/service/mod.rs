@@ -52,7 +52,7 @@ pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
 pub use customizations::EffectiveCustomizations;
 pub use deliveries::Claimed;
 pub use events::{EventPage, EventQuery, Feed};
-pub use idempotency::{IDEMPOTENCY_TTL, IdempotencyStart};
+pub use idempotency::{Fingerprint, IDEMPOTENCY_TTL, IdempotencyStart};
 pub use orgs::{OrgFilter, OrgPatch};
 pub use resources::NewResource;
 pub use rollups::add_counters;

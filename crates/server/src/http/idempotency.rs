@@ -1,5 +1,6 @@
 //! `Idempotency-Key` on POST: the first response is kept for 24 h and
-//! replayed to a retry with the same key and the same request.
+//! replayed to a retry with the same key and the same request (the same
+//! method, URI and JSON value: `Fingerprint`).
 
 use std::sync::Arc;
 
@@ -7,9 +8,8 @@ use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orgd_core::service::IdempotencyStart;
+use orgd_core::service::{Fingerprint, IdempotencyStart};
 use orgd_core::store::StoredResponse;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::extract::{BODY_LIMIT, Caller};
@@ -52,7 +52,7 @@ pub async fn idempotent<S: Inner>(state: &AppState, req: Request, inner: S) -> R
         )
         .into_response();
     };
-    let fingerprint = fingerprint(&parts.method, &parts.uri, &bytes);
+    let fingerprint = Fingerprint::of(parts.method.as_str(), &parts.uri.to_string(), &bytes);
     match state
         .orgd
         .idempotency_begin(&key_id, &idem_key, &fingerprint)
@@ -88,17 +88,6 @@ fn parse_key(raw: &HeaderValue) -> Option<String> {
         .ok()
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-}
-
-/// What makes two requests the same request: method, URI and body.
-fn fingerprint(method: &Method, uri: &axum::http::Uri, body: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(method.as_str());
-    h.update(b"\n");
-    h.update(uri.to_string());
-    h.update(b"\n");
-    h.update(body);
-    hex::encode(h.finalize())
 }
 
 /// The response as it is kept for replay (without a secret it shows), and

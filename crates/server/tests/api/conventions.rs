@@ -189,6 +189,96 @@ async fn an_idempotency_key_replays_the_first_response() {
     assert_eq!(p["type"], "/problems/idempotency-key-reuse");
 }
 
+/// A retry is the same request when its body is the same JSON value: keys
+/// in another order and other whitespace replay the first response; another
+/// value is a conflict.
+#[tokio::test]
+async fn the_same_json_written_otherwise_is_the_same_request() {
+    let app = TestApp::spawn().await;
+    let send = |key: &'static str, body: &'static str| {
+        app.client
+            .post(app.url("/orgs"))
+            .bearer_auth(&app.root_key)
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let first = send(
+        "acme-1",
+        r#"{"name":"Acme","customizations":{"theme":"dark","sso":{"b":1,"a":[1,2]}}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = send(
+        "acme-1",
+        "{\n  \"customizations\": {\"sso\": {\"a\": [1, 2], \"b\": 1}, \"theme\": \"dark\"},\n  \"name\": \"Acme\"\n}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let orgs: Vec<Value> = app.get_json(&app.root_key, "/orgs?parent_id=root").await;
+    assert_eq!(orgs.len(), 1, "the retry created nothing");
+    for other in [
+        r#"{"name":"Acme","customizations":{"theme":"dark","sso":{"b":1,"a":[2,1]}}}"#,
+        r#"{"name":"Acme","customizations":{"theme":"dark"}}"#,
+    ] {
+        let p = problem(send("acme-1", other).await.unwrap(), StatusCode::CONFLICT).await;
+        assert_eq!(p["type"], "/problems/idempotency-key-reuse", "{other}");
+    }
+}
+
+/// A key used before fingerprints compared JSON values holds the hash of
+/// the bytes the first request sent: across the upgrade, a retry with those
+/// bytes still replays the response (and a reordered body is refused, as it
+/// was).
+#[tokio::test]
+async fn a_key_stored_before_the_upgrade_still_replays() {
+    let app = TestApp::spawn().await;
+    let body = r#"{"name": "Acme",  "id": "acme"}"#;
+    let send = |app: &TestApp, body: &'static str| {
+        app.client
+            .post(app.url("/orgs"))
+            .bearer_auth(&app.root_key)
+            .header("idempotency-key", "acme-1")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let first = send(&app, body).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    // What the previous release stored: SHA-256 of method, URI and bytes.
+    let legacy = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(format!("POST\n/orgs\n{body}")))
+    };
+    let key = app.root_key.clone();
+    let storage = app.stop().await;
+    let mut db = RawDb::connect(&storage.database_url).await;
+    let n = db
+        .execute(&format!(
+            "UPDATE idempotency_keys SET fingerprint = '{legacy}' WHERE idempotency_key = 'acme-1'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+    let app = TestApp::start_on(storage, key, |_| {}).await;
+    let again = send(&app, body).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let reordered = send(&app, r#"{"id": "acme", "name": "Acme"}"#)
+        .await
+        .unwrap();
+    problem(reordered, StatusCode::CONFLICT).await;
+}
+
 #[tokio::test]
 async fn a_replayed_key_creation_never_shows_the_secret_again() {
     let app = TestApp::spawn().await;
