@@ -79,6 +79,33 @@ async fn ids_are_never_reused_even_after_deletion() {
     assert_eq!(p["type"], "/problems/duplicate-id");
 }
 
+/// Ids are one namespace (docs/decisions.md, "Org ids are one
+/// namespace"): an id held out of the creator's reach is taken too, and
+/// the 409 says nothing of where: the same body as for an id in reach.
+#[tokio::test]
+async fn a_taken_id_out_of_reach_conflicts_and_says_nothing_more() {
+    let app = TestApp::spawn().await;
+    app.orgs("root/a/mine root/b/theirs").await;
+    let (a_key, _) = app.key("a", &["read", "write"]).await;
+    let mut bodies = Vec::new();
+    for id in ["mine", "theirs"] {
+        let res = app
+            .post(
+                &a_key,
+                "/orgs",
+                json!({"id": id, "name": "x", "parent_id": "a"}),
+            )
+            .await;
+        let mut p = problem(res, StatusCode::CONFLICT).await;
+        assert_eq!(p["type"], "/problems/duplicate-id", "{id}");
+        p.as_object_mut().unwrap().remove("request_id");
+        let detail = p["detail"].as_str().unwrap().replace(id, "ID");
+        p["detail"] = json!(detail);
+        bodies.push(p);
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
 #[tokio::test]
 async fn invalid_fields_are_all_named() {
     let app = TestApp::spawn().await;
