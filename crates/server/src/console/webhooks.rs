@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use orgd_core::keys::Permission;
+use orgd_core::authz::Principal;
 use orgd_core::page::{PageRequest, decode_id_cursor, decode_number_cursor};
 use orgd_core::service::{NewWebhook, WebhookWithSecret};
 use orgd_core::webhooks::DeliveryStatus;
@@ -49,7 +49,7 @@ async fn render(
         Ok(org) => org.view(),
         Err(e) => return layout::domain_error(&e),
     };
-    if !who.permissions.has(Permission::Admin) {
+    if !manages_webhooks(who) {
         return layout::ok(layout::org_page(
             ctx,
             &org,
@@ -105,7 +105,7 @@ async fn render(
         }
         @if hooks.items.is_empty() { p.muted { "No webhooks." } }
         (layout::next_link(&base, &[], hooks.next.as_deref()))
-        @if who.permissions.has(Permission::Admin) {
+        @if manages_webhooks(who) {
             section.card {
                 h2 { "New webhook" }
                 form #new-webhook method="post" action=(base) {
@@ -206,7 +206,7 @@ pub async fn deliveries(
     let org = org.view();
     let base = format!("/console/orgs/{}/webhooks/{}", org.id, hook.id);
     let chosen = q.status.as_deref().unwrap_or("");
-    let may_retry = who.permissions.has(Permission::Admin);
+    let may_retry = manages_webhooks(who);
     let body = html! {
         (layout::flash(q.done.as_deref()))
         h2 { "Deliveries to " code { (hook.url) } }
@@ -282,4 +282,12 @@ pub async fn retry(
         .into_response(),
         Err(e) => layout::domain_error(&e),
     }
+}
+
+/// The webhook rule of the API (`authz::WEBHOOKS`: `admin` and `read`),
+/// asked before a page offers what the service would refuse.
+fn manages_webhooks(who: &Principal) -> bool {
+    who.permissions
+        .lacking(orgd_core::authz::WEBHOOKS)
+        .is_empty()
 }

@@ -171,7 +171,8 @@ pub struct ExportParams {
     responses(
         (status = 200, content_type = "application/x-ndjson", body = String),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
-        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+        (status = 409, description = "`audit-chain-invalid`: a chain in the export does not verify, so orgd signs none of it", body = ProblemBody),
     )
 )]
 async fn export_audit(

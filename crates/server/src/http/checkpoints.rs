@@ -108,7 +108,8 @@ pub struct ProofParams {
     responses(
         (status = 200, body = InclusionProof),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
-        (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 404, body = ProblemBody),
+        (status = 409, description = "`audit-chain-invalid`: the checkpoint's stored leaves or signature no longer hold", body = ProblemBody),
     )
 )]
 async fn audit_proof(
