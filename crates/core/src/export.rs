@@ -3,9 +3,10 @@
 //! - An **event line** is one audit event as the API serves it.
 //! - Before an org's first event line, when the export's checkpoint holds
 //!   the org, a **proof line** `{"proof": {…}}` gives the org's leaf in that
-//!   checkpoint (`{org_id, seq, hash}`) with its inclusion path, and the
-//!   org's signed prune anchor when retention removed the events between
-//!   that leaf and the export's first event.
+//!   checkpoint (`{org_id, seq, hash}`) with its inclusion path.
+//! - Then, when retention pruned the org's chain and the lines that follow
+//!   start right after what it removed, an **anchor line** `{"anchor":
+//!   {…}}`: the signed prune anchor they follow.
 //! - **Link lines** `{"link": {"org_id", "events": […]}}` carry the org's
 //!   events outside the export's window that join its exported events to
 //!   the checkpointed head: the ones between the head and the window's
@@ -142,11 +143,6 @@ pub struct ExportProof {
     pub tree_size: i64,
     /// The audit path (RFC 9162 §2.1.3.1), hex.
     pub path: Vec<String>,
-    /// The org's prune anchor, when retention removed events between the
-    /// leaf and the export's first event of the org: the chain goes on from
-    /// it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anchor: Option<PruneAnchor>,
 }
 
 /// Events of one org outside the export's window, joining its exported
@@ -170,10 +166,17 @@ struct LinkLine {
     link: ExportLink,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnchorLine {
+    anchor: PruneAnchor,
+}
+
 /// How each kind of line begins, as orgd writes it.
 const MANIFEST_PREFIX: &[u8] = b"{\"manifest\":";
 const PROOF_PREFIX: &[u8] = b"{\"proof\":";
 const LINK_PREFIX: &[u8] = b"{\"link\":";
+const ANCHOR_PREFIX: &[u8] = b"{\"anchor\":";
 
 /// Hashes and counts the lines before the manifest as they are written.
 #[derive(Debug, Default, Clone)]
@@ -206,6 +209,11 @@ impl LineDigest {
         if self.line(&ProofLine { proof }, out) {
             self.proofs += 1;
         }
+    }
+
+    /// Appends an anchor line (not counted: the signature covers it).
+    pub fn write_anchor(&mut self, anchor: PruneAnchor, out: &mut Vec<u8>) {
+        self.line(&AnchorLine { anchor }, out);
     }
 
     /// Appends a link line.
@@ -260,6 +268,10 @@ pub struct ExportVerifier {
     /// whose proof led there: at the end, all must be the checkpoint's.
     roots: HashMap<(Hash, i64), String>,
     proven: usize,
+    /// Orgs whose first line is neither their chain's first event nor
+    /// follows a signed anchor or a checkpointed head: only a `start`
+    /// excuses that (the first hundred).
+    unrooted: Vec<(String, i64)>,
     hasher: Sha256,
     count: i64,
     proofs: i64,
@@ -276,6 +288,9 @@ struct Held {
     hash: String,
     /// The org's lines reached that head (or a signed anchor past it).
     met: bool,
+    /// Its inclusion path led to a root (the checkpoint's, checked at the
+    /// end).
+    proved: bool,
 }
 
 /// What [`ExportVerifier`] found.
@@ -299,6 +314,7 @@ impl ExportVerifier {
             current: None,
             roots: HashMap::new(),
             proven: 0,
+            unrooted: Vec::new(),
             hasher: Sha256::default(),
             count: 0,
             proofs: 0,
@@ -340,6 +356,11 @@ impl ExportVerifier {
                 Ok(p) => self.proof(n, p.proof),
                 Err(why) => self.problem(format!("line {n}: not a proof ({why})")),
             }
+        } else if line.starts_with(ANCHOR_PREFIX) {
+            match serde_json::from_slice::<AnchorLine>(line) {
+                Ok(a) => self.anchor(n, a.anchor),
+                Err(why) => self.problem(format!("line {n}: not an anchor ({why})")),
+            }
         } else if line.starts_with(LINK_PREFIX) {
             match serde_json::from_slice::<LinkLine>(line) {
                 Ok(l) => self.link(n, l.link),
@@ -380,37 +401,67 @@ impl ExportVerifier {
             }
             _ => None,
         };
+        let mut held = Held {
+            seq: p.leaf.seq,
+            hash: p.leaf.hash,
+            met: false,
+            proved: true,
+        };
         match root {
             Some(root) => {
                 self.roots
                     .entry((root, p.tree_size))
                     .or_insert_with(|| org.clone());
             }
-            None => self.problem(format!(
-                "line {n}: the inclusion path of {org}'s leaf fits no tree of its size"
-            )),
-        }
-        let mut held = Held {
-            seq: p.leaf.seq,
-            hash: p.leaf.hash,
-            met: false,
-        };
-        if let Some(a) = p.anchor {
-            let signed = self.keys.iter().any(|k| a.verify(k));
-            let past = a.seq > held.seq || (a.seq == held.seq && a.hash == held.hash);
-            if a.org_id != org || !signed || !past {
+            None => {
                 self.problem(format!(
-                    "line {n}: the prune anchor of {org} is not signed by a key given, or is \
-                     not past its checkpointed head"
+                    "line {n}: the inclusion path of {org}'s leaf fits no tree of its size"
                 ));
-            } else {
-                // The anchor, signed when orgd pruned the chain, stands for
-                // the events it removed, the checkpointed head among them.
-                held.met = true;
-                self.chains.insert(org.clone(), (a.seq, a.hash));
+                held.proved = false;
             }
         }
         self.current = Some((org, Some(held)));
+    }
+
+    /// An anchor line: retention pruned the current org's chain up to it,
+    /// and its next lines follow it.
+    fn anchor(&mut self, n: u64, a: PruneAnchor) {
+        self.enter(&a.org_id);
+        if self.chains.contains_key(&a.org_id) {
+            self.problem(format!(
+                "line {n}: an anchor of {} after its events",
+                a.org_id
+            ));
+            return;
+        }
+        if !self.keys.iter().any(|k| a.verify(k)) {
+            self.problem(format!(
+                "line {n}: the prune anchor of {} is not signed by a key given",
+                a.org_id
+            ));
+            return;
+        }
+        let mut finding = None;
+        if let Some((_, Some(held))) = &mut self.current
+            && !held.met
+            && a.seq >= held.seq
+        {
+            if a.seq > held.seq || a.hash == held.hash {
+                // The anchor, signed when orgd pruned the chain, stands for
+                // the events it removed, the checkpointed head among them.
+                held.met = true;
+            } else {
+                held.met = true; // said once
+                finding = Some(format!(
+                    "line {n}: the prune anchor of {} is not the head the checkpoint signed",
+                    a.org_id
+                ));
+            }
+        }
+        if let Some(f) = finding {
+            self.problem(f);
+        }
+        self.chains.insert(a.org_id, (a.seq, a.hash));
     }
 
     /// A link line: more of the current org's chain, outside the window.
@@ -455,7 +506,7 @@ impl ExportVerifier {
             return;
         };
         if held.met {
-            self.proven += 1;
+            self.proven += usize::from(held.proved);
             return;
         }
         let reached = match self.chains.get(&org) {
@@ -479,12 +530,20 @@ impl ExportVerifier {
         }
         let previous = self.chains.get(&e.org_id).cloned();
         if let Some((seq, hash)) = &previous
-            && (e.seq != seq + 1 || e.prev_hash != *hash)
+            && (Some(e.seq) != seq.checked_add(1) || e.prev_hash != *hash)
         {
             self.problem(format!(
                 "line {n}: event {} of {} does not follow event {seq} of its chain",
                 e.seq, e.org_id
             ));
+        }
+        if previous.is_none() {
+            let genesis = e.seq == 1 && e.prev_hash == crate::audit::GENESIS_HASH;
+            let after_head = matches!(&self.current, Some((_, Some(h)))
+                if Some(e.seq) == h.seq.checked_add(1) && e.prev_hash == h.hash);
+            if !genesis && !after_head && self.unrooted.len() < 100 {
+                self.unrooted.push((e.org_id.clone(), e.seq));
+            }
         }
         let mut finding = None;
         if let Some((_, Some(held))) = &mut self.current
@@ -503,7 +562,10 @@ impl ExportVerifier {
             } else if e.seq > held.seq {
                 // Past the head without meeting it: only the event right
                 // after it, as the first of the org's lines, may follow it.
-                if previous.is_none() && e.seq == held.seq + 1 && e.prev_hash == held.hash {
+                if previous.is_none()
+                    && Some(e.seq) == held.seq.checked_add(1)
+                    && e.prev_hash == held.hash
+                {
                     held.met = true;
                 } else {
                     finding = Some(format!(
@@ -544,6 +606,16 @@ impl ExportVerifier {
                          file has {}, {} and {}",
                         m.count, m.proofs, m.linked, self.count, self.proofs, self.linked
                     ));
+                }
+                if m.start.is_none() {
+                    for (org, seq) in std::mem::take(&mut self.unrooted) {
+                        self.problem(format!(
+                            "{org}: its lines start at event {seq}, with nothing they follow \
+                             (not its first event, a signed prune anchor or a checkpointed \
+                             head) though the export has no start: its oldest events are \
+                             missing"
+                        ));
+                    }
                 }
                 let sha = hex::encode(std::mem::take(&mut self.hasher).finalize());
                 if m.sha256 != sha {
@@ -611,11 +683,20 @@ mod tests {
     use crate::checkpoint::{Heads, LeafSet};
 
     fn manifest(digest: LineDigest, checkpoint: Option<Checkpoint>, key: &SigningKey) -> Vec<u8> {
+        manifest_from(digest, checkpoint, None, key)
+    }
+
+    fn manifest_from(
+        digest: LineDigest,
+        checkpoint: Option<Checkpoint>,
+        start: Option<DateTime<Utc>>,
+        key: &SigningKey,
+    ) -> Vec<u8> {
         let d = digest.finish();
         let mut m = Manifest {
             org_id: "a".into(),
             scope: "subtree".into(),
-            start: None,
+            start,
             end: None,
             count: d.count,
             proofs: d.proofs,
@@ -680,7 +761,6 @@ mod tests {
                     .iter()
                     .map(hex::encode)
                     .collect(),
-                anchor: None,
             })
             .collect();
         (c, proofs)
@@ -792,9 +872,12 @@ mod tests {
             key,
         );
         let (mut out, mut digest) = (Vec::new(), LineDigest::default());
+        // A window that does not start at the chain's first event has a
+        // start (any: the verifier does not read events' times).
+        let start = (*a_window.start() > 1).then(DateTime::<Utc>::default);
         write_org(&mut digest, &mut out, a, a_window, Some(proofs.remove(0)));
         write_org(&mut digest, &mut out, &b, 1..=3, Some(proofs.remove(0)));
-        out.extend(manifest(digest, Some(c), key));
+        out.extend(manifest_from(digest, Some(c), start, key));
         out
     }
 
@@ -918,8 +1001,8 @@ mod tests {
     fn a_signed_prune_anchor_past_the_head_stands_for_the_removed_events() {
         let key = SigningKey::from_seed(&[3; 32]);
         let a = test_chain("a", 6);
-        let (c, mut proofs) = checkpoint(&[("a", 2, &a[1].hash)], &key);
-        let anchored = |signer: &SigningKey, seq: usize| {
+        let (c, proofs) = checkpoint(&[("a", 2, &a[1].hash)], &key);
+        let anchor = |signer: &SigningKey, seq: usize| {
             let mut anchor = PruneAnchor {
                 org_id: "a".into(),
                 seq: i64::try_from(seq).unwrap(),
@@ -929,39 +1012,57 @@ mod tests {
                 signature: String::new(),
             };
             anchor.sign(signer);
-            let mut p = proofs[0].clone();
-            p.anchor = Some(anchor);
+            anchor
+        };
+        let pruned = |proof: Option<ExportProof>, anchor: Option<PruneAnchor>, from: usize| {
             let (mut out, mut digest) = (Vec::new(), LineDigest::default());
-            digest.write_proof(p, &mut out);
-            a[seq..].iter().for_each(|e| digest.write(e, &mut out));
+            if let Some(p) = proof {
+                digest.write_proof(p, &mut out);
+            }
+            if let Some(x) = anchor {
+                digest.write_anchor(x, &mut out);
+            }
+            a[from..].iter().for_each(|e| digest.write(e, &mut out));
             out.extend(manifest(digest, Some(c.clone()), &key));
             verify(&out, &key)
         };
         // Events 1-4 pruned; the checkpoint held 2.
-        let report = anchored(&key, 4);
+        let report = pruned(Some(proofs[0].clone()), Some(anchor(&key, 4)), 4);
         assert_eq!(report.problems, Vec::<String>::new());
         assert_eq!(report.proven, 1);
-        // Not signed by a key given, or not past the head: refused.
-        let report = anchored(&SigningKey::from_seed(&[4; 32]), 4);
+        // An org the checkpoint does not hold, pruned: the anchor roots it.
+        let report = pruned(None, Some(anchor(&key, 4)), 4);
+        assert_eq!(report.problems, Vec::<String>::new());
+        // Signed by a key not given (one added to the database, say): refused.
+        let report = pruned(
+            Some(proofs[0].clone()),
+            Some(anchor(&SigningKey::from_seed(&[4; 32]), 4)),
+            4,
+        );
         assert!(
             report.problems[0].contains("prune anchor"),
             "{:?}",
             report.problems
         );
-        let report = anchored(&key, 1);
-        assert!(
-            report.problems[0].contains("prune anchor"),
-            "{:?}",
-            report.problems
-        );
-        // Without the anchor, events 5 and 6 do not lead back to event 2.
-        let (mut out, mut digest) = (Vec::new(), LineDigest::default());
-        digest.write_proof(proofs.remove(0), &mut out);
-        a[4..].iter().for_each(|e| digest.write(e, &mut out));
-        out.extend(manifest(digest, Some(c), &key));
-        let report = verify(&out, &key);
+        // Without the anchor, events 5 and 6 lead back to nothing signed.
+        let report = pruned(Some(proofs[0].clone()), None, 4);
         assert!(
             report.problems[0].contains("does not lead back to event 2"),
+            "{:?}",
+            report.problems
+        );
+        // The oldest events cut, with no window and no anchor: refused,
+        // though the rest reaches the checkpointed head.
+        let report = pruned(Some(proofs[0].clone()), None, 1);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("its oldest events are missing"),
+            "{:?}",
+            report.problems
+        );
+        let report = pruned(None, None, 3);
+        assert!(
+            report.problems[0].contains("its oldest events are missing"),
             "{:?}",
             report.problems
         );

@@ -1,7 +1,7 @@
 //! Reading and verifying the audit trail.
 
 use super::{Orgd, path_org_id, reach_org};
-use crate::audit::{AuditEvent, Verification};
+use crate::audit::{AuditEvent, ChainVerifier, Verification};
 use crate::authz::Principal;
 use crate::keys::Permission;
 use crate::page::{Page, PageRequest, encode_number_cursor, paginate};
@@ -84,17 +84,7 @@ impl Orgd {
         tx: &mut dyn Tx,
         org: &crate::ids::OrgId,
     ) -> Result<Verification> {
-        let mut verifier = self.chain_verifier(tx, org).await?;
-        let mut after = 0;
-        if let Some(a) = tx.audit_anchor(org).await? {
-            let keys = tx.audit_keys().await?;
-            let signed = keys
-                .iter()
-                .filter_map(crate::checkpoint::AuditKeyRecord::public)
-                .any(|k| a.verify(&k));
-            verifier = verifier.after_anchor(a.seq, &a.hash, signed);
-            after = a.seq;
-        }
+        let (mut verifier, mut after) = self.chain_walk(tx, org).await?;
         loop {
             let batch = tx.chain_events(org, after, VERIFY_BATCH).await?;
             for e in &batch {
@@ -107,4 +97,72 @@ impl Orgd {
         }
         Ok(verifier.finish())
     }
+
+    /// Where a walk of the org's chain starts: a verifier held to the
+    /// latest checkpoint's head for it, started after the org's prune
+    /// anchor when retention pruned it, and the `seq` to read after.
+    pub(super) async fn chain_walk(
+        &self,
+        tx: &mut dyn Tx,
+        org: &crate::ids::OrgId,
+    ) -> Result<(ChainVerifier, i64)> {
+        let verifier = self.chain_verifier(tx, org).await?;
+        Ok(match tx.audit_anchor(org).await? {
+            Some(a) => {
+                let signed = anchor_signed(tx, &a).await?;
+                (verifier.after_anchor(a.seq, &a.hash, signed), a.seq)
+            }
+            None => (verifier, 0),
+        })
+    }
+
+    /// What can be told of the org's chain without walking it: that its
+    /// prune anchor, if any, is signed, and that the chain still holds,
+    /// unchanged, the head the latest checkpoint signed for it (read
+    /// through the signed tree). A cut, a consistent rewrite before that
+    /// head, or a changed checkpoint fails here; an event edited without
+    /// its hash takes the walk to find.
+    pub(super) async fn chain_holds_its_checkpoint(
+        &self,
+        tx: &mut dyn Tx,
+        org: &crate::ids::OrgId,
+    ) -> Result<bool> {
+        let anchor = tx.audit_anchor(org).await?;
+        if let Some(a) = &anchor
+            && !anchor_signed(tx, a).await?
+        {
+            return Ok(false);
+        }
+        let Some((position, c)) = tx.latest_checkpoint().await? else {
+            return Ok(true);
+        };
+        let proven = match self.tree_of(tx, position, &c).await {
+            Ok(tree) => Self::proven_leaf(tx, &tree, position, &c, org).await,
+            Err(e) => Err(e),
+        };
+        let head = match proven {
+            Ok(Some(p)) => p.head,
+            Ok(None) => return Ok(true),
+            Err(crate::Error::Conflict {
+                kind: crate::error::ConflictKind::AuditChainInvalid,
+                ..
+            }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(match tx.audit_event_hash(org, head.seq).await? {
+            Some(hash) => hash == head.hash,
+            None => anchor
+                .is_some_and(|a| a.seq > head.seq || (a.seq == head.seq && a.hash == head.hash)),
+        })
+    }
+}
+
+/// Whether a key the database lists signed the anchor.
+async fn anchor_signed(tx: &mut dyn Tx, a: &crate::checkpoint::PruneAnchor) -> Result<bool> {
+    Ok(tx
+        .audit_keys()
+        .await?
+        .iter()
+        .filter_map(crate::checkpoint::AuditKeyRecord::public)
+        .any(|k| a.verify(&k)))
 }

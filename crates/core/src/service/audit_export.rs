@@ -3,10 +3,15 @@
 //! proof line and, where the window leaves a gap, link lines, ending with a
 //! signed manifest (the format is [`crate::export`]'s).
 //!
-//! Before the first byte, every chain in the export is verified as
-//! `audit/verify` does, against the checkpoint's signed tree: orgd never
-//! signs an export of a chain that does not verify, and answers 409
-//! instead. The events are then read a page at a time, each page in a read
+//! orgd never signs an export of a chain that does not verify. Before the
+//! first byte, each chain is held to its signed head (through the
+//! checkpoint's tree) and its prune anchor: a cut, a consistent rewrite
+//! before the head, or a changed checkpoint answers 409. Every event is
+//! then walked as it streams, as `audit/verify` walks it, and a chain that
+//! breaks ends the export there, with no manifest: what a walk before the
+//! first byte would find, at the cost of reading the trail once, and with
+//! no wait before the first byte however long the trail. The events are
+//! read a page at a time, each page in a read
 //! transaction of its own, so memory stays flat however long the trail and
 //! no connection is held while the client reads. Chains only grow, so
 //! paging by `seq` sees each event once.
@@ -19,9 +24,9 @@ use chrono::{DateTime, Utc};
 use super::checkpoints::{ProvenLeaf, Tree};
 use super::{Orgd, path_org_id, reach_org};
 use crate::Result;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, ChainVerifier};
 use crate::authz::Principal;
-use crate::checkpoint::{Checkpoint, PruneAnchor};
+use crate::checkpoint::Checkpoint;
 use crate::error::ConflictKind;
 use crate::export::{ExportLink, ExportProof, ExportScope, LineDigest, Manifest};
 use crate::ids::OrgId;
@@ -30,8 +35,8 @@ use crate::store::Tx;
 
 /// Events read per page, and at most per link line.
 const PAGE: usize = 1000;
-/// Orgs whose chains are verified in one read transaction.
-const VERIFY_ORGS: usize = 256;
+/// Orgs whose chains are checked in one read transaction.
+const CHECK_ORGS: usize = 256;
 
 /// An export under way: call [`AuditExport::next_chunk`] until it answers
 /// `None`.
@@ -74,6 +79,10 @@ struct OrgExport {
     /// The link under way is the one after the org's events: the org is
     /// done when it is.
     closing: bool,
+    /// The org's chain walked as it is read (every event, in the window or
+    /// not), and the `seq` it has walked through.
+    walk: Option<ChainVerifier>,
+    walked: i64,
 }
 
 impl Orgd {
@@ -102,21 +111,16 @@ impl Orgd {
                 .collect(),
         };
         drop(tx);
-        // A few hundred orgs per read transaction: no snapshot is held for
-        // the whole of a large subtree.
-        for batch in orgs.chunks(VERIFY_ORGS) {
+        // What can be told without walking each chain (a few hundred orgs
+        // per read transaction, no snapshot held for a whole subtree): a
+        // cut, a consistent rewrite before a signed head, a changed
+        // checkpoint or anchor. What only the walk finds, the stream finds,
+        // and ends there unsigned.
+        for batch in orgs.chunks(CHECK_ORGS) {
             let mut tx = self.store.read().await?;
             for id in batch {
-                let v = self.verify_chain(tx.as_mut(), id).await?;
-                if !v.valid {
-                    return Err(crate::Error::conflict(
-                        ConflictKind::AuditChainInvalid,
-                        format!(
-                            "the audit chain of {id} does not verify (GET \
-                             /orgs/{id}/audit/verify says why), so orgd will not sign an \
-                             export of it"
-                        ),
-                    ));
+                if !self.chain_holds_its_checkpoint(tx.as_mut(), id).await? {
+                    return Err(chain_invalid(id));
                 }
             }
         }
@@ -167,6 +171,8 @@ impl AuditExport {
                     last: None,
                     link_to: None,
                     closing: false,
+                    walk: None,
+                    walked: 0,
                 })
             }) else {
                 self.finished = true;
@@ -184,9 +190,20 @@ impl AuditExport {
                     continue;
                 }
             } else {
+                if org.walk.is_none() {
+                    let (walk, from) = self.orgd.chain_walk(tx.as_mut(), &org.id).await?;
+                    org.walk = Some(walk);
+                    org.walked = from;
+                }
                 let events = tx.chain_events(&org.id, org.after, PAGE).await?;
                 let more = events.len() == PAGE;
                 for e in &events {
+                    if e.seq > org.walked
+                        && let Some(walk) = &mut org.walk
+                    {
+                        walk.push(e);
+                        org.walked = e.seq;
+                    }
                     if !self.in_window(e) {
                         org.after = e.seq;
                         continue;
@@ -205,8 +222,20 @@ impl AuditExport {
                     org.last = Some(e.seq);
                 }
                 if org.link_to.is_none() && !more {
-                    // The org's events are all read: link its last one to
-                    // the checkpointed head, if that lies beyond.
+                    // The org's events are all read. orgd signs nothing over
+                    // a chain that does not verify: the export ends here,
+                    // with no manifest, and a verifier refuses it.
+                    if let Some(walk) = org.walk.take()
+                        && !walk.finish().valid
+                    {
+                        tracing::error!(
+                            org = %org.id,
+                            "an audit export stopped: the org's chain does not verify"
+                        );
+                        return Err(chain_invalid(&org.id));
+                    }
+                    // Link its last event to the checkpointed head, if that
+                    // lies beyond.
                     match (org.head, org.last) {
                         (Some(head), Some(last)) if head > last => {
                             org.after = last;
@@ -237,8 +266,9 @@ impl AuditExport {
     }
 
     /// The org's first event in the window, `first`, is met: writes its
-    /// proof when the checkpoint holds the org, and sets up the link from
-    /// the checkpointed head (or the prune anchor past it) to `first`.
+    /// proof when the checkpoint holds the org, the prune anchor the next
+    /// lines follow when retention pruned up to them, and sets up the link
+    /// from the checkpointed head (or that anchor) to `first`.
     async fn open(
         &mut self,
         tx: &mut dyn Tx,
@@ -246,46 +276,50 @@ impl AuditExport {
         first: &AuditEvent,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let Some(held) = &self.held_to else {
-            return Ok(());
+        let proven = match &self.held_to {
+            Some(h) => Orgd::proven_leaf(tx, &h.tree, h.position, &h.checkpoint, &org.id).await?,
+            None => None,
         };
-        let Some(ProvenLeaf {
+        // Where the lines after the proof start from: the checkpointed head,
+        // or the anchor when retention pruned past it.
+        let mut from = proven.as_ref().map(|p| p.head.seq);
+        let anchor = match tx.audit_anchor(&org.id).await? {
+            Some(a)
+                if a.seq + 1 == first.seq
+                    || from.is_some_and(|h| h < a.seq && h + 1 < first.seq) =>
+            {
+                from = Some(a.seq);
+                Some(a)
+            }
+            _ => None,
+        };
+        if let Some(ProvenLeaf {
             head,
             index,
             tree_size,
             path,
-        }) = Orgd::proven_leaf(tx, &held.tree, held.position, &held.checkpoint, &org.id).await?
-        else {
-            return Ok(());
-        };
-        let mut anchor: Option<PruneAnchor> = None;
-        if head.seq + 1 < first.seq {
-            // Events between the head and the window: linked, unless
-            // retention removed some of them, when the signed anchor
-            // stands for them and the link starts after it.
-            let mut from = head.seq;
-            if let Some(a) = tx.audit_anchor(&org.id).await?
-                && a.seq > head.seq
-            {
-                from = a.seq;
-                anchor = Some(a);
-            }
-            if from + 1 < first.seq {
-                org.after = from;
-                org.link_to = Some(first.seq - 1);
-            }
+        }) = proven
+        {
+            org.head = Some(head.seq);
+            self.digest.write_proof(
+                ExportProof {
+                    leaf: head,
+                    leaf_index: i64::try_from(index).unwrap_or(i64::MAX),
+                    tree_size: i64::try_from(tree_size).unwrap_or(i64::MAX),
+                    path: path.iter().map(hex::encode).collect(),
+                },
+                out,
+            );
         }
-        org.head = Some(head.seq);
-        self.digest.write_proof(
-            ExportProof {
-                leaf: head,
-                leaf_index: i64::try_from(index).unwrap_or(i64::MAX),
-                tree_size: i64::try_from(tree_size).unwrap_or(i64::MAX),
-                path: path.iter().map(hex::encode).collect(),
-                anchor,
-            },
-            out,
-        );
+        if let Some(a) = anchor {
+            self.digest.write_anchor(a, out);
+        }
+        if let Some(from) = from
+            && from + 1 < first.seq
+        {
+            org.after = from;
+            org.link_to = Some(first.seq - 1);
+        }
         Ok(())
     }
 
@@ -342,4 +376,14 @@ impl AuditExport {
         m.sign(&key);
         Ok(m.line())
     }
+}
+
+fn chain_invalid(org: &OrgId) -> crate::Error {
+    crate::Error::conflict(
+        ConflictKind::AuditChainInvalid,
+        format!(
+            "the audit chain of {org} does not verify (GET /orgs/{org}/audit/verify says why), \
+             so orgd will not sign an export of it"
+        ),
+    )
 }

@@ -37,6 +37,9 @@ pub(super) struct AuditSigning {
     file_key: Option<SigningKey>,
     /// The tree of the newest checkpoint this node has built or read.
     latest: Mutex<Option<Arc<Tree>>>,
+    /// The newest checkpoint found not to hold up (its position and why),
+    /// so that checking every org against it rebuilds its tree once.
+    broken: Mutex<Option<(i64, String)>>,
 }
 
 #[derive(Debug)]
@@ -253,29 +256,43 @@ impl Orgd {
         {
             return Ok(t);
         }
+        if let Some((p, why)) = self.audit_broken()
+            && p == position
+        {
+            return Err(tampered(why));
+        }
         let signed = tx
             .audit_keys()
             .await?
             .iter()
             .filter_map(AuditKeyRecord::public)
             .any(|k| k.kid == c.kid && c.verify(&k));
-        if !signed {
-            return Err(tampered(format!(
+        let heads = tx.checkpoint_leaves(position).await?.into_sorted();
+        let leaves = LeafSet::new(&heads);
+        let why = if !signed {
+            format!(
                 "checkpoint {} is not signed by an audit key orgd lists; run `orgd audit \
                  verify-checkpoints`",
                 c.id
-            )));
-        }
-        let heads = tx.checkpoint_leaves(position).await?.into_sorted();
-        let leaves = LeafSet::new(&heads);
-        if hex::encode(leaves.root()) != c.root_hash
+            )
+        } else if hex::encode(leaves.root()) != c.root_hash
             || i64::try_from(leaves.size()).ok() != Some(c.tree_size)
         {
-            return Err(tampered(format!(
+            format!(
                 "the stored leaves of checkpoint {} do not match its signed root; run `orgd \
                  audit verify-checkpoints`",
                 c.id
-            )));
+            )
+        } else {
+            String::new()
+        };
+        if !why.is_empty() {
+            *self
+                .audit
+                .broken
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((position, why.clone()));
+            return Err(tampered(why));
         }
         let tree = Arc::new(Tree { position, leaves });
         self.remember(tree.clone());
@@ -340,11 +357,21 @@ impl Orgd {
                 kind: ConflictKind::AuditChainInvalid,
                 detail,
             }) => {
-                tracing::warn!(org = %org, "{detail}");
+                // Said once per checkpoint by whoever found it: every org's
+                // verification meets the same.
+                tracing::debug!(org = %org, "{detail}");
                 Ok(ChainVerifier::against_unverifiable(c.id))
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn audit_broken(&self) -> Option<(i64, String)> {
+        self.audit
+            .broken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn remembered(&self) -> Option<Arc<Tree>> {

@@ -193,7 +193,7 @@ async fn export_audit(
     if !errors.is_empty() {
         return Err(Error::Validation(errors).into());
     }
-    let export = s
+    let mut export = s
         .orgd
         .audit_export(
             &caller.principal,
@@ -203,9 +203,15 @@ async fn export_audit(
             end,
         )
         .await?;
-    // A failure half way ends the body early: the manifest never comes,
-    // and a verifier refuses the file.
-    let body = futures_util::stream::unfold(Some(export), |export| async move {
+    // The first chunk is read before the answer starts, so a chain found
+    // broken in it (the whole of a small export) is a 409 problem. A
+    // failure later ends the body early: the manifest never comes, and a
+    // verifier refuses the file.
+    let first = export.next_chunk().await?;
+    let first = futures_util::stream::iter(
+        first.map(|chunk| Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk))),
+    );
+    let rest = futures_util::stream::unfold(Some(export), |export| async move {
         let mut export = export?;
         match export.next_chunk().await {
             Ok(Some(chunk)) => Some((Ok(axum::body::Bytes::from(chunk)), Some(export))),
@@ -216,6 +222,7 @@ async fn export_audit(
             }
         }
     });
+    let body = futures_util::StreamExt::chain(first, rest);
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
         axum::body::Body::from_stream(body),

@@ -91,6 +91,10 @@ struct Answering {
     /// Answers begun and not yet taken whole by hyper (one at a time on
     /// HTTP/1.1, but counted rather than assumed).
     count: AtomicUsize,
+    /// Answers begun since the connection opened: a read that finds this
+    /// moved on, and nothing under way, knows an answer began and ended
+    /// since the read before (a quick one may, between two reads).
+    begun: AtomicU64,
     /// When the last answer ended, in nanoseconds after `since`: the idle
     /// clock starts there.
     ended: AtomicU64,
@@ -101,6 +105,7 @@ impl Answering {
     fn new() -> Self {
         Self {
             count: AtomicUsize::new(0),
+            begun: AtomicU64::new(0),
             ended: AtomicU64::new(0),
             since: Instant::now(),
         }
@@ -118,6 +123,7 @@ struct Busy(Arc<Answering>);
 impl Busy {
     fn new(answering: Arc<Answering>) -> Self {
         answering.count.fetch_add(1, Ordering::AcqRel);
+        answering.begun.fetch_add(1, Ordering::AcqRel);
         Self(answering)
     }
 }
@@ -226,6 +232,8 @@ struct Watched {
     answering: Arc<Answering>,
     limits: ConnectionLimits,
     phase: Phase,
+    /// `Answering::begun` as the last read saw it.
+    seen: u64,
     deadline: Instant,
     clock: Pin<Box<Sleep>>,
 }
@@ -238,6 +246,7 @@ impl Watched {
             answering,
             limits,
             phase: Phase::Head,
+            seen: 0,
             deadline,
             clock: Box::pin(tokio::time::sleep_until(deadline)),
         }
@@ -251,12 +260,14 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = &mut *self;
+        let begun = me.answering.begun.load(Ordering::Acquire);
         if me.answering.count.load(Ordering::Acquire) > 0 {
             me.phase = Phase::Busy;
-        } else if me.phase == Phase::Busy {
+        } else if me.phase == Phase::Busy || begun != me.seen {
             me.phase = Phase::Idle;
             me.deadline = me.answering.ended() + me.limits.keep_alive;
         }
+        me.seen = begun;
         let before = buf.filled().len();
         match Pin::new(&mut me.stream).poll_read(cx, buf) {
             Poll::Pending if me.phase == Phase::Busy => {

@@ -306,3 +306,91 @@ async fn checkpoint_leaves_replaced_with_shorter_heads_are_found() {
     assert_eq!(t.app.verify("b").await["checkpoint_invalid"], true);
     no_export_is_signed_over_a(&t).await;
 }
+
+/// What a key kept in a file does not stop: someone with the database cuts
+/// a chain's oldest events, lists a key of their own in it, and signs a
+/// prune anchor with that key. The server trusts the keys its database
+/// lists, and signs the export; the export fails offline under the key
+/// the auditor kept.
+#[tokio::test]
+async fn oldest_events_cut_behind_an_anchor_signed_by_a_key_added_to_the_database_fail_offline()
+{
+    use orgd_core::checkpoint::{AuditKeyRecord, PruneAnchor};
+    let t = tampered(async |db, events| {
+        let at = "2026-01-01T00:00:00.000Z";
+        let forger = SigningKey::from_seed(&[66; 32]);
+        let record = AuditKeyRecord::of(&forger, false, chrono::DateTime::default());
+        db.execute(&format!(
+            "INSERT INTO audit_keys (kid, public_key, seed, created_at, retired_at) \
+             VALUES ('{}', '{}', NULL, '{at}', '{at}')",
+            record.kid, record.public_key
+        ))
+        .await
+        .unwrap();
+        let mut anchor = PruneAnchor {
+            org_id: "a".into(),
+            seq: 2,
+            hash: events[1].hash.clone(),
+            pruned_at: orgd_core::time::parse(at).unwrap(),
+            kid: String::new(),
+            signature: String::new(),
+        };
+        anchor.sign(&forger);
+        db.execute(&format!(
+            "INSERT INTO audit_anchors (org_id, seq, hash, pruned_at, kid, signature) \
+             VALUES ('a', 2, '{}', '{at}', '{}', '{}')",
+            anchor.hash, anchor.kid, anchor.signature
+        ))
+        .await
+        .unwrap();
+        let n = db
+            .execute("DELETE FROM audit_events WHERE org_id = 'a' AND seq <= 2")
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+    })
+    .await;
+    let body = export(&t.app, "/orgs/a/audit/export").await;
+    let (code, out) = verify_export(&t, &body).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("prune anchor of a is not signed by a key given"), "{out}");
+    assert!(out.contains("its oldest events are missing"), "{out}");
+}
+
+/// The oldest events cut with no anchor at all: the server sees the chain
+/// start past its first event, and signs nothing.
+#[tokio::test]
+async fn oldest_events_cut_are_found_and_never_exported_signed() {
+    let t = tampered(async |db, _| {
+        db.execute("DELETE FROM audit_events WHERE org_id = 'a' AND seq <= 2")
+            .await
+            .unwrap();
+    })
+    .await;
+    let v = t.app.verify("a").await;
+    assert_eq!(v["valid"], false, "{v}");
+    // The head is as signed: the walk as the export streams finds it. In
+    // the first chunk, that is a 409; further on, the stream ends with no
+    // manifest.
+    let res = t.app.get(&t.app.root_key, "/orgs/a/audit/export").await;
+    problem(res, StatusCode::CONFLICT).await;
+    t.app.org("root", "0first").await; // streamed before a, in id order
+    for n in 0..1000 {
+        t.app
+            .patch(&t.app.root_key, "/orgs/0first", json!({"name": format!("{n}")}))
+            .await;
+    }
+    let res = t
+        .app
+        .get(&t.app.root_key, "/orgs/root/audit/export?scope=subtree")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.bytes().await.unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&body).contains("\"manifest\""),
+        "a manifest was signed"
+    );
+    let (code, out) = verify_export(&t, &body).await;
+    assert_eq!(code, 1, "{out}");
+    b_still_exports(&t).await;
+}

@@ -185,6 +185,13 @@ async fn a_keep_alive_connection_outlives_the_head_clock_and_closes_on_its_own()
     let res = read_response(&mut stream).await;
     assert_eq!(res.status, 200);
 
+    // The same after a quick answer, one that may begin and end between
+    // two of the connection's reads: the idle clock, not the head's, runs.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stream.write_all(get("/healthz").as_bytes()).await.unwrap();
+    let res = read_response(&mut stream).await;
+    assert_eq!(res.status, 200);
+
     // Left idle, it is closed once the keep-alive runs out.
     assert!(
         closed_by_server(&mut stream, CLOSED_WITHIN).await,
