@@ -3,8 +3,8 @@ line counter, sampling the server's RSS meanwhile, for bench/run.sh.
 
 Usage: export.py ADDR KEY SERVER_PID. Prints one line:
 "export|LABEL|events/s|events|seconds|seconds to the first byte|RSS MiB
-before|peak RSS MiB". orgd verifies every chain before it answers, so the
-time to the first byte is that verification's."""
+before|peak RSS MiB". Before the first byte orgd holds every chain to its
+signed head; the time to the first byte is those checks'."""
 
 import http.client
 import json

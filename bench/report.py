@@ -74,7 +74,7 @@ print(f"\n| audit checkpoint, {ORGS:,} orgs | ms | leaves |")
 print("|---|---:|---:|")
 for name, ms, leaves in checkpoints:
     print(f"| {name} | {int(ms):,} | {int(leaves):,} |")
-print("\n| audit export | events/s | events | seconds | of which verifying before the first byte | RSS before MiB | peak RSS MiB |")
+print("\n| audit export | events/s | events | seconds | of which checks before the first byte | RSS before MiB | peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for name, per_sec, events, secs, first_byte, before, peak in exports:
     print(f"| {name} | {float(per_sec):,.0f} | {int(events):,} | {float(secs):.2f} | {float(first_byte):.2f} | {before} | {peak} |")
