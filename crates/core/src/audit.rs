@@ -447,6 +447,28 @@ mod tests {
         assert_eq!(v.head, events[4].hash);
     }
 
+    /// An event read back from its stored JSON hashes as it did when it was
+    /// written, whatever floats its changes hold: serde_json parses a
+    /// float's shortest form back to the same f64 only with its
+    /// `float_roundtrip` feature (without it, this one came back one ulp
+    /// off, and a chain holding it stopped verifying).
+    #[test]
+    fn an_event_read_back_hashes_the_same_whatever_its_floats() {
+        let mut e = test_chain("acme", 1).remove(0);
+        for x in [
+            -3.783_344_146_505_006_7e161,
+            5.357_328_243_285_544e178,
+            0.1,
+            1e-300,
+        ] {
+            e.changes = serde_json::json!({"after": {"metadata": {"x": [x]}}});
+            e.hash = e.compute_hash();
+            let stored = serde_json::to_string(&e).unwrap();
+            let read: AuditEvent = serde_json::from_str(&stored).unwrap();
+            assert_eq!(read.compute_hash(), e.hash, "{x:e}");
+        }
+    }
+
     #[test]
     fn a_rehashed_edit_still_breaks_the_link() {
         let mut events = test_chain("acme", 5);

@@ -166,3 +166,24 @@ async fn audit_pages_walk_newest_first() {
     let second: Vec<Value> = app.get_json(&app.root_key, next).await;
     assert_eq!(second[0]["seq"], 6);
 }
+
+/// Floats in a change (customizations, an item's metadata) are stored and
+/// read back to the same value, so the chain that holds them verifies (it
+/// broke when serde_json parsed some of them back one ulp off).
+#[tokio::test]
+async fn a_chain_holding_any_float_verifies() {
+    let app = TestApp::spawn().await;
+    app.org("root", "a").await;
+    let floats = "[-3.7833441465050067e161, 5.357328243285544e178, 0.1, 1e-300, 2.2250738585072014e-308]";
+    let res = app
+        .send_json_text(
+            &app.root_key,
+            reqwest::Method::PUT,
+            "/orgs/a/customizations",
+            &format!(r#"{{"floats": {floats}}}"#),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let v = app.verify("a").await;
+    assert_eq!(v["valid"], true, "{v}");
+}
