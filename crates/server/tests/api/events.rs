@@ -163,7 +163,7 @@ async fn a_waiting_read_is_answered_when_an_event_commits() {
 
     let held = held_feed_read(&app.url(""), &app.root_key, &start).await;
     app.org("root", "late").await;
-    let events = held.await.unwrap();
+    let (events, _) = held.await.unwrap();
     assert_eq!(types(&events), ["org.create"]);
     assert_eq!(events[0]["org_id"], "late");
 }

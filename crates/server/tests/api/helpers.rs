@@ -834,12 +834,13 @@ pub fn next_after(res: &reqwest::Response) -> String {
 
 /// Starts a feed read of the root org from `after` on the server at `base`
 /// that may wait 30 s, and returns once it is held: from then on, only an
-/// event's wake-up can answer it with that event.
+/// event's wake-up (or shutdown) can answer it. Its answer is the page and
+/// the cursor of its `Link: rel="next"`.
 pub async fn held_feed_read(
     base: &str,
     key: &str,
     after: &str,
-) -> tokio::task::JoinHandle<Vec<Value>> {
+) -> tokio::task::JoinHandle<(Vec<Value>, String)> {
     let url = format!("{base}/orgs/root/events?wait=30&after={after}");
     let key = key.to_owned();
     let held = tokio::spawn(async move {
@@ -850,7 +851,8 @@ pub async fn held_feed_read(
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
+        let next = next_after(&res);
+        (res.json().await.unwrap(), next)
     });
     // It and the scrape are the requests in flight.
     until_held(&format!("{base}/metrics"), 2).await;

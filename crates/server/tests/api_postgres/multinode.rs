@@ -365,7 +365,7 @@ async fn a_feed_read_held_on_one_node_wakes_for_an_event_committed_on_the_other(
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    let events = held.await.unwrap();
+    let (events, _) = held.await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["org_id"], "elsewhere");
     c1.kill().await.unwrap();
