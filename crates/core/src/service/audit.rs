@@ -125,19 +125,19 @@ impl Orgd {
     pub(super) async fn chain_holds_its_checkpoint(
         &self,
         tx: &mut dyn Tx,
+        latest: Option<&(i64, crate::checkpoint::Checkpoint)>,
         org: &crate::ids::OrgId,
     ) -> Result<bool> {
-        let anchor = tx.audit_anchor(org).await?;
-        if let Some(a) = &anchor
-            && !anchor_signed(tx, a).await?
+        if let Some(a) = tx.audit_anchor(org).await?
+            && !anchor_signed(tx, &a).await?
         {
             return Ok(false);
         }
-        let Some((position, c)) = tx.latest_checkpoint().await? else {
+        let Some((position, c)) = latest else {
             return Ok(true);
         };
-        let proven = match self.tree_of(tx, position, &c).await {
-            Ok(tree) => Self::proven_leaf(tx, &tree, position, &c, org).await,
+        let proven = match self.tree_of(tx, *position, c).await {
+            Ok(tree) => Self::proven_leaf(tx, &tree, *position, c, org).await,
             Err(e) => Err(e),
         };
         let head = match proven {
@@ -149,11 +149,13 @@ impl Orgd {
             }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        Ok(match tx.audit_event_hash(org, head.seq).await? {
-            Some(hash) => hash == head.hash,
-            None => anchor
-                .is_some_and(|a| a.seq > head.seq || (a.seq == head.seq && a.hash == head.hash)),
-        })
+        Ok(
+            match super::checkpoints::chain_at(tx, org, head.seq).await? {
+                super::checkpoints::ChainAt::Hash(hash) => hash == head.hash,
+                super::checkpoints::ChainAt::PrunedPast => true,
+                super::checkpoints::ChainAt::Missing => false,
+            },
+        )
     }
 }
 

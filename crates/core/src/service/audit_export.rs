@@ -118,8 +118,12 @@ impl Orgd {
         // and ends there unsigned.
         for batch in orgs.chunks(CHECK_ORGS) {
             let mut tx = self.store.read().await?;
+            let latest = tx.latest_checkpoint().await?;
             for id in batch {
-                if !self.chain_holds_its_checkpoint(tx.as_mut(), id).await? {
+                if !self
+                    .chain_holds_its_checkpoint(tx.as_mut(), latest.as_ref(), id)
+                    .await?
+                {
                     return Err(chain_invalid(id));
                 }
             }

@@ -603,7 +603,7 @@ impl Orgd {
 }
 
 /// What an org's chain holds at a `seq`.
-enum ChainAt {
+pub(super) enum ChainAt {
     /// The hash of its event there (or of its prune anchor, when that was
     /// the last event removed).
     Hash(String),
@@ -612,7 +612,7 @@ enum ChainAt {
     Missing,
 }
 
-async fn chain_at(tx: &mut dyn Tx, org: &OrgId, seq: i64) -> Result<ChainAt> {
+pub(super) async fn chain_at(tx: &mut dyn Tx, org: &OrgId, seq: i64) -> Result<ChainAt> {
     if let Some(hash) = tx.audit_event_hash(org, seq).await? {
         return Ok(ChainAt::Hash(hash));
     }
