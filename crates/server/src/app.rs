@@ -6,6 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use orgd_core::checkpoint::{SigningKey, parse_seed_file};
 use orgd_core::clock::{Clock, SystemClock};
 use orgd_core::service::{Bootstrap, Orgd, Settings};
@@ -18,9 +22,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DatabaseArgs};
-use crate::http::connections::ConnectionLimits;
-use crate::http::{self, AppState, SharedState};
-use crate::{ingest, jobs};
+use crate::state::{AppState, SharedState};
+use crate::web::connections::{self, ConnectionLimits};
+use crate::web::envelope::Envelope;
+use crate::web::layer::WrapLayer;
+use crate::web::metrics::{Metrics, Readings};
+use crate::web::problem::{Kind, Problem};
+use crate::web::rate_limit::RateLimits;
+use crate::workers::deliverer::Deliverer;
+use crate::workers::traffic_writer::{self, TrafficWriter};
+use crate::workers::{checkpointer, pruner};
+use crate::{console, http};
 
 /// Opens the store the URL names as `mode` says (creating and migrating it,
 /// or read-only). Errors are one sentence naming the database and the fix.
@@ -56,6 +68,33 @@ fn store_error(e: StoreError) -> anyhow::Error {
     }
 }
 
+/// The whole router: the API (`http/`) and the console beside it, the
+/// server's own `/metrics`, a problem for any other path, all inside the
+/// envelope (`web/envelope.rs`) and so the access log.
+pub fn router(state: AppState) -> anyhow::Result<axum::Router> {
+    Ok(http::routes(&state)?
+        // The console's pages: not the API, so not in its document.
+        .merge(console::routes(state.clone()))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { Problem::new(Kind::NotFound, "no such route") })
+        .layer(WrapLayer(Envelope(state.clone())))
+        .with_state(state))
+}
+
+/// `/metrics`: the registry, with the readings taken as it is asked.
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(&Readings {
+            pools: s.orgd.pool_stats(),
+            traffic_queue: s.traffic.queued(),
+        }),
+    )
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -63,12 +102,12 @@ pub struct Application {
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
     writer: tokio::task::JoinHandle<()>,
-    traffic: crate::ingest::TrafficWriter,
+    traffic: TrafficWriter,
     writer_stop: CancellationToken,
     tasks: TaskTracker,
-    retention: jobs::Retention,
+    retention: pruner::Retention,
     bootstrap: Bootstrap,
-    deliverer: crate::deliverer::Deliverer,
+    deliverer: Deliverer,
     checkpoint_interval: Duration,
     connection_limits: ConnectionLimits,
 }
@@ -158,26 +197,28 @@ impl Application {
             .await
             .context("preparing the audit trail's signing key")?;
         let writer_stop = CancellationToken::new();
-        let metrics = Arc::new(http::metrics::Metrics::new().context("setting up metrics")?);
-        let (traffic, writer) = ingest::spawn(orgd.clone(), writer_stop.clone(), metrics.clone());
+        let metrics = Arc::new(Metrics::new().context("setting up metrics")?);
+        let (traffic, writer) =
+            traffic_writer::spawn(orgd.clone(), writer_stop.clone(), metrics.clone());
         let tasks = TaskTracker::new();
-        let deliverer = crate::deliverer::Deliverer::new(
+        let deliverer = Deliverer::new(
             orgd.clone(),
             metrics.clone(),
             config.webhooks.workers,
             config.webhooks.allow_private_targets,
         )
         .context("setting up the webhook deliverer")?;
-        let router = http::router(AppState::new(SharedState {
+        let router = router(AppState::new(SharedState {
             orgd: orgd.clone(),
             request_timeout: config.request_timeout,
             traffic: traffic.clone(),
             access_log: config.access_log,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             tasks: tasks.clone(),
-            rate_limiter: Default::default(),
-            sign_in_throttle: Default::default(),
-            rate_limit_exempt: (!config.rate_limit_root).then_some(root),
+            rate_limits: RateLimits {
+                limiter: Default::default(),
+                exempt: (!config.rate_limit_root).then_some(root),
+            },
             metrics,
         }))?;
         Ok(Self {
@@ -190,7 +231,7 @@ impl Application {
             writer_stop,
             traffic,
             tasks,
-            retention: jobs::Retention {
+            retention: pruner::Retention {
                 access_log: config.access_log_retention,
                 events: config.event_retention,
             },
@@ -218,7 +259,7 @@ impl Application {
 
     /// The traffic writer, whose `flush` waits until every queued access
     /// entry and counter is stored.
-    pub fn traffic(&self) -> crate::ingest::TrafficWriter {
+    pub fn traffic(&self) -> TrafficWriter {
         self.traffic.clone()
     }
 
@@ -236,10 +277,10 @@ impl Application {
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
-        let jobs = jobs::spawn(self.orgd.clone(), self.shutdown.clone(), self.retention);
+        let pruner = pruner::spawn(self.orgd.clone(), self.shutdown.clone(), self.retention);
         let deliverer = self.deliverer.spawn(self.shutdown.clone());
         let checkpointer_stop = CancellationToken::new();
-        let checkpointer = crate::checkpointer::spawn(
+        let checkpointer = checkpointer::spawn(
             self.orgd.clone(),
             checkpointer_stop.clone(),
             self.checkpoint_interval,
@@ -253,8 +294,7 @@ impl Application {
                 orgd.feed().close();
             }
         };
-        http::connections::serve(self.listener, self.router, self.connection_limits, stopping)
-            .await;
+        connections::serve(self.listener, self.router, self.connection_limits, stopping).await;
         // Every connection is closed; requests whose clients hung up may
         // still be running. Once they finish, drain the traffic queue, then
         // close the store.
@@ -266,7 +306,7 @@ impl Application {
         let _ = checkpointer.await;
         self.writer_stop.cancel();
         let _ = self.writer.await;
-        let _ = jobs.await;
+        let _ = pruner.await;
         let _ = deliverer.await;
         self.store.close().await;
         Ok(())

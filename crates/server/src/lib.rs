@@ -1,16 +1,35 @@
-//! orgd's server: HTTP API (axum), command line (clap), configuration and
-//! background jobs around the domain in `orgd-core`.
+//! orgd's server: the HTTP API (axum), the browser console, the command
+//! line (clap), configuration and background workers around the domain in
+//! `orgd-core`.
+//!
+//! - `app.rs`: the application, built from a [`Config`]; composes the API
+//!   and the console into one router.
+//! - `state.rs`: what every request's handler shares.
+//! - `http/`: the API, a file per resource, and its OpenAPI document.
+//! - `console/`: the browser console at `/console`.
+//! - `web/`: what the API and the console share (the envelope, the access
+//!   log, problems, rate limits, connections, metrics).
+//! - `workers/`: the traffic writer, the webhook deliverer, the
+//!   checkpointer, the pruner.
+//! - `cli/`: `orgd <command>`, a file per command; `config.rs`, `logging.rs`.
 
 pub mod app;
-mod checkpointer;
 pub mod cli;
 pub mod config;
 mod console;
-mod deliverer;
 pub mod http;
-pub mod ingest;
-mod jobs;
 pub mod logging;
+mod state;
+mod web;
+pub mod workers;
 
 pub use app::Application;
 pub use config::Config;
+pub use workers::traffic_writer::TrafficWriter;
+
+/// The traffic writer's old path, kept only while `tests/api/helpers.rs`
+/// names it (its owner moves it to [`TrafficWriter`]); not an API.
+#[doc(hidden)]
+pub mod ingest {
+    pub use crate::workers::traffic_writer::TrafficWriter;
+}

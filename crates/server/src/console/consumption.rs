@@ -8,9 +8,9 @@ use chrono::{Months, NaiveDate};
 use maud::{Markup, html};
 use orgd_core::consumption::{MetricValue, Metrics};
 
+use super::ctx::Ctx;
 use super::layout;
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Months the chart shows, ending with the chosen one.
 const CHART_MONTHS: u32 = 12;

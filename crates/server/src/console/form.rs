@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
 
+use super::ctx::Ctx;
 use super::layout;
-use super::session::Ctx;
 
 /// The form's fields, in the order sent (a field may repeat: checkboxes).
 #[derive(Debug, Default)]

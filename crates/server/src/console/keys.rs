@@ -8,10 +8,10 @@ use orgd_core::keys::{NewKey, Permission};
 use orgd_core::page::{PageRequest, decode_id_cursor};
 use orgd_core::service::CreatedKey;
 
+use super::ctx::Ctx;
 use super::form::Form;
 use super::layout::{self, Feedback};
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 const PAGE: usize = 50;
 

@@ -8,7 +8,7 @@ use maud::{DOCTYPE, Markup, html};
 use orgd_core::Error;
 use orgd_core::org::Org;
 
-use super::session::Ctx;
+use super::ctx::Ctx;
 
 /// What every console answer carries: no script or style but the console's
 /// own, no framing, no referrer leaving the console, never cached (a page
@@ -273,27 +273,18 @@ pub fn flash(done: Option<&str>) -> Markup {
     html! { div.flash role="status" { (text) } }
 }
 
-/// The tabs of an org's pages.
-const TABS: &[(&str, &str)] = &[
-    ("", "Overview"),
-    ("/configs", "Configs"),
-    ("/customizations", "Customizations"),
-    ("/tags", "Tags"),
-    ("/limits", "Limits"),
-    ("/keys", "API keys"),
-    ("/audit", "Audit"),
-    ("/access-log", "Access log"),
-    ("/consumption", "Consumption"),
-    ("/webhooks", "Webhooks"),
-];
-
 /// An org's page: its name and id, the way up the tree, its tabs (`tab` is
 /// the current one), then `body`.
 pub fn org_page(ctx: &Ctx, org: &Org, tab: &str, body: Markup) -> Markup {
-    let title = TABS
+    let tabs = ctx
+        .pages
         .iter()
+        .filter(|p| p.under_org)
+        .filter_map(|p| Some((p.path, p.tab?)));
+    let title = tabs
+        .clone()
         .find(|(t, _)| *t == tab)
-        .map_or("", |(_, name)| *name);
+        .map_or("", |(_, name)| name);
     document(
         &format!("{title} · {}", org.name),
         Some(ctx),
@@ -309,8 +300,8 @@ pub fn org_page(ctx: &Ctx, org: &Org, tab: &str, body: Markup) -> Markup {
                 p.meta { code { (org.id) } " · version " (org.version) }
             }
             nav #org-nav aria-label="Organization" {
-                @for (path, name) in TABS {
-                    @if *path == tab {
+                @for (path, name) in tabs {
+                    @if path == tab {
                         a href={ "/console/orgs/" (org.id) (path) } aria-current="page" { (name) }
                     } @else {
                         a href={ "/console/orgs/" (org.id) (path) } { (name) }

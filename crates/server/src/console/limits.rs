@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::html;
 
+use super::ctx::Ctx;
 use super::layout;
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(org_id): Path<String>) -> Response {
     let who = ctx.who();

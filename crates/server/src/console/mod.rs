@@ -7,99 +7,109 @@
 //! may; every page naming an org is in that org's access log (as
 //! `console.*`), and every change is in its audit trail like an API call's.
 //!
-//! - `session.rs`: the session cookie, the layer that resolves it, the
-//!   cross-site checks (Origin, the per-session token), failed sign-in limits.
+//! - `PAGES` below: every page behind a session, one row each; the router
+//!   and an org's tabs are both made from it (`page.rs`).
+//! - `session.rs`: the session cookie, the layer that resolves it into a
+//!   page's `Ctx` (`ctx.rs`), the cross-site checks (Origin, the per-session
+//!   token); `sign_in_throttle.rs`: failed sign-in limits.
 //! - `form.rs`: a posted form, its token checked.
 //! - `layout.rs`: the page shell, the org's header and tabs, errors.
 //! - one file per page family: `sign_in.rs`, `tree.rs`, `org.rs`
-//!   (overview, rename, move, delete, new child), `settings.rs` (configs,
-//!   customizations), `tags.rs`, `limits.rs`, `keys.rs`, `trails.rs` (audit,
-//!   access log), `consumption.rs`, `webhooks.rs`.
+//!   (overview, rename, move, delete, new child), `configs.rs`,
+//!   `customizations.rs`, `tags.rs`, `limits.rs`, `keys.rs`, `trails.rs`
+//!   (audit, access log), `consumption.rs`, `webhooks.rs`.
 //!
 //! The console's routes are not in the OpenAPI document: they are pages, not
-//! the API.
+//! the API. It imports nothing of the API (`http/`): what both need is in
+//! `web/`.
 
 mod assets;
+mod configs;
 mod consumption;
+mod ctx;
+mod customizations;
 mod form;
 mod keys;
 mod layout;
 mod limits;
 mod org;
+mod page;
 mod session;
-mod settings;
 mod sign_in;
+mod sign_in_throttle;
 mod tags;
 mod trails;
 mod tree;
 mod webhooks;
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::middleware::from_fn_with_state;
 use axum::response::Redirect;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
-use crate::http::AppState;
+use crate::state::AppState;
+use page::Page;
 
-pub use session::SignInThrottle;
+/// Every page behind a session, in the order of an org's tabs. A page
+/// without one (`Page::action`) is a form's target or a detail page.
+const PAGES: &[Page] = &[
+    Page::top("/console/tree", || get(tree::page)),
+    Page::top("/console/sign-out", || post(sign_in::sign_out)),
+    Page::tab("", "Overview", || get(org::page)),
+    Page::action("/rename", || post(org::rename)),
+    Page::action("/move", || post(org::move_org)),
+    Page::action("/delete", || post(org::delete)),
+    Page::action("/children", || post(org::create_child)),
+    Page::tab("/configs", "Configs", || {
+        get(configs::page).post(configs::save)
+    }),
+    Page::tab("/customizations", "Customizations", || {
+        get(customizations::page).post(customizations::save)
+    }),
+    Page::tab("/tags", "Tags", || get(tags::page).post(tags::add)),
+    Page::action("/tags/{tag_id}/delete", || post(tags::remove)),
+    Page::tab("/limits", "Limits", || get(limits::page)),
+    Page::tab("/keys", "API keys", || get(keys::page).post(keys::create)),
+    Page::action("/keys/{key_id}/revoke", || post(keys::revoke)),
+    Page::tab("/audit", "Audit", || get(trails::audit)),
+    Page::tab("/access-log", "Access log", || get(trails::access_log)),
+    Page::tab("/consumption", "Consumption", || get(consumption::page)),
+    Page::tab("/webhooks", "Webhooks", || {
+        get(webhooks::page).post(webhooks::create)
+    }),
+    Page::action("/webhooks/{webhook_id}", || get(webhooks::deliveries)),
+    Page::action(
+        "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        || post(webhooks::retry),
+    ),
+];
 
 /// Every console route. Pages need a session (the layer sends a browser
 /// without one to the sign-in page); the sign-in page and the assets do not.
+/// The sign-in route alone holds the failed sign-in throttle.
 pub fn routes(state: AppState) -> Router<AppState> {
-    let pages = Router::new()
-        .route("/console/tree", get(tree::page))
-        .route("/console/sign-out", post(sign_in::sign_out))
-        .route("/console/orgs/{org_id}", get(org::page))
-        .route("/console/orgs/{org_id}/rename", post(org::rename))
-        .route("/console/orgs/{org_id}/move", post(org::move_org))
-        .route("/console/orgs/{org_id}/delete", post(org::delete))
-        .route("/console/orgs/{org_id}/children", post(org::create_child))
-        .route(
-            "/console/orgs/{org_id}/configs",
-            get(settings::configs_page).post(settings::save_configs),
-        )
-        .route(
-            "/console/orgs/{org_id}/customizations",
-            get(settings::customizations_page).post(settings::save_customizations),
-        )
-        .route(
-            "/console/orgs/{org_id}/tags",
-            get(tags::page).post(tags::add),
-        )
-        .route(
-            "/console/orgs/{org_id}/tags/{tag_id}/delete",
-            post(tags::remove),
-        )
-        .route("/console/orgs/{org_id}/limits", get(limits::page))
-        .route(
-            "/console/orgs/{org_id}/keys",
-            get(keys::page).post(keys::create),
-        )
-        .route(
-            "/console/orgs/{org_id}/keys/{key_id}/revoke",
-            post(keys::revoke),
-        )
-        .route("/console/orgs/{org_id}/audit", get(trails::audit))
-        .route("/console/orgs/{org_id}/access-log", get(trails::access_log))
-        .route("/console/orgs/{org_id}/consumption", get(consumption::page))
-        .route(
-            "/console/orgs/{org_id}/webhooks",
-            get(webhooks::page).post(webhooks::create),
-        )
-        .route(
-            "/console/orgs/{org_id}/webhooks/{webhook_id}",
-            get(webhooks::deliveries),
-        )
-        .route(
-            "/console/orgs/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
-            post(webhooks::retry),
-        )
-        .route_layer(from_fn_with_state(state, session::require));
+    let pages = PAGES
+        .iter()
+        .fold(Router::new(), |router, page| {
+            router.route(&page.pattern(), (page.route)())
+        })
+        .route_layer(from_fn_with_state(
+            session::Sessions {
+                state,
+                pages: PAGES,
+            },
+            session::require,
+        ));
+    let throttle = Arc::new(sign_in_throttle::SignInThrottle::default());
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/tree") }))
         .route(
             "/console/sign-in",
-            get(sign_in::page).post(sign_in::sign_in),
+            get(sign_in::page)
+                .post(sign_in::sign_in)
+                .layer(Extension(throttle)),
         )
         .route("/console/assets/{name}", get(assets::serve))
         .merge(pages)

@@ -10,10 +10,10 @@ use orgd_core::keys::Permission;
 use orgd_core::org::{NewOrg, Org};
 use orgd_core::service::OrgPatch;
 
+use super::ctx::Ctx;
 use super::form::Form;
 use super::layout::{self, Feedback};
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Done {

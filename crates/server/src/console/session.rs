@@ -8,50 +8,30 @@
 //! same-origin` when a browser sends no `Origin`); and every form carries the
 //! session's token (`form.rs` checks it).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 use orgd_core::service::{Origin, SessionState, csrf_token};
 
+use super::ctx::Ctx;
 use super::layout;
-use crate::http::AppState;
-use crate::http::client_ip::ClientIp;
-use crate::http::extract::Caller;
-use crate::http::rate_limit;
-use crate::http::request_id;
+use super::page::Page;
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::client_ip::ClientIp;
+use crate::web::rate_limit;
+use crate::web::request_id;
 
 /// The cookie's name.
 pub const COOKIE: &str = "orgd_console";
 
-/// What a page's handler knows of the browser asking: the caller its
-/// session acts as, and the token its forms carry.
-#[derive(Clone)]
-pub struct Ctx {
-    pub caller: Arc<Caller>,
-    pub csrf: Arc<str>,
-}
-
-impl Ctx {
-    pub fn who(&self) -> &orgd_core::authz::Principal {
-        &self.caller.principal
-    }
-
-    pub fn origin(&self) -> &Origin {
-        &self.caller.origin
-    }
-}
-
+/// A page's [`Ctx`], as [`require`] left it; a page outside the layer is
+/// a bug, answered 500.
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = Response;
 
@@ -127,11 +107,23 @@ fn peer(req: &Request) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
+/// What the session layer holds: the app's state, and the console's pages
+/// for each page's [`Ctx`].
+#[derive(Clone)]
+pub struct Sessions {
+    pub state: AppState,
+    pub pages: &'static [Page],
+}
+
 /// The layer in front of every page: no session, to the sign-in page (a
 /// post without one is refused: it cannot be this console's own form); a
 /// post from another origin, refused; then the key's rate limit, as for an
 /// API call. The caller rides on the response for the access log.
-pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require(
+    State(Sessions { state, pages }): State<Sessions>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let writes = req.method() != Method::GET && req.method() != Method::HEAD;
     let peer = peer(&req);
     if writes && !same_origin(&state, req.headers(), peer) {
@@ -164,7 +156,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
             .insert(header::SET_COOKIE, set_cookie(None, secure));
         return res;
     };
-    let decision = rate_limit::decide(&state, &principal);
+    let decision = state.rate_limits.decide(&state.orgd, &principal);
     if let Some(d) = decision
         && !d.allowed
     {
@@ -190,6 +182,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     req.extensions_mut().insert(Ctx {
         caller: caller.clone(),
         csrf: csrf.into(),
+        pages,
     });
     let mut res = next.run(req).await;
     if let Some(d) = decision {
@@ -197,66 +190,6 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     }
     res.extensions_mut().insert(caller);
     res
-}
-
-/// Failed sign-ins allowed per client address a minute: a person mistyping
-/// never meets it, a guesser gets ten guesses a minute.
-const FAILED_SIGN_INS_PER_MINUTE: u32 = 10;
-
-/// When a map of addresses is pruned of what it no longer needs.
-const PRUNE_AT: usize = 10_000;
-
-/// Failed sign-ins, counted per client address (the address the
-/// trusted-proxy rule gives, see `client_ip.rs`). governor counts the
-/// failures; an address it refuses is blocked until governor would let it
-/// fail again, and while it is, a wrong key is answered 429 rather than
-/// 401. A right key signs in all the same (`sign_in.rs`): behind a proxy
-/// everyone shares one address.
-pub struct SignInThrottle {
-    failures: RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>,
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
-}
-
-impl Default for SignInThrottle {
-    fn default() -> Self {
-        let per_minute = NonZeroU32::new(FAILED_SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        Self {
-            failures: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            blocked: Mutex::default(),
-        }
-    }
-}
-
-impl SignInThrottle {
-    /// `Err(seconds to wait)` while `ip` is blocked.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        match blocked.get(&ip) {
-            Some(until) if *until > now => Err((*until - now).as_secs().max(1)),
-            Some(_) => {
-                blocked.remove(&ip);
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failed sign-in from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
-        if self.failures.len() > PRUNE_AT {
-            self.failures.retain_recent();
-        }
-        if let Err(not_until) = self.failures.check_key(&ip) {
-            let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
-            let now = Instant::now();
-            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-            if blocked.len() > PRUNE_AT {
-                blocked.retain(|_, until| *until > now);
-            }
-            blocked.insert(ip, now + wait);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -299,21 +232,5 @@ mod tests {
                 .unwrap()
                 .contains("Max-Age=0")
         );
-    }
-
-    #[test]
-    fn ten_failures_a_minute_then_the_address_waits() {
-        let t = SignInThrottle::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        for _ in 0..FAILED_SIGN_INS_PER_MINUTE {
-            assert!(t.check(ip).is_ok());
-            t.failed(ip);
-        }
-        assert!(t.check(ip).is_ok(), "the tenth failure is still allowed");
-        t.failed(ip);
-        let wait = t.check(ip).unwrap_err();
-        assert!((1..=6).contains(&wait), "{wait}");
-        assert!(t.check(other).is_ok(), "per address");
     }
 }

@@ -9,12 +9,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use orgd_core::Error;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::form::Form;
 use super::layout;
 use super::session;
-use crate::http::AppState;
-use crate::http::client_ip::ClientIp;
+use super::sign_in_throttle::SignInThrottle;
+use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
 
 fn sign_in_form(error: Option<&str>) -> Markup {
     layout::document(
@@ -61,6 +63,7 @@ pub struct SignInBody {
 
 pub async fn sign_in(
     State(state): State<AppState>,
+    Extension(throttle): Extension<Arc<SignInThrottle>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     client: Option<Extension<ClientIp>>,
     headers: HeaderMap,
@@ -99,8 +102,8 @@ pub async fn sign_in(
             res
         }
         Err(Error::Unauthenticated { reason, key_id }) => {
-            let blocked = state.sign_in_throttle.check(ip);
-            state.sign_in_throttle.failed(ip);
+            let blocked = throttle.check(ip);
+            throttle.failed(ip);
             tracing::info!(
                 reason = reason.as_str(),
                 key_id = key_id.as_deref(),

@@ -5,11 +5,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use orgd_core::keys::Permission;
 
+use super::ctx::Ctx;
 use super::form::Form;
 use super::layout::{self, Feedback};
 use super::org::Done;
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 pub async fn page(
     State(state): State<AppState>,

@@ -11,9 +11,9 @@ use orgd_core::ids::OrgId;
 use orgd_core::page::{PageRequest, decode_number_cursor, decode_time_cursor};
 use orgd_core::store::AuditFilter;
 
+use super::ctx::Ctx;
 use super::layout;
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 const PAGE: usize = 50;
 

@@ -9,9 +9,9 @@ use orgd_core::org::Org;
 use orgd_core::page::{PageRequest, decode_id_cursor};
 use orgd_core::service::OrgFilter;
 
+use super::ctx::Ctx;
 use super::layout;
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Rows a page of the tree shows.
 const PAGE: usize = 50;

@@ -9,10 +9,10 @@ use orgd_core::page::{PageRequest, decode_id_cursor, decode_number_cursor};
 use orgd_core::service::{NewWebhook, WebhookWithSecret};
 use orgd_core::webhooks::DeliveryStatus;
 
+use super::ctx::Ctx;
 use super::form::Form;
 use super::layout::{self, Feedback};
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 const PAGE: usize = 50;
 

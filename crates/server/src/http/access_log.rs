@@ -13,9 +13,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppJson, AppQuery, Caller};
-use super::problem::{ApiResult, ProblemBody};
-use super::{AppState, PageParams, page_response};
+use super::extract::{AppJson, AppQuery};
+use super::paging::{PageParams, page_response};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_access, ingest_access))

@@ -16,9 +16,11 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppQuery, Caller};
-use super::problem::{ApiResult, ProblemBody};
-use super::{AppState, PageParams, page_response};
+use super::extract::AppQuery;
+use super::paging::{PageParams, page_response};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use orgd_core::error::AuthFailure;
 use orgd_core::service::Origin;
 
-use super::AppState;
-use super::extract::Caller;
-use super::problem::ApiError;
-use super::request_id;
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::ApiError;
+use crate::web::request_id;
 
 /// The caller of a request with `headers` from `ip`, or the 401 to answer with.
 pub async fn authenticate(

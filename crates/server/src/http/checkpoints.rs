@@ -12,9 +12,11 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppQuery, Caller};
-use super::problem::{ApiResult, ProblemBody};
-use super::{AppState, set_next_link};
+use super::extract::AppQuery;
+use super::paging::set_next_link;
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::{ApiResult, ProblemBody};
 
 /// Routes that need an API key.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -10,9 +10,11 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppJson, Caller};
-use super::problem::{ApiResult, ProblemBody};
-use super::{AppState, etag, if_match, versioned};
+use super::extract::AppJson;
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::etag::{etag, if_match, versioned};
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

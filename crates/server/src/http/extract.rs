@@ -7,14 +7,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use orgd_core::FieldError;
-use orgd_core::authz::Principal;
-use orgd_core::service::Origin;
 use serde::de::DeserializeOwned;
 
-use super::problem::{ApiError, Kind, Problem};
-
-/// Largest request body accepted.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+use crate::web::caller::Caller;
+use crate::web::envelope::BODY_LIMIT;
+use crate::web::problem::{ApiError, Kind, Problem};
 
 /// A JSON body. Refuses other content types (415), bodies over the limit
 /// (413), unreadable JSON (400) and, unlike a plain `serde` decode, names every
@@ -128,16 +125,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     }
 }
 
-/// The authenticated caller and where the request came from. Put in place
-/// (as an `Arc<Caller>`) by the guard (`guard.rs`) on every route that
-/// requires a key.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Shared with the key cache: a request copies no string of it.
-    pub principal: Arc<Principal>,
-    pub origin: Origin,
-}
-
+/// A handler's caller, put in place (as an `Arc<Caller>`) by the guard
+/// (`guard.rs`) on every route that requires a key; a route without the
+/// guard is a bug, answered 500.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 
-use super::AppState;
 use super::auth::authenticate;
-use super::client_ip::ClientIp;
-use super::extract::Caller;
 use super::idempotency;
-use super::layer::{Inner, Wrap, run};
 use super::query::{Declared, refuse_undeclared};
-use super::rate_limit;
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::client_ip::ClientIp;
+use crate::web::layer::{Inner, Wrap, run};
+use crate::web::rate_limit;
 
 #[derive(Clone)]
 pub struct Guard {
@@ -43,7 +43,7 @@ async fn serve<S: Inner>(guard: Guard, mut req: Request, inner: S) -> Response {
         Ok(caller) => Arc::new(caller),
         Err(refused) => return refused,
     };
-    let decision = rate_limit::decide(state, &caller.principal);
+    let decision = state.rate_limits.decide(&state.orgd, &caller.principal);
     let mut res = if let Some(refused) = decision.and_then(rate_limit::refusal) {
         refused
     } else if let Some(refused) = refuse_undeclared(&guard.declared, &req) {

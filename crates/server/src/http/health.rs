@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::problem::{Kind, Problem, ProblemBody};
+use crate::state::AppState;
+use crate::web::problem::{Kind, Problem, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use orgd_core::service::{Fingerprint, IdempotencyStart};
 use orgd_core::store::StoredResponse;
 
-use super::AppState;
-use super::extract::{BODY_LIMIT, Caller};
-use super::layer::{Inner, run};
-use super::problem::{ApiError, Kind, Problem};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::envelope::BODY_LIMIT;
+use crate::web::layer::{Inner, run};
+use crate::web::problem::{ApiError, Kind, Problem};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");

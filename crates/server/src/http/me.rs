@@ -6,9 +6,9 @@ use orgd_core::service::Me;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::extract::Caller;
-use super::problem::{ApiResult, ProblemBody};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(me))

@@ -14,9 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppJson, AppQuery, Caller, present};
-use super::problem::{ApiResult, ProblemBody};
-use super::{AppState, PageParams, etag, if_match, page_response, versioned};
+use super::extract::{AppJson, AppQuery, present};
+use super::paging::{PageParams, page_response};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::etag::{etag, if_match, versioned};
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -13,7 +13,7 @@ use orgd_core::FieldError;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::path::{HttpMethod, ParameterIn};
 
-use super::problem::ApiError;
+use crate::web::problem::ApiError;
 
 /// The query parameters of every operation, by route template and method
 /// (nested, so a lookup borrows the request's route instead of copying it).

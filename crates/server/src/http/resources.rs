@@ -18,10 +18,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppJson, AppQuery, Caller};
+use super::extract::{AppJson, AppQuery};
 use super::orgs::{Message, id_page};
-use super::problem::{ApiResult, ProblemBody};
-use super::{AppState, PageParams, page_response};
+use super::paging::{PageParams, page_response};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

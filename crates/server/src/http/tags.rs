@@ -11,10 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::extract::{AppJson, Caller};
+use super::extract::AppJson;
 use super::orgs::Message;
-use super::problem::{ApiResult, ProblemBody};
+use crate::state::AppState;
+use crate::web::caller::Caller;
+use crate::web::problem::{ApiResult, ProblemBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -9,7 +9,9 @@ pub(super) mod docs;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use super::{AppState, api_routes, problem, public_routes};
+use super::{api_routes, public_routes};
+use crate::state::AppState;
+use crate::web::problem;
 
 #[derive(OpenApi)]
 #[openapi(

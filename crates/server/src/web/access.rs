@@ -7,17 +7,17 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use orgd_core::consumption::Month;
 use orgd_core::ids::OrgId;
 
-use super::AppState;
+use super::caller::Caller;
 use super::client_ip::ClientIp;
-use super::extract::Caller;
 use super::layer::{Inner, run};
 use super::request_id;
-use crate::ingest::{self, OrgIdBuf, Traffic, Visit, path_text};
+use crate::state::AppState;
+use crate::workers::traffic_writer::{self as traffic, OrgIdBuf, Traffic, Visit, path_text};
 
 /// The org a request names, and the operation (the action but for the
 /// method) for the log.
@@ -103,14 +103,6 @@ impl RouteTarget {
     }
 }
 
-/// Writes the action as the log names it at the end of `out`: the
-/// operation and the method, `configs.patch`.
-pub(crate) fn push_action(out: &mut String, operation: &str, method: &Method) {
-    out.push_str(operation);
-    out.push('.');
-    out.extend(method.as_str().chars().map(|c| c.to_ascii_lowercase()));
-}
-
 /// Runs the request on `inner` and records it.
 pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Response {
     let Some(t) = req
@@ -125,7 +117,7 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
     // request's own future (see `envelope`), which a client hanging up or
     // the timeout drops; the guard still writes it then, as a failure
     // without a status. Only what the request does not hold anyway is
-    // copied here; the writer makes the stored entry (see `ingest::Visit`).
+    // copied here; the writer makes the stored entry (see `traffic_writer::Visit`).
     let mut pending = Unanswered {
         state: &state,
         org_id: Some(t.org_id),
@@ -140,8 +132,8 @@ pub async fn recorded<S: Inner>(state: AppState, req: Request, inner: S) -> Resp
                 .headers()
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| ingest::user_agent(truncated(s, 512))),
-            request_id: request_id::shared().map(ingest::RequestIdText::new),
+                .map(|s| traffic::user_agent(truncated(s, 512))),
+            request_id: request_id::shared().map(traffic::RequestIdText::new),
             http_status: None,
             latency_ms: None,
         }),
@@ -216,11 +208,13 @@ impl Drop for Unanswered<'_> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Method;
+
     use super::*;
 
     fn action(operation: &str, method: &Method) -> String {
         let mut action = String::new();
-        push_action(&mut action, operation, method);
+        traffic::push_action(&mut action, operation, method);
         action
     }
 
@@ -246,10 +240,10 @@ mod tests {
 
     #[test]
     fn a_thread_shares_a_repeated_user_agent() {
-        let a = ingest::user_agent("curl/8.0");
-        let b = ingest::user_agent("curl/8.0");
+        let a = traffic::user_agent("curl/8.0");
+        let b = traffic::user_agent("curl/8.0");
         assert!(Arc::ptr_eq(&a, &b));
-        let c = ingest::user_agent("wget");
+        let c = traffic::user_agent("wget");
         assert_eq!(&*c, "wget");
         assert!(!Arc::ptr_eq(&a, &c));
     }

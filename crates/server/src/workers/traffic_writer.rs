@@ -24,7 +24,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::metrics::Metrics;
+use crate::web::metrics::Metrics;
 
 /// Records queued at most; beyond that, requests wait for the writer.
 const QUEUE: usize = 65_536;
@@ -55,6 +55,14 @@ pub fn path_text(path: &str) -> PathText {
         end -= 1;
     }
     PathText::from(&path[..end]).unwrap_or_default()
+}
+
+/// Writes the action as the log names it at the end of `out`: the
+/// operation and the method, `configs.patch`.
+pub(crate) fn push_action(out: &mut String, operation: &str, method: &Method) {
+    out.push_str(operation);
+    out.push('.');
+    out.extend(method.as_str().chars().map(|c| c.to_ascii_lowercase()));
 }
 
 /// A request's id as its entry keeps it: inline when it fits, as the ids
@@ -153,7 +161,7 @@ impl Visit {
         text.push_str(lowercase_ulid_at(self.timestamp, &mut buf));
         let id = start..text.len();
         let start = text.len();
-        crate::http::access::push_action(text, &self.operation, &self.method);
+        push_action(text, &self.operation, &self.method);
         let action = start..text.len();
         let ip = self.ip.map(|ip| {
             let start = text.len();

@@ -18,12 +18,14 @@ use tower::{Layer, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use super::AppState;
 use super::client_ip::{ClientIp, client_ip};
-use super::extract::BODY_LIMIT;
 use super::layer::{Inner, Wrap};
 use super::problem::{Kind, Problem};
 use super::request_id::{self, REQUEST_ID};
+use crate::state::AppState;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Envelope(pub AppState);

@@ -7,6 +7,7 @@ use orgd_core::error::ConflictKind;
 use orgd_core::{Error, FieldError};
 use serde::Serialize;
 
+use super::etag::etag;
 use super::request_id;
 
 /// The problem kinds, one line each: the name, the HTTP status, the `type`
@@ -22,7 +23,8 @@ macro_rules! problem_kinds {
         }
 
         impl Kind {
-            /// Every kind, for documentation and tests.
+            /// Every kind, for the tests.
+            #[cfg(test)]
             pub const ALL: &[Kind] = &[$(Kind::$kind,)+];
 
             /// `(status, type slug, title)`.
@@ -264,7 +266,7 @@ impl IntoResponse for ApiError {
                     ),
                 )
                 .into_response();
-                res.headers_mut().insert(header::ETAG, super::etag(current));
+                res.headers_mut().insert(header::ETAG, etag(current));
                 return res;
             }
             Error::Unavailable(why) => {

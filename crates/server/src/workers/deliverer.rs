@@ -40,7 +40,7 @@ const ROUND_SPACING: Duration = Duration::from_millis(10);
 pub struct Deliverer {
     orgd: Arc<Orgd>,
     client: reqwest::Client,
-    metrics: Arc<crate::http::metrics::Metrics>,
+    metrics: Arc<crate::web::metrics::Metrics>,
     workers: usize,
     allow_private: bool,
 }
@@ -48,7 +48,7 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(
         orgd: Arc<Orgd>,
-        metrics: Arc<crate::http::metrics::Metrics>,
+        metrics: Arc<crate::web::metrics::Metrics>,
         workers: usize,
         allow_private: bool,
     ) -> anyhow::Result<Self> {

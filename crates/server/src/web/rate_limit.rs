@@ -19,8 +19,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter as Gcra};
 use orgd_core::authz::Principal;
+use orgd_core::ids::OrgId;
+use orgd_core::service::Orgd;
 
-use super::AppState;
 use super::problem::{Kind, Problem};
 
 /// How often idle keys are dropped. A key idle this long has its whole burst
@@ -31,19 +32,30 @@ const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Takes one request from the caller's key: its own limit, else the
-/// server-wide default (which spares the exempt org's keys, so that a
-/// default set too low cannot lock the operator out). `None` when no limit
-/// applies.
-pub fn decide(state: &AppState, principal: &Principal) -> Option<Decision> {
-    let default = state
-        .orgd
-        .settings()
-        .default_rate_limit_per_minute
-        .filter(|_| state.rate_limit_exempt.as_ref() != Some(&principal.org_id));
-    let per_minute = principal.rate_limit_per_minute.or(default)?;
-    let key_id = principal.key_id.as_ref()?;
-    Some(state.rate_limiter.take(key_id, per_minute))
+/// The keys' rate limits: the limiters, and the org whose keys the
+/// server-wide default spares.
+#[derive(Default)]
+pub struct RateLimits {
+    pub limiter: RateLimiter,
+    /// The org (the root, unless `--rate-limit-root`) whose keys the
+    /// server-wide default rate limit spares, so that a default set too low
+    /// cannot lock the operator out.
+    pub exempt: Option<OrgId>,
+}
+
+impl RateLimits {
+    /// Takes one request from the caller's key: its own limit, else the
+    /// server-wide default (which spares the exempt org's keys). `None` when
+    /// no limit applies.
+    pub fn decide(&self, orgd: &Orgd, principal: &Principal) -> Option<Decision> {
+        let default = orgd
+            .settings()
+            .default_rate_limit_per_minute
+            .filter(|_| self.exempt.as_ref() != Some(&principal.org_id));
+        let per_minute = principal.rate_limit_per_minute.or(default)?;
+        let key_id = principal.key_id.as_ref()?;
+        Some(self.limiter.take(key_id, per_minute))
+    }
 }
 
 /// The 429 of a refused request; `None` when it was allowed.

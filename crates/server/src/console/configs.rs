@@ -1,7 +1,5 @@
-//! An org's configs (its own values, editable by a key above it, and the
-//! effective values with the org each comes from) and its customizations (a
-//! JSON editor, validated by the service, and the effective view with the
-//! source of each key).
+//! An org's configs page: its own values, editable by a key above it, and
+//! the effective values with the org each comes from.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,11 +10,11 @@ use orgd_core::org::Org;
 use orgd_core::service::ConfigsChange;
 use serde_json::{Map, Value};
 
+use super::ctx::Ctx;
 use super::form::Form;
 use super::layout::{self, Feedback};
 use super::org::Done;
-use super::session::Ctx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Whether the caller may change `org`'s configs: a key of a strict
 /// ancestor, or the root's own key for the root (SPEC §2).
@@ -27,7 +25,7 @@ fn may_govern(ctx: &Ctx, org: &Org) -> bool {
             .governs_reached(&org.id, org.parent_id.is_none(), true)
 }
 
-pub async fn configs_page(
+pub async fn page(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(org_id): Path<String>,
@@ -134,7 +132,7 @@ async fn render_configs(
     layout::respond(fb.status(), layout::org_page(ctx, &org, "/configs", body))
 }
 
-pub async fn save_configs(
+pub async fn save(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(org_id): Path<String>,
@@ -160,123 +158,6 @@ pub async fn save_configs(
         }
         Err(e) => match Feedback::for_error("configs", &e) {
             Some(fb) => render_configs(&state, &ctx, &org_id, None, &fb, Some(&form)).await,
-            None => layout::domain_error(&e),
-        },
-    }
-}
-
-pub async fn customizations_page(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(org_id): Path<String>,
-    Query(done): Query<Done>,
-) -> Response {
-    render_customizations(
-        &state,
-        &ctx,
-        &org_id,
-        done.done(),
-        &Feedback::default(),
-        None,
-    )
-    .await
-}
-
-async fn render_customizations(
-    state: &AppState,
-    ctx: &Ctx,
-    org_id: &str,
-    done: Option<&str>,
-    fb: &Feedback,
-    sent: Option<&str>,
-) -> Response {
-    let who = ctx.who();
-    let (org, effective) = match tokio::try_join!(
-        state.orgd.get_org(who, org_id),
-        state.orgd.effective_customizations(who, org_id),
-    ) {
-        Ok(found) => found,
-        Err(e) => return layout::domain_error(&e),
-    };
-    let own = serde_json::to_string_pretty(&org.customizations).unwrap_or_default();
-    let org = org.view();
-    let editable = who.permissions.has(Permission::Write);
-    let error = fb.for_field("customizations", "document");
-    let others = fb.rest("customizations", &["document"]);
-    let body = html! {
-        (layout::flash(done))
-        div.cards {
-            section.card {
-                h2 { "Own customizations" }
-                @if editable {
-                    form #customizations method="post" action={ "/console/orgs/" (org.id) "/customizations" } {
-                        (layout::csrf(ctx))
-                        label for="document" { "JSON object" }
-                        textarea #document name="document" spellcheck="false"
-                            aria-invalid=[(error.is_some() || !others.is_empty()).then_some("true")]
-                            aria-describedby="document-error" {
-                            (sent.unwrap_or(&own))
-                        }
-                        (layout::field_error("document", error))
-                        (layout::form_errors(&others))
-                        button type="submit" { "Save" }
-                    }
-                } @else {
-                    (layout::json_block(&org.customizations))
-                }
-            }
-            section #effective.card {
-                h2 { "Effective" }
-                p.muted { "Merged down the tree: an org's own keys win over its ancestors'." }
-                (layout::json_block(&effective.customizations))
-                @if !effective.sources.is_empty() {
-                    table #sources {
-                        thead { tr { th scope="col" { "Key" } th scope="col" { "From" } } }
-                        tbody {
-                            @for (key, src) in &effective.sources {
-                                tr {
-                                    td { code { (key) } }
-                                    td { a href={ "/console/orgs/" (src) "/customizations" } { (src) } }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    layout::respond(
-        fb.status(),
-        layout::org_page(ctx, &org, "/customizations", body),
-    )
-}
-
-pub async fn save_customizations(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(org_id): Path<String>,
-    form: Form,
-) -> Response {
-    let text = form.raw("document").unwrap_or_default();
-    let parsed: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            let fb = Feedback {
-                form: "customizations",
-                fields: vec![("document".into(), format!("Not valid JSON: {e}"))],
-            };
-            return render_customizations(&state, &ctx, &org_id, None, &fb, Some(text)).await;
-        }
-    };
-    match state
-        .orgd
-        .replace_customizations(ctx.who(), ctx.origin(), &org_id, parsed, None)
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("/console/orgs/{org_id}/customizations?done=saved"))
-            .into_response(),
-        Err(e) => match Feedback::for_error("customizations", &e) {
-            Some(fb) => render_customizations(&state, &ctx, &org_id, None, &fb, Some(text)).await,
             None => layout::domain_error(&e),
         },
     }
