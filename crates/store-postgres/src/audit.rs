@@ -10,31 +10,44 @@ use orgd_core::time::truncate;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use crate::{PgTx, fetch_limit, map_err, parse_json};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json, row_limit};
 
 const COLUMNS: &str = "e.gid, e.id, e.org_id, e.seq, e.timestamp, e.actor_key_id, e.actor_user, \
      e.action, e.target_type, e.target_id, e.changes, e.request_id, e.ip, e.prev_hash, e.hash";
 
-fn event_from_row(r: &PgRow) -> StoreResult<AuditEvent> {
+fn event_from_row(r: &PgRow) -> Result<AuditEvent, Error> {
     Ok(AuditEvent {
-        id: r.try_get("id").map_err(map_err)?,
-        seq: r.try_get("seq").map_err(map_err)?,
-        timestamp: r.try_get("timestamp").map_err(map_err)?,
-        org_id: r.try_get("org_id").map_err(map_err)?,
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        timestamp: r.try_get("timestamp")?,
+        org_id: r.try_get("org_id")?,
         actor: Actor {
-            key_id: r.try_get("actor_key_id").map_err(map_err)?,
-            user: r.try_get("actor_user").map_err(map_err)?,
+            key_id: r.try_get("actor_key_id")?,
+            user: r.try_get("actor_user")?,
         },
-        action: r.try_get("action").map_err(map_err)?,
+        action: r.try_get("action")?,
         target: Target {
-            kind: r.try_get("target_type").map_err(map_err)?,
-            id: r.try_get("target_id").map_err(map_err)?,
+            kind: r.try_get("target_type")?,
+            id: r.try_get("target_id")?,
         },
-        changes: parse_json(r.try_get("changes").map_err(map_err)?)?,
-        request_id: r.try_get("request_id").map_err(map_err)?,
-        ip: r.try_get("ip").map_err(map_err)?,
-        prev_hash: r.try_get("prev_hash").map_err(map_err)?,
-        hash: r.try_get("hash").map_err(map_err)?,
+        changes: parse_json(r.try_get("changes")?)?,
+        request_id: r.try_get("request_id")?,
+        ip: r.try_get("ip")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+fn anchor_from_row(r: &PgRow) -> Result<PruneAnchor, Error> {
+    Ok(PruneAnchor {
+        org_id: r.try_get("org_id")?,
+        seq: r.try_get("seq")?,
+        hash: r.try_get("hash")?,
+        pruned_at: r.try_get("pruned_at")?,
+        kid: r.try_get("kid")?,
+        signature: r.try_get("signature")?,
     })
 }
 
@@ -63,20 +76,13 @@ fn push_filter(b: &mut QueryBuilder<'_, Postgres>, f: &AuditFilter) {
 #[async_trait]
 impl AuditRepo for PgTx {
     async fn audit_head(&mut self, org: &OrgId) -> StoreResult<Option<(i64, String)>> {
-        let row = sqlx::query(
+        let head = sqlx::query_as(
             "SELECT seq, hash FROM audit_events WHERE org_id = $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(org.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                r.try_get("seq").map_err(map_err)?,
-                r.try_get("hash").map_err(map_err)?,
-            ))
-        })
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(head)
     }
 
     async fn insert_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
@@ -100,9 +106,8 @@ impl AuditRepo for PgTx {
         .bind(&e.ip)
         .bind(&e.prev_hash)
         .bind(&e.hash)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "audit event {} or seq {} of org {} exists",
@@ -128,13 +133,8 @@ impl AuditRepo for PgTx {
         }
         b.push(" ORDER BY e.seq DESC LIMIT ")
             .push_bind(fetch_limit(page.limit));
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        let rows = b.build().all(&mut self.tx).await?;
+        Ok(decode_all(&rows, event_from_row)?)
     }
 
     /// Two plans, as on SQLite: a small subtree is read org by org (a
@@ -155,9 +155,8 @@ impl AuditRepo for PgTx {
         .bind(path)
         .bind(&upper)
         .bind(SMALL_SUBTREE + 1)
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .one(&mut self.tx)
+        .await?;
         let mut b = if small <= SMALL_SUBTREE {
             let mut b = QueryBuilder::<Postgres>::new(format!(
                 "SELECT {COLUMNS} FROM orgs o CROSS JOIN LATERAL (SELECT * FROM audit_events e \
@@ -186,13 +185,10 @@ impl AuditRepo for PgTx {
             }
         }
         b.push(" ORDER BY e.gid DESC LIMIT ").push_bind(limit);
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| Ok((r.try_get("gid").map_err(map_err)?, event_from_row(r)?)))
-            .collect()
+        let rows = b.build().all(&mut self.tx).await?;
+        Ok(decode_all(&rows, |r| {
+            Ok((r.try_get("gid")?, event_from_row(r)?))
+        })?)
     }
 
     async fn audit_anchor(&mut self, org: &OrgId) -> StoreResult<Option<PruneAnchor>> {
@@ -201,20 +197,9 @@ impl AuditRepo for PgTx {
              WHERE org_id = $1",
         )
         .bind(org.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok(PruneAnchor {
-                org_id: r.try_get("org_id").map_err(map_err)?,
-                seq: r.try_get("seq").map_err(map_err)?,
-                hash: r.try_get("hash").map_err(map_err)?,
-                pruned_at: r.try_get("pruned_at").map_err(map_err)?,
-                kid: r.try_get("kid").map_err(map_err)?,
-                signature: r.try_get("signature").map_err(map_err)?,
-            })
-        })
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(anchor_from_row).transpose()?)
     }
 
     async fn oldest_audit_events(
@@ -222,23 +207,22 @@ impl AuditRepo for PgTx {
         org: &OrgId,
         limit: usize,
     ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>> {
-        sqlx::query_as(
+        let oldest = sqlx::query_as(
             "SELECT seq, hash, timestamp FROM audit_events WHERE org_id = $1 ORDER BY seq LIMIT $2",
         )
         .bind(org.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)
+        .bind(row_limit(limit))
+        .all(&mut self.tx)
+        .await?;
+        Ok(oldest)
     }
 
     async fn prune_audit_events(&mut self, a: &PruneAnchor) -> StoreResult<u64> {
         let removed = sqlx::query("DELETE FROM audit_events WHERE org_id = $1 AND seq <= $2")
             .bind(&a.org_id)
             .bind(a.seq)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?
+            .run(&mut self.tx)
+            .await?
             .rows_affected();
         sqlx::query(
             "INSERT INTO audit_anchors (org_id, seq, hash, pruned_at, kid, signature) \
@@ -252,9 +236,8 @@ impl AuditRepo for PgTx {
         .bind(truncate(a.pruned_at))
         .bind(&a.kid)
         .bind(&a.signature)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(removed)
     }
 
@@ -264,18 +247,15 @@ impl AuditRepo for PgTx {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>> {
-        sqlx::query(&format!(
+        let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM audit_events e WHERE e.org_id = $1 AND e.seq > $2 \
              ORDER BY e.seq LIMIT $3"
         ))
         .bind(org.as_str())
         .bind(after_seq)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(event_from_row)
-        .collect()
+        .bind(row_limit(limit))
+        .all(&mut self.tx)
+        .await?;
+        Ok(decode_all(&rows, event_from_row)?)
     }
 }

@@ -9,7 +9,9 @@ use orgd_core::time::truncate;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use crate::{PgTx, map_err};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, decode_all, row_limit};
 
 /// The checkpoints' advisory lock, in the two-`int4` key space of the tree
 /// lock (`orgs.rs`): "orgd", 3. Only checkpoints and key changes take it.
@@ -20,38 +22,38 @@ const INSERT_CHUNK: usize = 10_000;
 const CHECKPOINT: &str = "SELECT position, id, created_at, tree_size, root_hash, prev_id, kid, signature \
      FROM audit_checkpoints";
 
-fn checkpoint_from_row(r: &PgRow) -> StoreResult<(i64, Checkpoint)> {
+fn checkpoint_from_row(r: &PgRow) -> Result<(i64, Checkpoint), Error> {
     Ok((
-        r.try_get("position").map_err(map_err)?,
+        r.try_get("position")?,
         Checkpoint {
-            id: r.try_get("id").map_err(map_err)?,
-            created_at: r.try_get("created_at").map_err(map_err)?,
-            tree_size: r.try_get("tree_size").map_err(map_err)?,
-            root_hash: r.try_get("root_hash").map_err(map_err)?,
-            prev_id: r.try_get("prev_id").map_err(map_err)?,
-            kid: r.try_get("kid").map_err(map_err)?,
-            signature: r.try_get("signature").map_err(map_err)?,
+            id: r.try_get("id")?,
+            created_at: r.try_get("created_at")?,
+            tree_size: r.try_get("tree_size")?,
+            root_hash: r.try_get("root_hash")?,
+            prev_id: r.try_get("prev_id")?,
+            kid: r.try_get("kid")?,
+            signature: r.try_get("signature")?,
         },
     ))
 }
 
-fn heads_from_rows(rows: &[PgRow]) -> StoreResult<Heads> {
+fn heads_from_rows(rows: &[PgRow]) -> Result<Heads, Error> {
     let mut out = Heads::default();
     for r in rows {
         out.push(
-            r.try_get::<&str, _>("org_id").map_err(map_err)?,
-            r.try_get("seq").map_err(map_err)?,
-            r.try_get::<&str, _>("hash").map_err(map_err)?,
+            r.try_get::<&str, _>("org_id")?,
+            r.try_get("seq")?,
+            r.try_get::<&str, _>("hash")?,
         );
     }
     Ok(out)
 }
 
-fn head_from_row(r: &PgRow) -> StoreResult<Head> {
+fn head_from_row(r: &PgRow) -> Result<Head, Error> {
     Ok(Head {
-        org_id: r.try_get("org_id").map_err(map_err)?,
-        seq: r.try_get("seq").map_err(map_err)?,
-        hash: r.try_get("hash").map_err(map_err)?,
+        org_id: r.try_get("org_id")?,
+        seq: r.try_get("seq")?,
+        hash: r.try_get("hash")?,
     })
 }
 
@@ -62,20 +64,18 @@ impl CheckpointRepo for PgTx {
             "SELECT kid, public_key, seed, created_at, retired_at FROM audit_keys \
              ORDER BY created_at, kid",
         )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditKeyRecord {
-                    kid: r.try_get("kid").map_err(map_err)?,
-                    public_key: r.try_get("public_key").map_err(map_err)?,
-                    seed: r.try_get("seed").map_err(map_err)?,
-                    created_at: r.try_get("created_at").map_err(map_err)?,
-                    retired_at: r.try_get("retired_at").map_err(map_err)?,
-                })
+        .all(&mut self.tx)
+        .await?;
+        let keys = decode_all(&rows, |r| {
+            Ok(AuditKeyRecord {
+                kid: r.try_get("kid")?,
+                public_key: r.try_get("public_key")?,
+                seed: r.try_get("seed")?,
+                created_at: r.try_get("created_at")?,
+                retired_at: r.try_get("retired_at")?,
             })
-            .collect()
+        })?;
+        Ok(keys)
     }
 
     async fn insert_audit_key(&mut self, k: &AuditKeyRecord) -> StoreResult<()> {
@@ -88,9 +88,8 @@ impl CheckpointRepo for PgTx {
         .bind(&k.seed)
         .bind(truncate(k.created_at))
         .bind(k.retired_at.map(truncate))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -102,9 +101,8 @@ impl CheckpointRepo for PgTx {
         sqlx::query("UPDATE audit_keys SET retired_at = $1 WHERE kid = $2")
             .bind(at.map(truncate))
             .bind(kid)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 
@@ -112,9 +110,8 @@ impl CheckpointRepo for PgTx {
         sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
             .bind(CHECKPOINT_LOCK.0)
             .bind(CHECKPOINT_LOCK.1)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 
@@ -128,36 +125,34 @@ impl CheckpointRepo for PgTx {
              WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.org_id = a.org_id) \
              ORDER BY org_id",
         )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        heads_from_rows(&rows)
+        .all(&mut self.tx)
+        .await?;
+        Ok(heads_from_rows(&rows)?)
     }
 
     async fn audit_event_hash(&mut self, org: &OrgId, seq: i64) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT hash FROM audit_events WHERE org_id = $1 AND seq = $2")
-            .bind(org.as_str())
-            .bind(seq)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        let hash =
+            sqlx::query_scalar("SELECT hash FROM audit_events WHERE org_id = $1 AND seq = $2")
+                .bind(org.as_str())
+                .bind(seq)
+                .optional(&mut self.tx)
+                .await?;
+        Ok(hash)
     }
 
     async fn latest_checkpoint(&mut self) -> StoreResult<Option<(i64, Checkpoint)>> {
         let row = sqlx::query(&format!("{CHECKPOINT} ORDER BY position DESC LIMIT 1"))
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(checkpoint_from_row).transpose()
+            .optional(&mut self.tx)
+            .await?;
+        Ok(row.as_ref().map(checkpoint_from_row).transpose()?)
     }
 
     async fn checkpoint(&mut self, id: &str) -> StoreResult<Option<(i64, Checkpoint)>> {
         let row = sqlx::query(&format!("{CHECKPOINT} WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(checkpoint_from_row).transpose()
+            .optional(&mut self.tx)
+            .await?;
+        Ok(row.as_ref().map(checkpoint_from_row).transpose()?)
     }
 
     async fn first_checkpoint_since(
@@ -168,10 +163,9 @@ impl CheckpointRepo for PgTx {
             "{CHECKPOINT} WHERE created_at >= $1 ORDER BY created_at, position LIMIT 1"
         ))
         .bind(at)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(checkpoint_from_row).transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(checkpoint_from_row).transpose()?)
     }
 
     async fn checkpoints_after(
@@ -183,11 +177,10 @@ impl CheckpointRepo for PgTx {
             "{CHECKPOINT} WHERE position > $1 ORDER BY position LIMIT $2"
         ))
         .bind(after)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(checkpoint_from_row).collect()
+        .bind(row_limit(limit))
+        .all(&mut self.tx)
+        .await?;
+        Ok(decode_all(&rows, checkpoint_from_row)?)
     }
 
     async fn insert_checkpoint(
@@ -209,9 +202,8 @@ impl CheckpointRepo for PgTx {
         .bind(&c.prev_id)
         .bind(&c.kid)
         .bind(&c.signature)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         let changed: Vec<_> = changed.iter().collect();
         for chunk in changed.chunks(INSERT_CHUNK) {
             let mut b = QueryBuilder::<Postgres>::new(
@@ -223,7 +215,7 @@ impl CheckpointRepo for PgTx {
                     .push_bind(h.seq)
                     .push_bind(h.hash);
             });
-            b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+            b.build().run(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -232,10 +224,10 @@ impl CheckpointRepo for PgTx {
         let rows =
             sqlx::query("SELECT org_id, seq, hash FROM checkpoint_leaves WHERE checkpoint = $1")
                 .bind(position)
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-        rows.iter().map(head_from_row).collect()
+                .all(&mut self.tx)
+                .await?;
+        let heads: Result<Heads, Error> = rows.iter().map(head_from_row).collect();
+        Ok(heads?)
     }
 
     async fn checkpoint_leaves(&mut self, position: i64) -> StoreResult<Heads> {
@@ -244,10 +236,9 @@ impl CheckpointRepo for PgTx {
              WHERE checkpoint <= $1 ORDER BY org_id, checkpoint DESC",
         )
         .bind(position)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        heads_from_rows(&rows)
+        .all(&mut self.tx)
+        .await?;
+        Ok(heads_from_rows(&rows)?)
     }
 
     async fn checkpoint_leaf(&mut self, org: &OrgId, position: i64) -> StoreResult<Option<Head>> {
@@ -257,9 +248,8 @@ impl CheckpointRepo for PgTx {
         )
         .bind(org.as_str())
         .bind(position)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(head_from_row).transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(head_from_row).transpose()?)
     }
 }

@@ -17,7 +17,8 @@ use orgd_core::store::{EventRepo, StoreResult};
 use orgd_core::time::truncate;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use crate::{PgTx, map_err};
+use crate::PgTx;
+use crate::sql::{Fetch, Run, decode_all, row_limit};
 
 /// The outbox's advisory lock, in the two-`int4` key space of the tree lock
 /// (`orgs.rs`): "orgd", 2.
@@ -34,9 +35,8 @@ impl EventRepo for PgTx {
         sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
             .bind(OUTBOX_LOCK.0)
             .bind(OUTBOX_LOCK.1)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         // A cascading delete writes an event per org it ends, and one
         // statement may bind at most 65,535 values (six an event).
         for chunk in events.chunks(INSERT_CHUNK) {
@@ -51,7 +51,7 @@ impl EventRepo for PgTx {
                     .push_bind(truncate(e.occurred_at))
                     .push_bind(&e.body);
             });
-            b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+            b.build().run(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -89,20 +89,9 @@ impl EventRepo for PgTx {
             }
             b.push(")");
         }
-        b.push(" ORDER BY gid LIMIT ")
-            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(map_err)?,
-                    r.try_get(1).map_err(map_err)?,
-                ))
-            })
-            .collect()
+        b.push(" ORDER BY gid LIMIT ").push_bind(row_limit(limit));
+        let rows = b.build().all(&mut self.tx).await?;
+        Ok(decode_all(&rows, |r| Ok((r.try_get(0)?, r.try_get(1)?)))?)
     }
 
     async fn prune_events(&mut self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64> {
@@ -114,27 +103,28 @@ impl EventRepo for PgTx {
              WHERE occurred_at < $1)",
         )
         .bind(truncate(before))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .bind(row_limit(limit))
+        .run(&mut self.tx)
+        .await?;
         Ok(done.rows_affected())
     }
 
     async fn last_event_position(&mut self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT coalesce(max(gid), 0) FROM events")
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        let last = sqlx::query_scalar("SELECT coalesce(max(gid), 0) FROM events")
+            .one(&mut self.tx)
+            .await?;
+        Ok(last)
     }
 
     async fn first_event_since(&mut self, t: DateTime<Utc>) -> StoreResult<Option<i64>> {
         // Events are stored in the order they happen, give or take the
         // clock: the first from the oldest that is recent enough.
-        sqlx::query_scalar("SELECT gid FROM events WHERE occurred_at >= $1 ORDER BY gid LIMIT 1")
-            .bind(truncate(t))
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        let first = sqlx::query_scalar(
+            "SELECT gid FROM events WHERE occurred_at >= $1 ORDER BY gid LIMIT 1",
+        )
+        .bind(truncate(t))
+        .optional(&mut self.tx)
+        .await?;
+        Ok(first)
     }
 }

@@ -5,8 +5,39 @@ use orgd_core::store::{
 };
 use orgd_core::time::truncate;
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 
-use crate::{PgTx, map_err};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run};
+
+fn record_from_row(
+    r: &PgRow,
+    key_id: &str,
+    idempotency_key: &str,
+) -> Result<IdempotencyRecord, Error> {
+    Ok(IdempotencyRecord {
+        key_id: key_id.to_owned(),
+        idempotency_key: idempotency_key.to_owned(),
+        fingerprint: r.try_get("fingerprint")?,
+        created_at: r.try_get("created_at")?,
+        response: response_from_row(r)?,
+    })
+}
+
+/// The stored response, if the request finished.
+fn response_from_row(r: &PgRow) -> Result<Option<StoredResponse>, Error> {
+    let status: Option<i32> = r.try_get("status")?;
+    let Some(status) = status else {
+        return Ok(None);
+    };
+    Ok(Some(StoredResponse {
+        status: u16::try_from(status).unwrap_or(500),
+        content_type: r.try_get("content_type")?,
+        location: r.try_get("location")?,
+        body: r.try_get::<Option<Vec<u8>>, _>("body")?.unwrap_or_default(),
+    }))
+}
 
 #[async_trait]
 impl IdempotencyRepo for PgTx {
@@ -21,30 +52,10 @@ impl IdempotencyRepo for PgTx {
         )
         .bind(key_id)
         .bind(idempotency_key)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        let Some(r) = row else { return Ok(None) };
-        let status: Option<i32> = r.try_get("status").map_err(map_err)?;
-        let response = match status {
-            None => None,
-            Some(status) => Some(StoredResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                content_type: r.try_get("content_type").map_err(map_err)?,
-                location: r.try_get("location").map_err(map_err)?,
-                body: r
-                    .try_get::<Option<Vec<u8>>, _>("body")
-                    .map_err(map_err)?
-                    .unwrap_or_default(),
-            }),
-        };
-        Ok(Some(IdempotencyRecord {
-            key_id: key_id.to_owned(),
-            idempotency_key: idempotency_key.to_owned(),
-            fingerprint: r.try_get("fingerprint").map_err(map_err)?,
-            created_at: r.try_get("created_at").map_err(map_err)?,
-            response,
-        }))
+        .optional(&mut self.tx)
+        .await?;
+        let record = row.map(|r| record_from_row(&r, key_id, idempotency_key));
+        Ok(record.transpose()?)
     }
 
     /// A claim already there is reported, not raised: the caller goes on in
@@ -58,9 +69,8 @@ impl IdempotencyRepo for PgTx {
         .bind(&rec.idempotency_key)
         .bind(&rec.fingerprint)
         .bind(truncate(rec.created_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(
                 "idempotency key already claimed".to_owned(),
@@ -85,9 +95,8 @@ impl IdempotencyRepo for PgTx {
         .bind(&r.body)
         .bind(key_id)
         .bind(idempotency_key)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -95,18 +104,16 @@ impl IdempotencyRepo for PgTx {
         sqlx::query("DELETE FROM idempotency_keys WHERE key_id = $1 AND idempotency_key = $2")
             .bind(key_id)
             .bind(idempotency_key)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 
     async fn prune_idempotency(&mut self, before: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(truncate(before))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -9,32 +9,33 @@ use orgd_core::time::truncate;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use crate::PgTx;
+use crate::error::Error;
 use crate::orgs::{self, org_from_row};
-use crate::{PgTx, fetch_limit, map_err};
+use crate::sql::{Fetch, Run, decode_all, fetch_limit};
 
 /// Aliased where they would clash with the org columns of `key_by_digest`.
 const COLUMNS: &str = "k.id AS key_id, k.org_id AS key_org_id, k.name AS key_name, k.user_name, \
      k.permissions, k.digest, k.prefix, k.created_at AS key_created_at, k.expires_at, \
      k.last_used_at, k.revoked_at, k.rate_limit_per_minute";
 
-fn key_from_row(r: &PgRow) -> StoreResult<KeyRecord> {
-    let perms: String = r.try_get("permissions").map_err(map_err)?;
+fn key_from_row(r: &PgRow) -> Result<KeyRecord, Error> {
+    let perms: String = r.try_get("permissions")?;
     Ok(KeyRecord {
-        id: r.try_get("key_id").map_err(map_err)?,
-        org_id: OrgId::from_trusted(r.try_get("key_org_id").map_err(map_err)?),
-        name: r.try_get("key_name").map_err(map_err)?,
-        user: r.try_get("user_name").map_err(map_err)?,
+        id: r.try_get("key_id")?,
+        org_id: OrgId::from_trusted(r.try_get("key_org_id")?),
+        name: r.try_get("key_name")?,
+        user: r.try_get("user_name")?,
         permissions: Permissions::from_csv(&perms)
             .map_err(|bad| StoreError::Other(format!("bad stored permissions {bad:?}")))?,
-        digest: r.try_get("digest").map_err(map_err)?,
-        prefix: r.try_get("prefix").map_err(map_err)?,
-        created_at: r.try_get("key_created_at").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
-        last_used_at: r.try_get("last_used_at").map_err(map_err)?,
-        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+        digest: r.try_get("digest")?,
+        prefix: r.try_get("prefix")?,
+        created_at: r.try_get("key_created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        revoked_at: r.try_get("revoked_at")?,
         rate_limit_per_minute: r
-            .try_get::<Option<i32>, _>("rate_limit_per_minute")
-            .map_err(map_err)?
+            .try_get::<Option<i32>, _>("rate_limit_per_minute")?
             .map(u32::try_from)
             .transpose()
             .map_err(|_| StoreError::Other("bad stored rate limit".into()))?,
@@ -64,9 +65,8 @@ impl KeyRepo for PgTx {
             k.rate_limit_per_minute
                 .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
         )
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "key id {} or its digest is taken",
@@ -77,17 +77,14 @@ impl KeyRepo for PgTx {
     }
 
     async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>> {
-        sqlx::query(&format!(
+        let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = $1 AND k.id = $2"
         ))
         .bind(org.as_str())
         .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(key_from_row)
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(key_from_row).transpose()?)
     }
 
     /// The org comes without its tags (the trait's rule: this runs on every
@@ -99,9 +96,8 @@ impl KeyRepo for PgTx {
             orgs::COLUMNS
         ))
         .bind(digest)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .optional(&mut self.tx)
+        .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some((key_from_row(&r)?, org_from_row(&r)?)))
     }
@@ -111,19 +107,16 @@ impl KeyRepo for PgTx {
         org: &OrgId,
         page: &PageRequest<String>,
     ) -> StoreResult<Vec<KeyRecord>> {
-        sqlx::query(&format!(
+        let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_keys k WHERE k.org_id = $1 AND k.revoked_at IS NULL \
              AND k.id > $2 ORDER BY k.id LIMIT $3"
         ))
         .bind(org.as_str())
         .bind(page.after.as_deref().unwrap_or(""))
         .bind(fetch_limit(page.limit))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(key_from_row)
-        .collect()
+        .all(&mut self.tx)
+        .await?;
+        Ok(decode_all(&rows, key_from_row)?)
     }
 
     async fn revoke_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
@@ -131,23 +124,22 @@ impl KeyRepo for PgTx {
             .bind(truncate(at))
             .bind(org.as_str())
             .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 
     /// `now` is compared at the millisecond precision expiries are stored with.
     async fn count_live_keys(&mut self, org: &OrgId, now: DateTime<Utc>) -> StoreResult<i64> {
-        sqlx::query_scalar(
+        let live = sqlx::query_scalar(
             "SELECT count(*) FROM api_keys WHERE org_id = $1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(org.as_str())
         .bind(truncate(now))
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)
+        .one(&mut self.tx)
+        .await?;
+        Ok(live)
     }
 
     async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
@@ -155,9 +147,8 @@ impl KeyRepo for PgTx {
             .bind(truncate(at))
             .bind(org.as_str())
             .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 
 mod audit;
 mod checkpoints;
+mod error;
 mod events;
 mod idempotency;
 mod invalidations;
@@ -20,6 +21,7 @@ mod keys;
 mod orgs;
 mod resources;
 mod sessions;
+mod sql;
 mod tags;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -32,10 +34,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use orgd_core::store::{
     self, Invalidation, InvalidationSink, OpenMode, PoolStats, Store, StoreError, StoreResult, Tx,
-    WaitMeter,
+    WaitGuard, WaitMeter,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
+
+use crate::error::{Error, classify};
+use crate::sql::Run;
 
 /// The migrations. Ones applied by a newer orgd are ignored rather than
 /// refused, so that during a rolling upgrade an older node can still start
@@ -185,18 +190,18 @@ impl PgStore {
 }
 
 /// Versions of the migrations applied to the database (none on a new one).
-async fn applied_versions(pool: &PgPool) -> StoreResult<Vec<i64>> {
+async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, Error> {
     let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
         .fetch_one(pool)
-        .await
-        .map_err(map_err)?;
+        .await?;
     if !has_table {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 /// One sentence naming the server and the likely fix, for the failures an
@@ -236,7 +241,7 @@ fn connect_error(where_: &str, user: &str, e: sqlx::Error) -> StoreError {
 impl Store for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let _waiting = self.waiting();
-        let tx = self.pool.begin().await.map_err(map_err)?;
+        let tx = self.pool.begin().await.map_err(classify)?;
         let node = self.node.clone();
         Ok(Box::new(PgTx { tx, node }))
     }
@@ -247,7 +252,7 @@ impl Store for PgStore {
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
-            .map_err(map_err)?;
+            .map_err(classify)?;
         let node = self.node.clone();
         Ok(Box::new(PgTx { tx, node }))
     }
@@ -256,7 +261,7 @@ impl Store for PgStore {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -268,7 +273,7 @@ impl Store for PgStore {
     async fn watch_invalidations(&self, sink: InvalidationSink) -> StoreResult<()> {
         let listening = invalidations::listen(&self.listener)
             .await
-            .map_err(map_err)?;
+            .map_err(classify)?;
         let node = self.node.to_string();
         tokio::spawn(invalidations::relay(
             listening,
@@ -297,7 +302,7 @@ impl Store for PgStore {
 }
 
 impl PgStore {
-    fn waiting(&self) -> Option<orgd_core::store::WaitGuard<'_>> {
+    fn waiting(&self) -> Option<WaitGuard<'_>> {
         let p = &self.pool;
         self.waits
             .acquiring(p.num_idle(), p.size(), p.options().get_max_connections())
@@ -313,64 +318,15 @@ pub struct PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(map_err)
+        self.tx.commit().await.map_err(classify)
     }
 
     async fn publish_invalidation(&mut self, what: &Invalidation) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(invalidations::CHANNEL)
             .bind(invalidations::encode(&self.node, what))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
-}
-
-/// Sorts sqlx errors into the store's kinds.
-fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
-        // Class 08 (connection), 40001/40P01 (serialization, deadlock: retry),
-        // 53 (insufficient resources), 57P01–57P03 (shutdown, cannot connect
-        // now), 57014 (statement timeout).
-        sqlx::Error::Database(db)
-            if db.code().is_some_and(|c| {
-                c.starts_with("08")
-                    || c.starts_with("53")
-                    || matches!(
-                        &*c,
-                        "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "57014"
-                    )
-            }) =>
-        {
-            StoreError::Unavailable(db.message().to_owned())
-        }
-        // 22021 (character not in repertoire: NUL in text), 22P05
-        // (untranslatable character: \u0000 in JSONB).
-        sqlx::Error::Database(db)
-            if db.code().is_some_and(|c| matches!(&*c, "22021" | "22P05")) =>
-        {
-            StoreError::Unstorable(db.message().to_owned())
-        }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Other(e.to_string()),
-    }
-}
-
-fn parse_json(s: &str) -> StoreResult<serde_json::Value> {
-    serde_json::from_str(s).map_err(|e| StoreError::Other(format!("bad stored JSON: {e}")))
-}
-
-/// The page size as SQL wants it: one row more than asked, to see whether a
-/// next page exists.
-fn fetch_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1
 }

@@ -10,7 +10,9 @@ use orgd_core::time::truncate;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use crate::{PgTx, fetch_limit, map_err, parse_json};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json};
 
 /// The key of the tree lock ([`OrgRepo::lock_tree`]): an advisory lock in the
 /// two-`int4` key space, which never meets the single-`bigint` one the
@@ -32,17 +34,13 @@ impl PgTx {
              ORDER BY name",
         )
         .bind(&ids)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .all(&mut self.tx)
+        .await?;
+        let tagged = decode_all(&rows, |r| {
+            Ok((r.try_get::<String, _>("org_id")?, tag_from_row(r)?))
+        })?;
         let index: HashMap<String, usize> = ids.into_iter().zip(0..).collect();
-        for r in rows {
-            let org_id: String = r.try_get("org_id").map_err(map_err)?;
-            let tag = Tag {
-                id: r.try_get("id").map_err(map_err)?,
-                name: r.try_get("name").map_err(map_err)?,
-                created_at: r.try_get("created_at").map_err(map_err)?,
-            };
+        for (org_id, tag) in tagged {
             if let Some(o) = index.get(&org_id).and_then(|&i| orgs.get_mut(i)) {
                 o.tags.push(tag);
             }
@@ -70,29 +68,33 @@ fn configs_json(c: &orgd_core::configs::Configs) -> String {
 }
 
 /// An org without its tags, from a row with [`COLUMNS`].
-pub(crate) fn org_from_row(r: &PgRow) -> StoreResult<OrgRecord> {
+pub(crate) fn org_from_row(r: &PgRow) -> Result<OrgRecord, Error> {
     Ok(OrgRecord {
-        id: OrgId::from_trusted(r.try_get("id").map_err(map_err)?),
-        name: r.try_get("name").map_err(map_err)?,
+        id: OrgId::from_trusted(r.try_get("id")?),
+        name: r.try_get("name")?,
         parent_id: r
-            .try_get::<Option<String>, _>("parent_id")
-            .map_err(map_err)?
+            .try_get::<Option<String>, _>("parent_id")?
             .map(OrgId::from_trusted),
-        path: r.try_get("path").map_err(map_err)?,
-        depth: r.try_get("depth").map_err(map_err)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        updated_at: r.try_get("updated_at").map_err(map_err)?,
-        version: r.try_get("version").map_err(map_err)?,
-        customizations: parse_json(r.try_get("customizations").map_err(map_err)?)?,
-        configs: serde_json::from_str(r.try_get("configs").map_err(map_err)?)
+        path: r.try_get("path")?,
+        depth: r.try_get("depth")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        version: r.try_get("version")?,
+        customizations: parse_json(r.try_get("customizations")?)?,
+        configs: serde_json::from_str(r.try_get("configs")?)
             .map_err(|e| StoreError::Other(format!("bad stored configs: {e}")))?,
         tags: Vec::new(),
-        deleted_at: r.try_get("deleted_at").map_err(map_err)?,
+        deleted_at: r.try_get("deleted_at")?,
     })
 }
 
-fn orgs_from_rows(rows: &[PgRow]) -> StoreResult<Vec<OrgRecord>> {
-    rows.iter().map(org_from_row).collect()
+/// A tag, from a row with its `id`, `name` and `created_at`.
+pub(crate) fn tag_from_row(r: &PgRow) -> Result<Tag, Error> {
+    Ok(Tag {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 #[async_trait]
@@ -100,9 +102,8 @@ impl OrgRepo for PgTx {
     async fn org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>> {
         let org = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs o WHERE o.id = $1"))
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
+            .optional(&mut self.tx)
+            .await?
             .as_ref()
             .map(org_from_row)
             .transpose()?;
@@ -116,9 +117,8 @@ impl OrgRepo for PgTx {
             "SELECT {COLUMNS} FROM orgs o WHERE o.id = $1 FOR UPDATE OF o"
         ))
         .bind(id.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
+        .optional(&mut self.tx)
+        .await?
         .as_ref()
         .map(org_from_row)
         .transpose()?;
@@ -129,9 +129,8 @@ impl OrgRepo for PgTx {
         let org = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM orgs o WHERE o.parent_id IS NULL"
         ))
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
+        .optional(&mut self.tx)
+        .await?
         .as_ref()
         .map(org_from_row)
         .transpose()?;
@@ -155,9 +154,8 @@ impl OrgRepo for PgTx {
         .bind(o.customizations.to_string())
         .bind(configs_json(&o.configs))
         .bind(o.deleted_at.map(truncate))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "org {} exists (or a second root)",
@@ -182,9 +180,8 @@ impl OrgRepo for PgTx {
         .bind(configs_json(&o.configs))
         .bind(o.deleted_at.map(truncate))
         .bind(o.id.as_str())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -199,9 +196,8 @@ impl OrgRepo for PgTx {
         .bind(old_path)
         .bind(depth_delta)
         .bind(subtree_upper_bound(old_path))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -238,30 +234,32 @@ impl OrgRepo for PgTx {
         }
         b.push(" ORDER BY o.id LIMIT ")
             .push_bind(fetch_limit(page.limit));
-        let rows = b.build().fetch_all(&mut *self.tx).await.map_err(map_err)?;
-        let orgs = orgs_from_rows(&rows)?;
+        let rows = b.build().all(&mut self.tx).await?;
+        let orgs = decode_all(&rows, org_from_row)?;
         self.with_tags(orgs).await
     }
 
     async fn count_live_children(&mut self, id: &OrgId) -> StoreResult<i64> {
         // Kept by triggers (migration 0003).
-        sqlx::query_scalar("SELECT coalesce((SELECT live_children FROM orgs WHERE id = $1), 0)")
-            .bind(id.as_str())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        let children = sqlx::query_scalar(
+            "SELECT coalesce((SELECT live_children FROM orgs WHERE id = $1), 0)",
+        )
+        .bind(id.as_str())
+        .one(&mut self.tx)
+        .await?;
+        Ok(children)
     }
 
     async fn max_depth_in_subtree(&mut self, path: &str) -> StoreResult<i64> {
-        sqlx::query_scalar(
+        let depth = sqlx::query_scalar(
             "SELECT coalesce(max(depth), 0) FROM orgs \
              WHERE deleted_at IS NULL AND path >= $1 AND path < $2",
         )
         .bind(path)
         .bind(subtree_upper_bound(path))
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)
+        .one(&mut self.tx)
+        .await?;
+        Ok(depth)
     }
 
     async fn live_subtree(&mut self, path: &str) -> StoreResult<Vec<OrgRecord>> {
@@ -272,18 +270,16 @@ impl OrgRepo for PgTx {
         ))
         .bind(path)
         .bind(subtree_upper_bound(path))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        let orgs = orgs_from_rows(&rows)?;
+        .all(&mut self.tx)
+        .await?;
+        let orgs = decode_all(&rows, org_from_row)?;
         self.with_tags(orgs).await
     }
 
     async fn all_org_ids(&mut self) -> StoreResult<Vec<OrgId>> {
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM orgs ORDER BY id")
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .all(&mut self.tx)
+            .await?;
         Ok(ids.into_iter().map(OrgId::from_trusted).collect())
     }
 
@@ -292,9 +288,8 @@ impl OrgRepo for PgTx {
             sqlx::query_as("SELECT id, path FROM orgs WHERE path >= $1 AND path < $2 ORDER BY id")
                 .bind(path)
                 .bind(subtree_upper_bound(path))
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
+                .all(&mut self.tx)
+                .await?;
         Ok(rows
             .into_iter()
             .map(|(id, path)| (OrgId::from_trusted(id), path))
@@ -306,9 +301,8 @@ impl OrgRepo for PgTx {
         // the start of a key.
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM orgs WHERE configs LIKE '%\"audit.%'")
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
+                .all(&mut self.tx)
+                .await?;
         let ids: Vec<OrgId> = ids.into_iter().map(OrgId::from_trusted).collect();
         self.orgs_by_ids(&ids).await
     }
@@ -322,10 +316,9 @@ impl OrgRepo for PgTx {
             "SELECT {COLUMNS} FROM orgs o WHERE o.id = ANY($1)"
         ))
         .bind(&ids)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        let orgs = orgs_from_rows(&rows)?;
+        .all(&mut self.tx)
+        .await?;
+        let orgs = decode_all(&rows, org_from_row)?;
         self.with_tags(orgs).await
     }
 
@@ -340,9 +333,8 @@ impl OrgRepo for PgTx {
         sqlx::query(sql)
             .bind(TREE_LOCK.0)
             .bind(TREE_LOCK.1)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 }

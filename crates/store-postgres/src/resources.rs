@@ -7,16 +7,18 @@ use orgd_core::time::truncate;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::{PgTx, fetch_limit, map_err};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, decode_all, fetch_limit};
 
 const COLUMNS: &str = "id, name, created_at, metadata";
 
-fn resource_from_row(r: &PgRow) -> StoreResult<Resource> {
-    let metadata: String = r.try_get("metadata").map_err(map_err)?;
+fn resource_from_row(r: &PgRow) -> Result<Resource, Error> {
+    let metadata: String = r.try_get("metadata")?;
     Ok(Resource {
-        id: r.try_get("id").map_err(map_err)?,
-        name: r.try_get("name").map_err(map_err)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Other(format!("bad stored metadata: {e}")))?,
     })
@@ -40,9 +42,8 @@ impl ResourceRepo for PgTx {
         .bind(&item.name)
         .bind(truncate(item.created_at))
         .bind(item.metadata.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "org {org} has {} named {:?} (or id {} is taken)",
@@ -60,18 +61,15 @@ impl ResourceRepo for PgTx {
         kind: ResourceKind,
         id: &str,
     ) -> StoreResult<Option<Resource>> {
-        sqlx::query(&format!(
+        let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM resources WHERE org_id = $1 AND kind = $2 AND id = $3"
         ))
         .bind(org.as_str())
         .bind(kind.plural())
         .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(resource_from_row)
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(resource_from_row).transpose()?)
     }
 
     async fn list_resources(
@@ -80,7 +78,7 @@ impl ResourceRepo for PgTx {
         kind: ResourceKind,
         page: &PageRequest<String>,
     ) -> StoreResult<Vec<Resource>> {
-        sqlx::query(&format!(
+        let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM resources WHERE org_id = $1 AND kind = $2 AND id > $3 \
              ORDER BY id LIMIT $4"
         ))
@@ -88,12 +86,9 @@ impl ResourceRepo for PgTx {
         .bind(kind.plural())
         .bind(page.after.as_deref().unwrap_or(""))
         .bind(fetch_limit(page.limit))
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(resource_from_row)
-        .collect()
+        .all(&mut self.tx)
+        .await?;
+        Ok(decode_all(&rows, resource_from_row)?)
     }
 
     async fn delete_resource(
@@ -102,36 +97,33 @@ impl ResourceRepo for PgTx {
         kind: ResourceKind,
         id: &str,
     ) -> StoreResult<Option<Resource>> {
-        sqlx::query(&format!(
+        let row = sqlx::query(&format!(
             "DELETE FROM resources WHERE org_id = $1 AND kind = $2 AND id = $3 \
              RETURNING {COLUMNS}"
         ))
         .bind(org.as_str())
         .bind(kind.plural())
         .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(resource_from_row)
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(resource_from_row).transpose()?)
     }
 
     async fn count_resources(&mut self, org: &OrgId, kind: ResourceKind) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM resources WHERE org_id = $1 AND kind = $2")
-            .bind(org.as_str())
-            .bind(kind.plural())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        let count =
+            sqlx::query_scalar("SELECT count(*) FROM resources WHERE org_id = $1 AND kind = $2")
+                .bind(org.as_str())
+                .bind(kind.plural())
+                .one(&mut self.tx)
+                .await?;
+        Ok(count)
     }
 
     async fn delete_org_resources(&mut self, org: &OrgId) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM resources WHERE org_id = $1")
             .bind(org.as_str())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -6,14 +6,16 @@ use orgd_core::time::truncate;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::{PgTx, map_err};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, row_limit};
 
-fn session_from_row(r: &PgRow) -> StoreResult<ConsoleSession> {
+fn session_from_row(r: &PgRow) -> Result<ConsoleSession, Error> {
     Ok(ConsoleSession {
-        id_hash: r.try_get("id_hash").map_err(map_err)?,
-        key_digest: r.try_get("key_digest").map_err(map_err)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        last_seen_at: r.try_get("last_seen_at").map_err(map_err)?,
+        id_hash: r.try_get("id_hash")?,
+        key_digest: r.try_get("key_digest")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
     })
 }
 
@@ -35,9 +37,8 @@ impl SessionRepo for PgTx {
         .bind(&s.key_digest)
         .bind(truncate(s.created_at))
         .bind(truncate(s.last_seen_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("the session id is taken".into()));
         }
@@ -45,35 +46,30 @@ impl SessionRepo for PgTx {
     }
 
     async fn session(&mut self, id_hash: &str) -> StoreResult<Option<ConsoleSession>> {
-        sqlx::query(
+        let row = sqlx::query(
             "SELECT id_hash, key_digest, created_at, last_seen_at FROM console_sessions \
              WHERE id_hash = $1",
         )
         .bind(id_hash)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(session_from_row)
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
     async fn touch_session(&mut self, id_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
         sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(truncate(at))
             .bind(id_hash)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(())
     }
 
     async fn delete_session(&mut self, id_hash: &str) -> StoreResult<bool> {
         let gone = sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?
+            .run(&mut self.tx)
+            .await?
             .rows_affected();
         Ok(gone > 0)
     }
@@ -91,10 +87,9 @@ impl SessionRepo for PgTx {
               ORDER BY last_seen_at LIMIT $2)",
         )
         .bind(truncate(before))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?
+        .bind(row_limit(limit))
+        .run(&mut self.tx)
+        .await?
         .rows_affected();
         Ok(changed(gone))
     }
@@ -102,9 +97,8 @@ impl SessionRepo for PgTx {
     async fn delete_sessions_of_key(&mut self, key_digest: &str) -> StoreResult<usize> {
         let gone = sqlx::query("DELETE FROM console_sessions WHERE key_digest = $1")
             .bind(key_digest)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?
+            .run(&mut self.tx)
+            .await?
             .rows_affected();
         Ok(changed(gone))
     }

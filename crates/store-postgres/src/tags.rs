@@ -3,9 +3,10 @@ use orgd_core::ids::OrgId;
 use orgd_core::store::{StoreError, StoreResult, TagRepo};
 use orgd_core::tags::Tag;
 use orgd_core::time::truncate;
-use sqlx::Row;
 
-use crate::{PgTx, map_err};
+use crate::PgTx;
+use crate::orgs::tag_from_row;
+use crate::sql::{Fetch, Run};
 
 #[async_trait]
 impl TagRepo for PgTx {
@@ -18,9 +19,8 @@ impl TagRepo for PgTx {
         .bind(org.as_str())
         .bind(&tag.name)
         .bind(truncate(tag.created_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "org {org} has a tag named {:?} (or tag id {} is taken)",
@@ -36,16 +36,8 @@ impl TagRepo for PgTx {
         )
         .bind(org.as_str())
         .bind(tag_id)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok(Tag {
-                id: r.try_get("id").map_err(map_err)?,
-                name: r.try_get("name").map_err(map_err)?,
-                created_at: r.try_get("created_at").map_err(map_err)?,
-            })
-        })
-        .transpose()
+        .optional(&mut self.tx)
+        .await?;
+        Ok(row.as_ref().map(tag_from_row).transpose()?)
     }
 }

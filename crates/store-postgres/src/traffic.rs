@@ -20,7 +20,9 @@ use orgd_core::time::truncate;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use crate::{PgTx, fetch_limit, map_err};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json, row_limit};
 
 /// Adds `(org, month, metric, amount)` rows to `table` (`consumption_counters`
 /// or `subtree_counters`) in one statement, in the given order (callers sort,
@@ -67,9 +69,8 @@ async fn add_to_counters(
     .bind(months)
     .bind(metrics)
     .bind(values)
-    .execute(&mut *tx.tx)
-    .await
-    .map_err(map_err)?;
+    .run(&mut tx.tx)
+    .await?;
     Ok(())
 }
 
@@ -80,30 +81,30 @@ fn parse_month(s: &str) -> StoreResult<Month> {
 const ACCESS_COLUMNS: &str = "id, org_id, timestamp, user_name, key_id, action, status, http_status, \
      method, path, ip, user_agent, request_id, latency_ms, source, details";
 
-fn entry_from_row(r: &PgRow) -> StoreResult<AccessEntry> {
-    let status: String = r.try_get("status").map_err(map_err)?;
-    let source: String = r.try_get("source").map_err(map_err)?;
-    let details: Option<String> = r.try_get("details").map_err(map_err)?;
-    let http_status: Option<i32> = r.try_get("http_status").map_err(map_err)?;
+fn entry_from_row(r: &PgRow) -> Result<AccessEntry, Error> {
+    let status: String = r.try_get("status")?;
+    let source: String = r.try_get("source")?;
+    let details: Option<String> = r.try_get("details")?;
+    let http_status: Option<i32> = r.try_get("http_status")?;
     Ok(AccessEntry {
-        id: r.try_get("id").map_err(map_err)?,
-        timestamp: r.try_get("timestamp").map_err(map_err)?,
-        org_id: r.try_get("org_id").map_err(map_err)?,
-        user: r.try_get("user_name").map_err(map_err)?,
-        key_id: r.try_get("key_id").map_err(map_err)?,
-        action: r.try_get("action").map_err(map_err)?,
+        id: r.try_get("id")?,
+        timestamp: r.try_get("timestamp")?,
+        org_id: r.try_get("org_id")?,
+        user: r.try_get("user_name")?,
+        key_id: r.try_get("key_id")?,
+        action: r.try_get("action")?,
         status: Outcome::parse(&status)
             .ok_or_else(|| StoreError::Other(format!("bad stored status {status}")))?,
         http_status: http_status.and_then(|s| u16::try_from(s).ok()),
-        method: r.try_get("method").map_err(map_err)?,
-        path: r.try_get("path").map_err(map_err)?,
-        ip: r.try_get("ip").map_err(map_err)?,
-        user_agent: r.try_get("user_agent").map_err(map_err)?,
-        request_id: r.try_get("request_id").map_err(map_err)?,
-        latency_ms: r.try_get("latency_ms").map_err(map_err)?,
+        method: r.try_get("method")?,
+        path: r.try_get("path")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        request_id: r.try_get("request_id")?,
+        latency_ms: r.try_get("latency_ms")?,
         source: Source::parse(&source)
             .ok_or_else(|| StoreError::Other(format!("bad stored source {source}")))?,
-        details: details.as_deref().map(crate::parse_json).transpose()?,
+        details: details.as_deref().map(parse_json).transpose()?,
     })
 }
 
@@ -160,9 +161,8 @@ impl AccessLogRepo for PgTx {
                 .map(|e| e.details.map(ToString::to_string))
                 .collect::<Vec<_>>(),
         )
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -200,13 +200,10 @@ impl AccessLogRepo for PgTx {
         }
         b.push(" ORDER BY timestamp DESC, gid DESC LIMIT ")
             .push_bind(fetch_limit(page.limit));
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| Ok((r.try_get("gid").map_err(map_err)?, entry_from_row(r)?)))
-            .collect()
+        let rows = b.build().all(&mut self.tx).await?;
+        Ok(decode_all(&rows, |r| {
+            Ok((r.try_get("gid")?, entry_from_row(r)?))
+        })?)
     }
 
     async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64> {
@@ -216,10 +213,9 @@ impl AccessLogRepo for PgTx {
              WHERE timestamp < $1)",
         )
         .bind(truncate(before))
-        .bind(i64::try_from(max_rows).unwrap_or(i64::MAX))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .bind(row_limit(max_rows))
+        .run(&mut self.tx)
+        .await?;
         Ok(done.rows_affected())
     }
 }
@@ -261,18 +257,16 @@ impl ConsumptionRepo for PgTx {
         .bind(org.as_str())
         .bind(key)
         .bind(truncate(at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn prune_usage_keys(&mut self, before: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM usage_keys WHERE created_at < $1")
             .bind(truncate(before))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .run(&mut self.tx)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -295,9 +289,8 @@ impl ConsumptionRepo for PgTx {
         .bind(org.as_str())
         .bind(gauge)
         .bind(&month)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?
+        .optional(&mut self.tx)
+        .await?
         .unwrap_or((0, 0));
         let after = (current, current.max(before.1));
         sqlx::query(
@@ -311,9 +304,8 @@ impl ConsumptionRepo for PgTx {
         .bind(&month)
         .bind(after.0)
         .bind(after.1)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(GaugeChange { before, after })
     }
 
@@ -340,9 +332,8 @@ impl ConsumptionRepo for PgTx {
              ORDER BY month, metric",
         )
         .bind(org.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .all(&mut self.tx)
+        .await?;
         rows.into_iter()
             .map(|(org_id, month, metric, amount)| {
                 Ok(CounterDelta {
@@ -372,9 +363,8 @@ impl ConsumptionRepo for PgTx {
         .bind(org.as_str())
         .bind(gauge)
         .bind(month.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -395,9 +385,8 @@ impl ConsumptionRepo for PgTx {
         .bind(org.as_str())
         .bind(gauge)
         .bind(month.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -407,9 +396,8 @@ impl ConsumptionRepo for PgTx {
              ORDER BY gauge, month",
         )
         .bind(org.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .all(&mut self.tx)
+        .await?;
         rows.into_iter()
             .map(|(gauge, month, current, peak)| {
                 Ok(GaugeRow {
@@ -441,9 +429,8 @@ impl ConsumptionRepo for PgTx {
         ))
         .bind(org.as_str())
         .bind(&month)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .all(&mut self.tx)
+        .await?;
         // Each gauge's row of the month, else the latest before it, whose
         // current is carried as the peak too.
         let gauges: Vec<(String, String, String, i64, i64)> = sqlx::query_as(&format!(
@@ -453,9 +440,8 @@ impl ConsumptionRepo for PgTx {
         ))
         .bind(org.as_str())
         .bind(&month)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .all(&mut self.tx)
+        .await?;
         let mut out: Vec<(OrgId, String, MetricValue)> = counters
             .into_iter()
             .map(|(o, metric, v)| (OrgId::from_trusted(o), metric, MetricValue::Counter(v)))
@@ -484,26 +470,16 @@ impl ConsumptionRepo for PgTx {
             "o.path = $1 AND o.path < $2"
         };
         let upper = subtree_upper_bound(path);
-        let mut out = Vec::new();
-        let counters = sqlx::query(&format!(
+        let counters: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
             "SELECT c.org_id, o.path, c.metric, c.value FROM consumption_counters c \
              JOIN orgs o ON o.id = c.org_id WHERE {scope} AND c.month = $3"
         ))
         .bind(path)
         .bind(&upper)
         .bind(&month)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        for r in counters {
-            out.push(MetricRow {
-                org_id: OrgId::from_trusted(r.try_get("org_id").map_err(map_err)?),
-                path: r.try_get("path").map_err(map_err)?,
-                metric: r.try_get("metric").map_err(map_err)?,
-                value: MetricValue::Counter(r.try_get("value").map_err(map_err)?),
-            });
-        }
-        let gauges = sqlx::query(&format!(
+        .all(&mut self.tx)
+        .await?;
+        let gauges: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(&format!(
             "SELECT g.org_id, o.path, g.gauge, g.month, g.current, g.peak FROM consumption_gauges g \
              JOIN orgs o ON o.id = g.org_id WHERE {scope} AND g.month = ( \
                  SELECT max(g2.month) FROM consumption_gauges g2 \
@@ -512,24 +488,31 @@ impl ConsumptionRepo for PgTx {
         .bind(path)
         .bind(&upper)
         .bind(&month)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        for r in gauges {
-            let row_month: String = r.try_get("month").map_err(map_err)?;
-            let current: i64 = r.try_get("current").map_err(map_err)?;
-            let peak: i64 = if row_month == month {
-                r.try_get("peak").map_err(map_err)?
-            } else {
-                current
-            };
-            out.push(MetricRow {
-                org_id: OrgId::from_trusted(r.try_get("org_id").map_err(map_err)?),
-                path: r.try_get("path").map_err(map_err)?,
-                metric: r.try_get("gauge").map_err(map_err)?,
-                value: MetricValue::Gauge { current, peak },
-            });
-        }
+        .all(&mut self.tx)
+        .await?;
+        let mut out: Vec<MetricRow> = counters
+            .into_iter()
+            .map(|(org_id, path, metric, value)| MetricRow {
+                org_id: OrgId::from_trusted(org_id),
+                path,
+                metric,
+                value: MetricValue::Counter(value),
+            })
+            .collect();
+        out.extend(
+            gauges
+                .into_iter()
+                .map(|(org_id, path, gauge, row_month, current, peak)| {
+                    // A month without its own row carries the latest current as its peak.
+                    let peak = if row_month == month { peak } else { current };
+                    MetricRow {
+                        org_id: OrgId::from_trusted(org_id),
+                        path,
+                        metric: gauge,
+                        value: MetricValue::Gauge { current, peak },
+                    }
+                }),
+        );
         Ok(out)
     }
 }

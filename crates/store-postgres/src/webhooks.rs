@@ -15,7 +15,9 @@ use orgd_core::webhooks::{DeliveryRecord, DeliveryStatus, WebhookRecord, Webhook
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use crate::{PgTx, fetch_limit, map_err};
+use crate::PgTx;
+use crate::error::Error;
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, row_limit};
 
 /// The enabled endpoints of live orgs whose cursor is behind the newest
 /// event: what queuing moves forward.
@@ -32,69 +34,59 @@ const DELIVERY_COLUMNS: &str = "d.seq, d.id, d.webhook_id, d.org_id, d.event_id,
      d.lease_until, d.first_attempt_at, d.last_attempt_at, d.last_status_code, \
      d.last_error, d.delivered_at";
 
-fn webhook_from_row(r: &PgRow) -> StoreResult<WebhookRecord> {
-    let scope: String = r.try_get("scope").map_err(map_err)?;
-    let previous: Option<String> = r.try_get("previous_secret").map_err(map_err)?;
-    let until: Option<DateTime<Utc>> = r.try_get("previous_secret_until").map_err(map_err)?;
+fn webhook_from_row(r: &PgRow) -> Result<WebhookRecord, Error> {
+    let scope: String = r.try_get("scope")?;
+    let previous: Option<String> = r.try_get("previous_secret")?;
+    let until: Option<DateTime<Utc>> = r.try_get("previous_secret_until")?;
     Ok(WebhookRecord {
-        id: r.try_get("id").map_err(map_err)?,
-        org_id: OrgId::from_trusted(r.try_get("org_id").map_err(map_err)?),
-        url: r.try_get("url").map_err(map_err)?,
-        types: r.try_get("types").map_err(map_err)?,
+        id: r.try_get("id")?,
+        org_id: OrgId::from_trusted(r.try_get("org_id")?),
+        url: r.try_get("url")?,
+        types: r.try_get("types")?,
         scope: WebhookScope::parse(&scope)
             .ok_or_else(|| StoreError::Other(format!("bad stored webhook scope {scope:?}")))?,
-        description: r.try_get("description").map_err(map_err)?,
-        enabled: r.try_get("enabled").map_err(map_err)?,
-        secret: r.try_get("secret").map_err(map_err)?,
+        description: r.try_get("description")?,
+        enabled: r.try_get("enabled")?,
+        secret: r.try_get("secret")?,
         previous_secret: previous.zip(until),
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        updated_at: r.try_get("updated_at").map_err(map_err)?,
-        cursor: r.try_get("cursor").map_err(map_err)?,
-        failing_since: r.try_get("failing_since").map_err(map_err)?,
-        disabled_at: r.try_get("disabled_at").map_err(map_err)?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        cursor: r.try_get("cursor")?,
+        failing_since: r.try_get("failing_since")?,
+        disabled_at: r.try_get("disabled_at")?,
     })
 }
 
-fn delivery_from_row(r: &PgRow) -> StoreResult<DeliveryRecord> {
-    let status: String = r.try_get("status").map_err(map_err)?;
+fn delivery_from_row(r: &PgRow) -> Result<DeliveryRecord, Error> {
+    let status: String = r.try_get("status")?;
     Ok(DeliveryRecord {
-        seq: r.try_get("seq").map_err(map_err)?,
-        id: r.try_get("id").map_err(map_err)?,
-        webhook_id: r.try_get("webhook_id").map_err(map_err)?,
-        org_id: r.try_get("org_id").map_err(map_err)?,
-        event_id: r.try_get("event_id").map_err(map_err)?,
-        event_type: r.try_get("event_type").map_err(map_err)?,
-        body: r.try_get("body").map_err(map_err)?,
+        seq: r.try_get("seq")?,
+        id: r.try_get("id")?,
+        webhook_id: r.try_get("webhook_id")?,
+        org_id: r.try_get("org_id")?,
+        event_id: r.try_get("event_id")?,
+        event_type: r.try_get("event_type")?,
+        body: r.try_get("body")?,
         status: DeliveryStatus::parse(&status)
             .ok_or_else(|| StoreError::Other(format!("bad stored delivery status {status:?}")))?,
-        attempts: r.try_get("attempts").map_err(map_err)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        next_attempt_at: r.try_get("next_attempt_at").map_err(map_err)?,
-        lease_until: r.try_get("lease_until").map_err(map_err)?,
-        first_attempt_at: r.try_get("first_attempt_at").map_err(map_err)?,
-        last_attempt_at: r.try_get("last_attempt_at").map_err(map_err)?,
-        last_status_code: r.try_get("last_status_code").map_err(map_err)?,
-        last_error: r.try_get("last_error").map_err(map_err)?,
-        delivered_at: r.try_get("delivered_at").map_err(map_err)?,
+        attempts: r.try_get("attempts")?,
+        created_at: r.try_get("created_at")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        lease_until: r.try_get("lease_until")?,
+        first_attempt_at: r.try_get("first_attempt_at")?,
+        last_attempt_at: r.try_get("last_attempt_at")?,
+        last_status_code: r.try_get("last_status_code")?,
+        last_error: r.try_get("last_error")?,
+        delivered_at: r.try_get("delivered_at")?,
     })
-}
-
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl PgTx {
     /// The endpoint `id`, read with `suffix` (a locking clause, or nothing).
     async fn one_webhook(&mut self, id: &str, suffix: &str) -> StoreResult<Option<WebhookRecord>> {
         let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.id = $1{suffix}");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(webhook_from_row)
-            .transpose()
+        let row = sqlx::query(&sql).bind(id).optional(&mut self.tx).await?;
+        Ok(row.as_ref().map(webhook_from_row).transpose()?)
     }
 }
 
@@ -123,9 +115,8 @@ impl WebhookRepo for PgTx {
         .bind(w.cursor)
         .bind(w.failing_since.map(truncate))
         .bind(w.disabled_at.map(truncate))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -150,9 +141,8 @@ impl WebhookRepo for PgTx {
         .bind(w.failing_since.map(truncate))
         .bind(w.disabled_at.map(truncate))
         .bind(&w.id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -173,16 +163,13 @@ impl WebhookRepo for PgTx {
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.org_id = $1 AND w.id > $2 \
              ORDER BY w.id LIMIT $3"
         );
-        sqlx::query(&sql)
+        let rows = sqlx::query(&sql)
             .bind(org.as_str())
             .bind(page.after.as_deref().unwrap_or(""))
             .bind(fetch_limit(page.limit))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(webhook_from_row)
-            .collect()
+            .all(&mut self.tx)
+            .await?;
+        Ok(decode_all(&rows, webhook_from_row)?)
     }
 
     async fn delete_webhook(&mut self, org: &OrgId, id: &str) -> StoreResult<bool> {
@@ -194,15 +181,13 @@ impl WebhookRepo for PgTx {
         )
         .bind(org.as_str())
         .bind(id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         let gone = sqlx::query("DELETE FROM webhooks WHERE org_id = $1 AND id = $2")
             .bind(org.as_str())
             .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?
+            .run(&mut self.tx)
+            .await?
             .rows_affected();
         Ok(gone > 0)
     }
@@ -211,32 +196,29 @@ impl WebhookRepo for PgTx {
         let sql = format!(
             "SELECT {WEBHOOK_COLUMNS} {BEHIND} ORDER BY w.id LIMIT $1 FOR UPDATE OF w SKIP LOCKED"
         );
-        sqlx::query(&sql)
-            .bind(limit(n))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(webhook_from_row)
-            .collect()
+        let rows = sqlx::query(&sql)
+            .bind(row_limit(n))
+            .all(&mut self.tx)
+            .await?;
+        Ok(decode_all(&rows, webhook_from_row)?)
     }
 
     async fn any_webhook_behind(&mut self) -> StoreResult<bool> {
-        sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 {BEHIND})"))
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        let behind = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 {BEHIND})"))
+            .one(&mut self.tx)
+            .await?;
+        Ok(behind)
     }
 
     async fn any_due_delivery(&mut self, now: DateTime<Utc>) -> StoreResult<bool> {
-        sqlx::query_scalar(
+        let due = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $1)",
         )
         .bind(truncate(now))
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)
+        .one(&mut self.tx)
+        .await?;
+        Ok(due)
     }
 
     async fn insert_deliveries(&mut self, ds: &[DeliveryRecord]) -> StoreResult<()> {
@@ -258,7 +240,7 @@ impl WebhookRepo for PgTx {
                     .push_bind(truncate(d.created_at))
                     .push_bind(truncate(d.next_attempt_at));
             });
-            b.build().execute(&mut *self.tx).await.map_err(map_err)?;
+            b.build().run(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -286,13 +268,12 @@ impl WebhookRepo for PgTx {
         let mut claimed = sqlx::query(&sql)
             .bind(truncate(now))
             .bind(truncate(lease_until))
-            .bind(limit(n))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
+            .bind(row_limit(n))
+            .all(&mut self.tx)
+            .await?
             .iter()
             .map(delivery_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         claimed.sort_by_key(|d| (d.next_attempt_at, d.seq));
         Ok(claimed)
     }
@@ -306,15 +287,12 @@ impl WebhookRepo for PgTx {
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d \
              WHERE d.webhook_id = $1 AND d.id = $2"
         );
-        sqlx::query(&sql)
+        let row = sqlx::query(&sql)
             .bind(webhook_id)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(delivery_from_row)
-            .transpose()
+            .optional(&mut self.tx)
+            .await?;
+        Ok(row.as_ref().map(delivery_from_row).transpose()?)
     }
 
     async fn update_delivery(&mut self, d: &DeliveryRecord) -> StoreResult<()> {
@@ -333,9 +311,8 @@ impl WebhookRepo for PgTx {
         .bind(&d.last_error)
         .bind(d.delivered_at.map(truncate))
         .bind(d.seq)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .run(&mut self.tx)
+        .await?;
         Ok(())
     }
 
@@ -357,24 +334,19 @@ impl WebhookRepo for PgTx {
         }
         b.push(" ORDER BY d.seq DESC LIMIT ")
             .push_bind(fetch_limit(page.limit));
-        b.build()
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(delivery_from_row)
-            .collect()
+        let rows = b.build().all(&mut self.tx).await?;
+        Ok(decode_all(&rows, delivery_from_row)?)
     }
 
     async fn oldest_pending_delivery(&mut self) -> StoreResult<Option<DateTime<Utc>>> {
-        sqlx::query_scalar(
+        let oldest = sqlx::query_scalar(
             "SELECT min(d.created_at) FROM webhook_deliveries d \
              JOIN webhooks w ON w.id = d.webhook_id JOIN orgs o ON o.id = w.org_id \
              WHERE d.status = 'pending' AND w.enabled AND o.deleted_at IS NULL",
         )
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)
+        .one(&mut self.tx)
+        .await?;
+        Ok(oldest)
     }
 
     async fn prune_deliveries(&mut self, before: DateTime<Utc>, n: usize) -> StoreResult<u64> {
@@ -388,10 +360,9 @@ impl WebhookRepo for PgTx {
               ORDER BY seq LIMIT $2) AS front WHERE created_at < $1)",
         )
         .bind(truncate(before))
-        .bind(limit(n))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .bind(row_limit(n))
+        .run(&mut self.tx)
+        .await?;
         Ok(done.rows_affected())
     }
 }
