@@ -174,7 +174,8 @@ async fn audit_pages_walk_newest_first() {
 async fn a_chain_holding_any_float_verifies() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
-    let floats = "[-3.7833441465050067e161, 5.357328243285544e178, 0.1, 1e-300, 2.2250738585072014e-308]";
+    let floats =
+        "[-3.7833441465050067e161, 5.357328243285544e178, 0.1, 1e-300, 2.2250738585072014e-308]";
     let res = app
         .send_json_text(
             &app.root_key,

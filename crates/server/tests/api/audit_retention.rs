@@ -122,7 +122,9 @@ async fn a_legal_hold_keeps_its_whole_subtree_and_cannot_be_lifted_below() {
     set_configs(&app, "held", json!({"audit.legal_hold": 1})).await;
     set_configs(&app, "child", json!({"audit.legal_hold": 0})).await;
 
-    let effective: Value = app.get_json(&app.root_key, "/orgs/child/configs/effective").await;
+    let effective: Value = app
+        .get_json(&app.root_key, "/orgs/child/configs/effective")
+        .await;
     assert_eq!(
         effective["audit.legal_hold"],
         json!({"value": 1, "source": "held"}),

@@ -313,8 +313,7 @@ async fn checkpoint_leaves_replaced_with_shorter_heads_are_found() {
 /// lists, and signs the export; the export fails offline under the key
 /// the auditor kept.
 #[tokio::test]
-async fn oldest_events_cut_behind_an_anchor_signed_by_a_key_added_to_the_database_fail_offline()
-{
+async fn oldest_events_cut_behind_an_anchor_signed_by_a_key_added_to_the_database_fail_offline() {
     use orgd_core::checkpoint::{AuditKeyRecord, PruneAnchor};
     let t = tampered(async |db, events| {
         let at = "2026-01-01T00:00:00.000Z";
@@ -353,7 +352,10 @@ async fn oldest_events_cut_behind_an_anchor_signed_by_a_key_added_to_the_databas
     let body = export(&t.app, "/orgs/a/audit/export").await;
     let (code, out) = verify_export(&t, &body).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("prune anchor of a is not signed by a key given"), "{out}");
+    assert!(
+        out.contains("prune anchor of a is not signed by a key given"),
+        "{out}"
+    );
     assert!(out.contains("its oldest events are missing"), "{out}");
 }
 
@@ -377,7 +379,11 @@ async fn oldest_events_cut_are_found_and_never_exported_signed() {
     t.app.org("root", "0first").await; // streamed before a, in id order
     for n in 0..1000 {
         t.app
-            .patch(&t.app.root_key, "/orgs/0first", json!({"name": format!("{n}")}))
+            .patch(
+                &t.app.root_key,
+                "/orgs/0first",
+                json!({"name": format!("{n}")}),
+            )
             .await;
     }
     let res = t

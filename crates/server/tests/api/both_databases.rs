@@ -48,7 +48,7 @@ mod first_hour;
 mod keys;
 #[path = "../api/limits.rs"]
 mod limits;
-#[path = "../api/matrix.rs"]
+#[path = "../api/matrix/mod.rs"]
 mod matrix;
 #[path = "../api/operator_cli.rs"]
 mod operator_cli;

@@ -93,10 +93,7 @@ impl Session {
         if let Some(t) = csrf {
             form.push(("csrf", t));
         }
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .form(&form);
+        let mut req = self.client.post(format!("{}{path}", self.base)).form(&form);
         if let Some(o) = origin {
             req = req.header(ORIGIN, o);
         }
@@ -139,9 +136,18 @@ fn pages(org: &str) -> Vec<String> {
 
 fn posts(org: &str) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
     vec![
-        (format!("/console/orgs/{org}/rename"), vec![("name", "Renamed")]),
-        (format!("/console/orgs/{org}/move"), vec![("parent_id", "root")]),
-        (format!("/console/orgs/{org}/delete"), vec![("confirm", "T")]),
+        (
+            format!("/console/orgs/{org}/rename"),
+            vec![("name", "Renamed")],
+        ),
+        (
+            format!("/console/orgs/{org}/move"),
+            vec![("parent_id", "root")],
+        ),
+        (
+            format!("/console/orgs/{org}/delete"),
+            vec![("confirm", "T")],
+        ),
         (
             format!("/console/orgs/{org}/children"),
             vec![("name", "New"), ("id", "new-child")],
@@ -284,9 +290,14 @@ async fn a_key_sees_its_subtree_only_a_sibling_gets_the_not_found_page() {
     let app = TestApp::spawn().await;
     tree(&app).await;
     let (sibling, _) = app.key("s", &["read", "write", "delete", "admin"]).await;
-    let (child, _) = app.key("t-child", &["read", "write", "delete", "admin"]).await;
+    let (child, _) = app
+        .key("t-child", &["read", "write", "delete", "admin"])
+        .await;
     let before = snapshot(&app, "t").await;
-    for (key, orgs) in [(sibling, &["t", "t-child"][..]), (child, &["t", "root"][..])] {
+    for (key, orgs) in [
+        (sibling, &["t", "t-child"][..]),
+        (child, &["t", "root"][..]),
+    ] {
         let s = Session::signed_in(&app, &key).await;
         for org in orgs {
             for path in pages(org) {
@@ -304,7 +315,10 @@ async fn a_key_sees_its_subtree_only_a_sibling_gets_the_not_found_page() {
         let tree = s.get("/console/tree").await;
         assert!(!tree.body.contains("data-org=\"t\""));
         let search = s.get("/console/tree?q=t").await;
-        assert!(!search.body.contains("data-org=\"t\""), "search stays in reach");
+        assert!(
+            !search.body.contains("data-org=\"t\""),
+            "search stays in reach"
+        );
     }
     assert_eq!(snapshot(&app, "t").await, before);
 }
@@ -343,12 +357,28 @@ async fn a_post_from_another_origin_or_without_the_token_changes_nothing() {
     let path = "/console/orgs/t/rename";
     let name = [("name", "Forged")];
     for (origin, csrf, why) in [
-        (Some("http://evil.example"), Some(s.csrf.as_str()), "another origin"),
+        (
+            Some("http://evil.example"),
+            Some(s.csrf.as_str()),
+            "another origin",
+        ),
         (Some("null"), Some(s.csrf.as_str()), "an opaque origin"),
-        (None, Some(s.csrf.as_str()), "no origin and no fetch metadata"),
+        (
+            None,
+            Some(s.csrf.as_str()),
+            "no origin and no fetch metadata",
+        ),
         (Some(app.base.as_str()), None, "no token"),
-        (Some(app.base.as_str()), Some("0".repeat(64).as_str()), "a wrong token"),
-        (Some(app.base.as_str()), Some(other.csrf.as_str()), "another session's token"),
+        (
+            Some(app.base.as_str()),
+            Some("0".repeat(64).as_str()),
+            "a wrong token",
+        ),
+        (
+            Some(app.base.as_str()),
+            Some(other.csrf.as_str()),
+            "another session's token",
+        ),
     ] {
         let p = s.post_as(path, &name, origin, csrf).await;
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{why}");
@@ -434,7 +464,11 @@ async fn failed_sign_ins_are_limited_per_client_address() {
         }
         assert_eq!(p.status, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(refused_at, Some(12), "ten a minute, plus the one that tips it");
+    assert_eq!(
+        refused_at,
+        Some(12),
+        "ten a minute, plus the one that tips it"
+    );
     // Blocked: another wrong key waits, and is told how long; the right
     // key signs in all the same (edges.rs).
     let p = s.sign_in("orgd_wrongwrongwrongwrongwrongwrongwrong").await;
@@ -456,7 +490,10 @@ async fn console_pages_and_changes_are_logged_and_audited_like_api_calls() {
     app.flush().await;
 
     let log: Vec<Value> = app
-        .get_json(&app.root_key, "/orgs/t/access_log?action=console.limits.get")
+        .get_json(
+            &app.root_key,
+            "/orgs/t/access_log?action=console.limits.get",
+        )
         .await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["key_id"], key_id);
@@ -469,18 +506,26 @@ async fn console_pages_and_changes_are_logged_and_audited_like_api_calls() {
     // The limit bites (t has t-child already), and the refusal reads beside
     // the form.
     let first = s
-        .post("/console/orgs/t/children", &[("name", "One"), ("id", "one")])
+        .post(
+            "/console/orgs/t/children",
+            &[("name", "One"), ("id", "one")],
+        )
         .await;
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
     let second = s
-        .post("/console/orgs/t/children", &[("name", "Two"), ("id", "two")])
+        .post(
+            "/console/orgs/t/children",
+            &[("name", "Two"), ("id", "two")],
+        )
         .await;
     assert_eq!(second.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(second.body.contains("field-error"), "{}", second.body);
     assert!(second.body.contains("limit of 2"), "{}", second.body);
     let limits = s.get("/console/orgs/t/limits").await;
     assert!(
-        limits.body.contains("data-resource=\"children\" class=\"over\""),
+        limits
+            .body
+            .contains("data-resource=\"children\" class=\"over\""),
         "{}",
         limits.body
     );
@@ -501,13 +546,25 @@ async fn a_delete_needs_the_orgs_name_typed_and_shows_what_it_removes() {
         .post("/console/orgs/t/move", &[("parent_id", "no-such-org")])
         .await;
     assert_eq!(nowhere.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(nowhere.body.contains("No such parent organization in your reach."), "{}", nowhere.body);
+    assert!(
+        nowhere
+            .body
+            .contains("No such parent organization in your reach."),
+        "{}",
+        nowhere.body
+    );
     let wrong = s.post("/console/orgs/t/delete", &[("confirm", "t")]).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.get(&app.root_key, "/orgs/t").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&app.root_key, "/orgs/t").await.status(),
+        StatusCode::OK
+    );
     let right = s.post("/console/orgs/t/delete", &[("confirm", "T")]).await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
-    assert_eq!(right.location.as_deref(), Some("/console/orgs/root?done=deleted"));
+    assert_eq!(
+        right.location.as_deref(),
+        Some("/console/orgs/root?done=deleted")
+    );
     for org in ["t", "t-child"] {
         let gone = app.get(&app.root_key, &format!("/orgs/{org}")).await;
         assert_eq!(gone.status(), StatusCode::NOT_FOUND);
@@ -558,5 +615,9 @@ async fn the_audit_page_shows_the_orgs_checkpoint_proof_and_whether_it_checks() 
     let forged = s.get("/console/orgs/t/audit").await;
     assert_eq!(forged.status, StatusCode::OK);
     assert!(forged.body.contains("does not check"), "{}", forged.body);
-    assert!(!forged.body.contains("badge ok\">proved"), "{}", forged.body);
+    assert!(
+        !forged.body.contains("badge ok\">proved"),
+        "{}",
+        forged.body
+    );
 }

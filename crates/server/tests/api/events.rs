@@ -10,7 +10,13 @@ use crate::helpers::{TestApp, error_fields, held_feed_read, next_after, problem}
 
 /// One page of the feed from `after` (`None`: the start): the events and
 /// the cursor to read on from.
-async fn read(app: &TestApp, key: &str, org: &str, after: Option<&str>, extra: &str) -> (Vec<Value>, String) {
+async fn read(
+    app: &TestApp,
+    key: &str,
+    org: &str,
+    after: Option<&str>,
+    extra: &str,
+) -> (Vec<Value>, String) {
     let mut path = format!("/orgs/{org}/events?{extra}");
     if let Some(after) = after {
         path.push_str(&format!("&after={after}"));
@@ -31,7 +37,11 @@ async fn every_audited_change_is_an_event_that_points_into_its_chain() {
     let (_, start) = read(&app, &app.root_key, "root", None, "").await;
     app.org("root", "a").await;
     let res = app
-        .patch(&app.root_key, "/orgs/a/configs", json!({"workspaces.limit": "7"}))
+        .patch(
+            &app.root_key,
+            "/orgs/a/configs",
+            json!({"workspaces.limit": "7"}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (_, key_id) = app.key("a", &["read"]).await;
@@ -43,7 +53,12 @@ async fn every_audited_change_is_an_event_that_points_into_its_chain() {
     let (events, _) = read(&app, &app.root_key, "root", Some(&start), "").await;
     assert_eq!(
         types(&events),
-        ["org.create", "configs.update", "api_key.create", "api_key.delete"]
+        [
+            "org.create",
+            "configs.update",
+            "api_key.create",
+            "api_key.delete"
+        ]
     );
     let audit: Vec<Value> = app.get_json(&app.root_key, "/orgs/a/audit").await;
     for event in &events {
@@ -72,15 +87,23 @@ async fn every_audited_change_is_an_event_that_points_into_its_chain() {
 async fn the_feed_filters_by_type_and_scope_and_a_key_sees_only_its_subtree() {
     let app = TestApp::spawn().await;
     app.orgs("root/a/a1 root/b").await;
-    app.patch(&app.root_key, "/orgs/a1/configs", json!({"workspaces.limit": "3"}))
-        .await;
+    app.patch(
+        &app.root_key,
+        "/orgs/a1/configs",
+        json!({"workspaces.limit": "3"}),
+    )
+    .await;
     app.post(&app.root_key, "/orgs/a/tags", json!({"name": "gold"}))
         .await;
     let (a_key, _) = app.key("a", &["read"]).await;
 
     let (all, _) = read(&app, &a_key, "a", None, "").await;
     let orgs: HashSet<&str> = all.iter().map(|e| e["org_id"].as_str().unwrap()).collect();
-    assert_eq!(orgs, HashSet::from(["a", "a1"]), "a's subtree, and nothing of root's or b's");
+    assert_eq!(
+        orgs,
+        HashSet::from(["a", "a1"]),
+        "a's subtree, and nothing of root's or b's"
+    );
 
     let (own, _) = read(&app, &a_key, "a", None, "scope=self").await;
     assert!(own.iter().all(|e| e["org_id"] == "a"));
@@ -91,10 +114,22 @@ async fn the_feed_filters_by_type_and_scope_and_a_key_sees_only_its_subtree() {
     let (exact, _) = read(&app, &a_key, "a", None, "types=tag.create").await;
     assert_eq!(types(&exact), ["tag.create"]);
 
-    problem(app.get(&a_key, "/orgs/root/events").await, StatusCode::NOT_FOUND).await;
-    problem(app.get(&a_key, "/orgs/b/events").await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&a_key, "/orgs/root/events").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.get(&a_key, "/orgs/b/events").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let (no_read, _) = app.key("a", &["write"]).await;
-    problem(app.get(&no_read, "/orgs/a/events").await, StatusCode::FORBIDDEN).await;
+    problem(
+        app.get(&no_read, "/orgs/a/events").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -109,11 +144,20 @@ async fn bad_feed_parameters_are_named() {
         StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(error_fields(&p), ["types", "scope", "wait", "after", "limit"]);
+    assert_eq!(
+        error_fields(&p),
+        ["types", "scope", "wait", "after", "limit"]
+    );
     // A cursor of another list is no feed cursor.
     let res = app.get(&app.root_key, "/orgs/root/audit?limit=1").await;
     let link = res.headers()["link"].to_str().unwrap().to_owned();
-    let cursor = link.split("cursor=").nth(1).unwrap().split('>').next().unwrap();
+    let cursor = link
+        .split("cursor=")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
     problem(
         app.get(&app.root_key, &format!("/orgs/root/events?after={cursor}"))
             .await,
@@ -127,14 +171,25 @@ async fn crossing_80_and_100_percent_of_a_limit_is_an_event_once_each() {
     let app = TestApp::spawn().await;
     app.org("root", "a").await;
     let res = app
-        .patch(&app.root_key, "/orgs/a/configs", json!({"children.limit": "5"}))
+        .patch(
+            &app.root_key,
+            "/orgs/a/configs",
+            json!({"children.limit": "5"}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (_, start) = read(&app, &app.root_key, "a", None, "").await;
     for n in 1..=5 {
         app.org("a", &format!("c{n}")).await;
     }
-    let (thresholds, _) = read(&app, &app.root_key, "a", Some(&start), "types=limit.threshold&scope=self").await;
+    let (thresholds, _) = read(
+        &app,
+        &app.root_key,
+        "a",
+        Some(&start),
+        "types=limit.threshold&scope=self",
+    )
+    .await;
     let data: Vec<&Value> = thresholds.iter().map(|e| &e["data"]).collect();
     assert_eq!(
         data,
@@ -143,11 +198,22 @@ async fn crossing_80_and_100_percent_of_a_limit_is_an_event_once_each() {
             &json!({"resource": "children", "limit": 5, "used": 5, "threshold": 100}),
         ]
     );
-    assert!(thresholds.iter().all(|e| e["audit"].is_null() && e["org_id"] == "a"));
+    assert!(
+        thresholds
+            .iter()
+            .all(|e| e["audit"].is_null() && e["org_id"] == "a")
+    );
     // Down and up again is a new crossing of 100 %, not of 80 % (never left).
     app.delete(&app.root_key, "/orgs/c5").await;
     app.org("a", "c6").await;
-    let (again, _) = read(&app, &app.root_key, "a", Some(&start), "types=limit.threshold&scope=self").await;
+    let (again, _) = read(
+        &app,
+        &app.root_key,
+        "a",
+        Some(&start),
+        "types=limit.threshold&scope=self",
+    )
+    .await;
     assert_eq!(again.len(), 3);
     assert_eq!(again[2]["data"]["threshold"], 100);
 }

@@ -1,46 +1,35 @@
-//! Reach and permission rules, walked over the server's own route table.
+//! Reach and permission rules, walked over the server's own route table
+//! (`helpers::routes::table`: every route of its OpenAPI document).
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem, routes, sample_body};
-
-fn fill(path: &str, org: &str, key_id: &str) -> String {
-    path.replace("{org_id}", org)
-        .replace("{orgId}", org)
-        .replace("{key_id}", key_id)
-        .replace("{tag_id}", "tag_probe")
-        .replace("{application_id}", "app_probe")
-        .replace("{workspace_id}", "ws_probe")
-        .replace("{usergroup_id}", "ug_probe")
-        .replace("{webhook_id}", "whk_probe")
-        .replace("{delivery_id}", "dlv_probe")
-}
+use crate::helpers::routes::{Items, Scope, table};
+use crate::helpers::{TestApp, problem};
 
 #[tokio::test]
 async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| c.webhooks.workers = 0).await;
     app.orgs("root/a root/b/b-child").await;
     let (a_key, _) = app.key("a", &["read", "write", "delete", "admin"]).await;
-    let (_, b_key_id) = app.key("b", &["read"]).await;
+    // Real items of `b`, so a refusal that came after the item's lookup shows.
+    let items = Items::make(&app, "b").await;
     let before: Value = app.get_json(&app.root_key, "/orgs/b").await;
+    let events = app.verify("b").await["events"].clone();
 
     let mut checked = 0;
-    for (method, path) in routes(&app).await {
-        if !path.contains("{org_id}") && !path.contains("{orgId}") {
+    for route in table(&app).await {
+        if !route.org_scoped() {
             continue;
         }
         for target in ["b", "b-child", "root", "does-not-exist"] {
-            let body = sample_body(&method, &path);
-            let url = fill(&path, target, &b_key_id);
+            let body = route.body();
+            let url = items.fill(&route.path, target);
             let res = app
-                .send(Some(&a_key), method.clone(), &url, body.as_ref())
+                .send(Some(&a_key), route.method.clone(), &url, body.as_ref())
                 .await;
             let p = problem(res, StatusCode::NOT_FOUND).await;
-            assert_eq!(
-                p["type"], "/problems/not-found",
-                "{method} {path} on {target}"
-            );
+            assert_eq!(p["type"], "/problems/not-found", "{route} on {target}");
             checked += 1;
         }
     }
@@ -49,37 +38,38 @@ async fn sibling_org_key_gets_404_on_every_org_scoped_route() {
     assert_eq!(before, after, "a refused request changed the org");
     assert_eq!(
         app.verify("b").await["events"],
-        2,
+        events,
         "a refused request wrote an audit event"
     );
 }
 
 #[tokio::test]
 async fn read_only_key_gets_403_on_every_write() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| c.webhooks.workers = 0).await;
     app.org("root", "a").await;
-    let (_, a_key_id) = app.key("a", &["read"]).await;
+    let items = Items::make(&app, "a").await;
+    let events = app.verify("a").await["events"].clone();
     let (ro, _) = app.key("root", &["read"]).await;
     let mut checked = 0;
-    for (method, path) in routes(&app).await {
-        if method == Method::GET {
+    for route in table(&app).await {
+        if route.method == Method::GET {
             continue;
         }
-        let body = sample_body(&method, &path).map(|mut b| {
-            if path == "/orgs" {
+        let body = route.body().map(|mut b| {
+            if route.scope == Scope::Parent {
                 b["parent_id"] = json!("a");
             }
             b
         });
-        let url = fill(&path, "a", &a_key_id);
-        let res = app.send(Some(&ro), method, &url, body.as_ref()).await;
+        let url = items.fill(&route.path, "a");
+        let res = app.send(Some(&ro), route.method, &url, body.as_ref()).await;
         problem(res, StatusCode::FORBIDDEN).await;
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} write routes");
     assert_eq!(
         app.verify("a").await["events"],
-        2,
+        events,
         "a refused write was audited as a change"
     );
 }
@@ -87,27 +77,26 @@ async fn read_only_key_gets_403_on_every_write() {
 #[tokio::test]
 async fn every_route_but_health_docs_and_audit_keys_requires_a_key() {
     let app = TestApp::spawn().await;
-    for (method, path) in routes(&app).await {
-        let url = fill(&path, "root", "key_x");
-        if matches!(path.as_str(), "/healthz" | "/readyz" | "/audit/keys") {
+    let items = Items::placeholders();
+    for route in table(&app).await {
+        let url = items.fill(&route.path, "root");
+        if route.scope == Scope::Public {
             assert_eq!(
-                app.send(None, method, &url, None).await.status(),
+                app.send(None, route.method, &url, None).await.status(),
                 StatusCode::OK
             );
             continue;
         }
-        let body = sample_body(&method, &path);
+        let body = route.body();
         for key in [
             None,
             Some("not a key"),
             Some("orgd_0000000000000000000000000000000000000000000"),
         ] {
-            let res = app.send(key, method.clone(), &url, body.as_ref()).await;
-            assert_eq!(
-                res.headers()["www-authenticate"],
-                "Bearer",
-                "{method} {path}"
-            );
+            let res = app
+                .send(key, route.method.clone(), &url, body.as_ref())
+                .await;
+            assert_eq!(res.headers()["www-authenticate"], "Bearer", "{route}");
             problem(res, StatusCode::UNAUTHORIZED).await;
         }
     }

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[cfg(orgd_pg_tests)]
-#[path = "../api/helpers.rs"]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 
 /// The files of `tests/api` that run on both databases.
