@@ -20,7 +20,7 @@ const FAILED_SIGN_INS_PER_MINUTE: u32 = 10;
 const PRUNE_AT: usize = 10_000;
 
 /// Failed sign-ins, counted per client address (the address the
-/// trusted-proxy rule gives, see `client_ip.rs`). governor counts the
+/// trusted-proxy rule gives, see `web/client_ip.rs`). governor counts the
 /// failures; an address it refuses is blocked until governor would let it
 /// fail again, and while it is, a wrong key is answered 429 rather than
 /// 401. A right key signs in all the same (`sign_in.rs`): behind a proxy
