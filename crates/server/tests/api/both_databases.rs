@@ -62,5 +62,5 @@ mod secrets;
 mod security;
 #[path = "../api/tags.rs"]
 mod tags;
-#[path = "../api/webhooks.rs"]
+#[path = "../api/webhooks/mod.rs"]
 mod webhooks;
