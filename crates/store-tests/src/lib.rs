@@ -15,7 +15,9 @@
 //!
 //! A module's cases are private functions listed once, by `cases!` at the
 //! end of the module: a case left off its list is dead code, which the
-//! build refuses, so every case runs on every store.
+//! build refuses, so every case runs on every store. A module split into
+//! files has a list per file, each named in [`all`] (an unnamed one is dead
+//! code too).
 //!
 //! The suite's expectations go slightly beyond the trait docs where stores
 //! must agree with each other: ids, paths and tag names compare bytewise
@@ -83,14 +85,19 @@ mod webhooks;
 /// Every case of the suite.
 pub fn all() -> Vec<Case> {
     [
-        orgs::CASES,
+        orgs::records::CASES,
+        orgs::listing::CASES,
+        orgs::subtrees::CASES,
         tags::CASES,
         keys::CASES,
-        resources::CASES,
+        resources::registry::CASES,
+        resources::limits::CASES,
         audit::CASES,
         checkpoints::CASES,
         idempotency::CASES,
-        access_log::CASES,
+        access_log::inserting::CASES,
+        access_log::listing::CASES,
+        access_log::pruning::CASES,
         consumption::CASES,
         events::CASES,
         webhooks::CASES,
