@@ -56,7 +56,7 @@ mod operator_cli;
 mod orgs;
 #[path = "../api/rate_limits.rs"]
 mod rate_limits;
-#[path = "../api/secrets.rs"]
+#[path = "../api/secrets/mod.rs"]
 mod secrets;
 #[path = "../api/security.rs"]
 mod security;
