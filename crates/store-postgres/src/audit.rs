@@ -5,14 +5,14 @@ use orgd_core::checkpoint::PruneAnchor;
 use orgd_core::ids::OrgId;
 use orgd_core::org::subtree_upper_bound;
 use orgd_core::page::PageRequest;
-use orgd_core::store::{AuditFilter, AuditRepo, StoreError, StoreResult};
+use orgd_core::store::{AuditFilter, AuditRepo, StoreResult};
 use orgd_core::time::truncate;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::PgTx;
 use crate::error::Error;
-use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json, row_limit};
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, inserted, parse_json, row_limit};
 
 const COLUMNS: &str = "e.gid, e.id, e.org_id, e.seq, e.timestamp, e.actor_key_id, e.actor_user, \
      e.action, e.target_type, e.target_id, e.changes, e.request_id, e.ip, e.prev_hash, e.hash";
@@ -108,13 +108,12 @@ impl AuditRepo for PgTx {
         .bind(&e.hash)
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
+        inserted(&done, || {
+            format!(
                 "audit event {} or seq {} of org {} exists",
                 e.id, e.seq, e.org_id
-            )));
-        }
-        Ok(())
+            )
+        })
     }
 
     async fn org_events(

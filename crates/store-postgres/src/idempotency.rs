@@ -1,15 +1,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::store::{
-    IdempotencyRecord, IdempotencyRepo, StoreError, StoreResult, StoredResponse,
-};
+use orgd_core::store::{IdempotencyRecord, IdempotencyRepo, StoreResult, StoredResponse};
 use orgd_core::time::truncate;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::PgTx;
 use crate::error::Error;
-use crate::sql::{Fetch, Run};
+use crate::sql::{Fetch, Run, inserted};
 
 fn record_from_row(
     r: &PgRow,
@@ -71,12 +69,7 @@ impl IdempotencyRepo for PgTx {
         .bind(truncate(rec.created_at))
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(
-                "idempotency key already claimed".to_owned(),
-            ));
-        }
-        Ok(())
+        inserted(&done, || "idempotency key already claimed".to_owned())
     }
 
     async fn complete_idempotency(

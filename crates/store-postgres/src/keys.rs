@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use crate::PgTx;
 use crate::error::Error;
 use crate::orgs::{self, org_from_row};
-use crate::sql::{Fetch, Run, decode_all, fetch_limit};
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, inserted};
 
 /// Aliased where they would clash with the org columns of `key_by_digest`.
 const COLUMNS: &str = "k.id AS key_id, k.org_id AS key_org_id, k.name AS key_name, k.user_name, \
@@ -67,13 +67,7 @@ impl KeyRepo for PgTx {
         )
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "key id {} or its digest is taken",
-                k.id
-            )));
-        }
-        Ok(())
+        inserted(&done, || format!("key id {} or its digest is taken", k.id))
     }
 
     async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>> {

@@ -7,12 +7,13 @@ use orgd_core::page::PageRequest;
 use orgd_core::store::{OrgQuery, OrgRepo, StoreError, StoreResult};
 use orgd_core::tags::Tag;
 use orgd_core::time::truncate;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::PgTx;
 use crate::error::Error;
-use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json};
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, inserted, parse_json};
 
 /// The key of the tree lock ([`OrgRepo::lock_tree`]): an advisory lock in the
 /// two-`int4` key space, which never meets the single-`bigint` one the
@@ -48,11 +49,13 @@ impl PgTx {
         Ok(orgs)
     }
 
-    pub(crate) async fn one_with_tags(
+    /// The org a statement selecting [`COLUMNS`] finds, with its tags.
+    async fn one_org(
         &mut self,
-        org: Option<OrgRecord>,
+        q: Query<'_, Postgres, PgArguments>,
     ) -> StoreResult<Option<OrgRecord>> {
-        match org {
+        let row = q.optional(&mut self.tx).await?;
+        match row.as_ref().map(org_from_row).transpose()? {
             None => Ok(None),
             Some(o) => Ok(self.with_tags(vec![o]).await?.pop()),
         }
@@ -100,41 +103,20 @@ pub(crate) fn tag_from_row(r: &PgRow) -> Result<Tag, Error> {
 #[async_trait]
 impl OrgRepo for PgTx {
     async fn org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>> {
-        let org = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs o WHERE o.id = $1"))
-            .bind(id.as_str())
-            .optional(&mut self.tx)
-            .await?
-            .as_ref()
-            .map(org_from_row)
-            .transpose()?;
-        self.one_with_tags(org).await
+        let sql = format!("SELECT {COLUMNS} FROM orgs o WHERE o.id = $1");
+        self.one_org(sqlx::query(&sql).bind(id.as_str())).await
     }
 
     /// The row lock is held until the transaction ends; writers of the same
     /// org on any node wait for it.
     async fn lock_org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>> {
-        let org = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM orgs o WHERE o.id = $1 FOR UPDATE OF o"
-        ))
-        .bind(id.as_str())
-        .optional(&mut self.tx)
-        .await?
-        .as_ref()
-        .map(org_from_row)
-        .transpose()?;
-        self.one_with_tags(org).await
+        let sql = format!("SELECT {COLUMNS} FROM orgs o WHERE o.id = $1 FOR UPDATE OF o");
+        self.one_org(sqlx::query(&sql).bind(id.as_str())).await
     }
 
     async fn root_org(&mut self) -> StoreResult<Option<OrgRecord>> {
-        let org = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM orgs o WHERE o.parent_id IS NULL"
-        ))
-        .optional(&mut self.tx)
-        .await?
-        .as_ref()
-        .map(org_from_row)
-        .transpose()?;
-        self.one_with_tags(org).await
+        let sql = format!("SELECT {COLUMNS} FROM orgs o WHERE o.parent_id IS NULL");
+        self.one_org(sqlx::query(&sql)).await
     }
 
     async fn insert_org(&mut self, o: &OrgRecord) -> StoreResult<()> {
@@ -156,13 +138,7 @@ impl OrgRepo for PgTx {
         .bind(o.deleted_at.map(truncate))
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "org {} exists (or a second root)",
-                o.id
-            )));
-        }
-        Ok(())
+        inserted(&done, || format!("org {} exists (or a second root)", o.id))
     }
 
     async fn update_org(&mut self, o: &OrgRecord) -> StoreResult<()> {

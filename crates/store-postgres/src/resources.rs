@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PgTx;
 use crate::error::Error;
-use crate::sql::{Fetch, Run, decode_all, fetch_limit};
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, inserted};
 
 const COLUMNS: &str = "id, name, created_at, metadata";
 
@@ -22,6 +22,26 @@ fn resource_from_row(r: &PgRow) -> Result<Resource, Error> {
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Other(format!("bad stored metadata: {e}")))?,
     })
+}
+
+impl PgTx {
+    /// The item that `sql` (binding the org, kind and id, returning
+    /// [`COLUMNS`]) finds.
+    async fn one_resource(
+        &mut self,
+        sql: &str,
+        org: &OrgId,
+        kind: ResourceKind,
+        id: &str,
+    ) -> StoreResult<Option<Resource>> {
+        let row = sqlx::query(sql)
+            .bind(org.as_str())
+            .bind(kind.plural())
+            .bind(id)
+            .optional(&mut self.tx)
+            .await?;
+        Ok(row.as_ref().map(resource_from_row).transpose()?)
+    }
 }
 
 #[async_trait]
@@ -44,15 +64,14 @@ impl ResourceRepo for PgTx {
         .bind(item.metadata.to_string())
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
+        inserted(&done, || {
+            format!(
                 "org {org} has {} named {:?} (or id {} is taken)",
                 kind.plural(),
                 item.name,
                 item.id
-            )));
-        }
-        Ok(())
+            )
+        })
     }
 
     async fn resource(
@@ -61,15 +80,9 @@ impl ResourceRepo for PgTx {
         kind: ResourceKind,
         id: &str,
     ) -> StoreResult<Option<Resource>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM resources WHERE org_id = $1 AND kind = $2 AND id = $3"
-        ))
-        .bind(org.as_str())
-        .bind(kind.plural())
-        .bind(id)
-        .optional(&mut self.tx)
-        .await?;
-        Ok(row.as_ref().map(resource_from_row).transpose()?)
+        let sql =
+            format!("SELECT {COLUMNS} FROM resources WHERE org_id = $1 AND kind = $2 AND id = $3");
+        self.one_resource(&sql, org, kind, id).await
     }
 
     async fn list_resources(
@@ -97,16 +110,10 @@ impl ResourceRepo for PgTx {
         kind: ResourceKind,
         id: &str,
     ) -> StoreResult<Option<Resource>> {
-        let row = sqlx::query(&format!(
-            "DELETE FROM resources WHERE org_id = $1 AND kind = $2 AND id = $3 \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(org.as_str())
-        .bind(kind.plural())
-        .bind(id)
-        .optional(&mut self.tx)
-        .await?;
-        Ok(row.as_ref().map(resource_from_row).transpose()?)
+        let sql = format!(
+            "DELETE FROM resources WHERE org_id = $1 AND kind = $2 AND id = $3 RETURNING {COLUMNS}"
+        );
+        self.one_resource(&sql, org, kind, id).await
     }
 
     async fn count_resources(&mut self, org: &OrgId, kind: ResourceKind) -> StoreResult<i64> {

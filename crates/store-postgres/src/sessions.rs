@@ -1,14 +1,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orgd_core::session::ConsoleSession;
-use orgd_core::store::{SessionRepo, StoreError, StoreResult};
+use orgd_core::store::{SessionRepo, StoreResult};
 use orgd_core::time::truncate;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::PgTx;
 use crate::error::Error;
-use crate::sql::{Fetch, Run, row_limit};
+use crate::sql::{Fetch, Run, inserted, row_limit};
 
 fn session_from_row(r: &PgRow) -> Result<ConsoleSession, Error> {
     Ok(ConsoleSession {
@@ -39,10 +39,7 @@ impl SessionRepo for PgTx {
         .bind(truncate(s.last_seen_at))
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict("the session id is taken".into()));
-        }
-        Ok(())
+        inserted(&done, || "the session id is taken".into())
     }
 
     async fn session(&mut self, id_hash: &str) -> StoreResult<Option<ConsoleSession>> {

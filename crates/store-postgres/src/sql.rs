@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use orgd_core::store::StoreError;
+use orgd_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{FromRow, PgConnection, Postgres};
@@ -30,17 +30,25 @@ pub(crate) trait Fetch: Sized {
     ) -> impl Future<Output = Result<Vec<Self::Out>, Error>> + Send;
 }
 
+/// The body of each [`Fetch`] impl: sqlx's own `fetch_*`, with its error
+/// made this crate's. The impls differ only in their types and bounds.
+macro_rules! fetch_through_sqlx {
+    () => {
+        async fn one(self, conn: &mut PgConnection) -> Result<Self::Out, Error> {
+            Ok(self.fetch_one(conn).await?)
+        }
+        async fn optional(self, conn: &mut PgConnection) -> Result<Option<Self::Out>, Error> {
+            Ok(self.fetch_optional(conn).await?)
+        }
+        async fn all(self, conn: &mut PgConnection) -> Result<Vec<Self::Out>, Error> {
+            Ok(self.fetch_all(conn).await?)
+        }
+    };
+}
+
 impl<'q> Fetch for Query<'q, Postgres, PgArguments> {
     type Out = PgRow;
-    async fn one(self, conn: &mut PgConnection) -> Result<PgRow, Error> {
-        Ok(self.fetch_one(conn).await?)
-    }
-    async fn optional(self, conn: &mut PgConnection) -> Result<Option<PgRow>, Error> {
-        Ok(self.fetch_optional(conn).await?)
-    }
-    async fn all(self, conn: &mut PgConnection) -> Result<Vec<PgRow>, Error> {
-        Ok(self.fetch_all(conn).await?)
-    }
+    fetch_through_sqlx!();
 }
 
 impl<'q, O> Fetch for QueryAs<'q, Postgres, O, PgArguments>
@@ -48,15 +56,7 @@ where
     O: Send + Unpin + for<'r> FromRow<'r, PgRow>,
 {
     type Out = O;
-    async fn one(self, conn: &mut PgConnection) -> Result<O, Error> {
-        Ok(self.fetch_one(conn).await?)
-    }
-    async fn optional(self, conn: &mut PgConnection) -> Result<Option<O>, Error> {
-        Ok(self.fetch_optional(conn).await?)
-    }
-    async fn all(self, conn: &mut PgConnection) -> Result<Vec<O>, Error> {
-        Ok(self.fetch_all(conn).await?)
-    }
+    fetch_through_sqlx!();
 }
 
 impl<'q, O> Fetch for QueryScalar<'q, Postgres, O, PgArguments>
@@ -65,15 +65,7 @@ where
     (O,): for<'r> FromRow<'r, PgRow>,
 {
     type Out = O;
-    async fn one(self, conn: &mut PgConnection) -> Result<O, Error> {
-        Ok(self.fetch_one(conn).await?)
-    }
-    async fn optional(self, conn: &mut PgConnection) -> Result<Option<O>, Error> {
-        Ok(self.fetch_optional(conn).await?)
-    }
-    async fn all(self, conn: &mut PgConnection) -> Result<Vec<O>, Error> {
-        Ok(self.fetch_all(conn).await?)
-    }
+    fetch_through_sqlx!();
 }
 
 /// A statement run for its effect (`execute`, renamed so sqlx's own method,
@@ -89,6 +81,17 @@ impl<'q> Run for Query<'q, Postgres, PgArguments> {
     async fn run(self, conn: &mut PgConnection) -> Result<PgQueryResult, Error> {
         Ok(self.execute(conn).await?)
     }
+}
+
+/// The end of an `INSERT … ON CONFLICT DO NOTHING`: a conflict when it
+/// inserted nothing, saying which (`taken`). Such inserts do not raise unique
+/// violations, which in PostgreSQL would abort the caller's whole
+/// transaction (see the crate's documentation).
+pub(crate) fn inserted(done: &PgQueryResult, taken: impl FnOnce() -> String) -> StoreResult<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict(taken()));
+    }
+    Ok(())
 }
 
 /// Every row, decoded by `f`.

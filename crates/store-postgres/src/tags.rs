@@ -1,12 +1,12 @@
 use async_trait::async_trait;
 use orgd_core::ids::OrgId;
-use orgd_core::store::{StoreError, StoreResult, TagRepo};
+use orgd_core::store::{StoreResult, TagRepo};
 use orgd_core::tags::Tag;
 use orgd_core::time::truncate;
 
 use crate::PgTx;
 use crate::orgs::tag_from_row;
-use crate::sql::{Fetch, Run};
+use crate::sql::{Fetch, Run, inserted};
 
 #[async_trait]
 impl TagRepo for PgTx {
@@ -21,13 +21,12 @@ impl TagRepo for PgTx {
         .bind(truncate(tag.created_at))
         .run(&mut self.tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
+        inserted(&done, || {
+            format!(
                 "org {org} has a tag named {:?} (or tag id {} is taken)",
                 tag.name, tag.id
-            )));
-        }
-        Ok(())
+            )
+        })
     }
 
     async fn delete_tag(&mut self, org: &OrgId, tag_id: &str) -> StoreResult<Option<Tag>> {
