@@ -4,9 +4,16 @@
 use chrono::{DateTime, Utc};
 use orgd_core::keys::digest;
 use orgd_core::session::ConsoleSession;
-use orgd_core::store::Store;
+use orgd_core::store::{Store, Tx};
 
 use crate::fixtures::{assert_conflict, at, at_ms, t0};
+
+/// `delete_sessions_idle_since` in `tx`: how many sessions went.
+async fn idle_removed(tx: &mut dyn Tx, before: DateTime<Utc>, limit: usize) -> usize {
+    tx.delete_sessions_idle_since(before, limit)
+        .await
+        .expect("delete_sessions_idle_since")
+}
 
 const KEY_A: &str = "orgd_secret_of_the_key_a_0123456789abcd";
 const KEY_B: &str = "orgd_secret_of_the_key_b_0123456789abcd";
@@ -178,19 +185,9 @@ async fn pruning_deletes_the_most_idle_sessions_before_the_cutoff_up_to_the_limi
     let cutoff = at(10);
 
     let mut tx = store.begin().await.expect("begin");
-    assert_eq!(
-        tx.delete_sessions_idle_since(cutoff, 0)
-            .await
-            .expect("delete_sessions_idle_since"),
-        0
-    );
+    assert_eq!(idle_removed(tx.as_mut(), cutoff, 0).await, 0);
     // The two seen longest ago go first.
-    assert_eq!(
-        tx.delete_sessions_idle_since(cutoff, 2)
-            .await
-            .expect("delete_sessions_idle_since"),
-        2
-    );
+    assert_eq!(idle_removed(tx.as_mut(), cutoff, 2).await, 2);
     tx.commit().await.expect("commit");
     assert_eq!(
         present(store, &all).await,
@@ -198,18 +195,8 @@ async fn pruning_deletes_the_most_idle_sessions_before_the_cutoff_up_to_the_limi
     );
 
     let mut tx = store.begin().await.expect("begin");
-    assert_eq!(
-        tx.delete_sessions_idle_since(cutoff, 2)
-            .await
-            .expect("delete_sessions_idle_since"),
-        1
-    );
-    assert_eq!(
-        tx.delete_sessions_idle_since(cutoff, 2)
-            .await
-            .expect("delete_sessions_idle_since"),
-        0
-    );
+    assert_eq!(idle_removed(tx.as_mut(), cutoff, 2).await, 1);
+    assert_eq!(idle_removed(tx.as_mut(), cutoff, 2).await, 0);
     tx.commit().await.expect("commit");
     // A session seen exactly at the cutoff is not idle before it.
     assert_eq!(
@@ -219,12 +206,7 @@ async fn pruning_deletes_the_most_idle_sessions_before_the_cutoff_up_to_the_limi
 
     // The cutoff keeps millisecond precision.
     let mut tx = store.begin().await.expect("begin");
-    assert_eq!(
-        tx.delete_sessions_idle_since(at_ms(10_001), 100)
-            .await
-            .expect("delete_sessions_idle_since"),
-        1
-    );
+    assert_eq!(idle_removed(tx.as_mut(), at_ms(10_001), 100).await, 1);
     tx.commit().await.expect("commit");
     assert_eq!(present(store, &all).await, ["recent", "old_but_seen"]);
 }
