@@ -18,7 +18,7 @@ use orgd_core::time::truncate;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::PgTx;
-use crate::sql::{Fetch, Run, decode_all, row_limit};
+use crate::sql::{Fetch, Run, decode_all, prune_front, row_limit};
 
 /// The outbox's advisory lock, in the two-`int4` key space of the tree lock
 /// (`orgs.rs`): "orgd", 2.
@@ -97,16 +97,15 @@ impl EventRepo for PgTx {
     async fn prune_events(&mut self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64> {
         // Among the oldest `limit` events, those old enough (as the access
         // log is pruned): no index on time is needed.
-        let done = sqlx::query(
-            "DELETE FROM events WHERE gid IN (SELECT gid FROM \
-             (SELECT gid, occurred_at FROM events ORDER BY gid LIMIT $2) AS front \
-             WHERE occurred_at < $1)",
+        let removed = prune_front(
+            &mut self.tx,
+            "events",
+            "occurred_at",
+            before,
+            row_limit(limit),
         )
-        .bind(truncate(before))
-        .bind(row_limit(limit))
-        .run(&mut self.tx)
         .await?;
-        Ok(done.rows_affected())
+        Ok(removed)
     }
 
     async fn last_event_position(&mut self) -> StoreResult<i64> {

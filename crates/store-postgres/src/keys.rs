@@ -42,6 +42,26 @@ fn key_from_row(r: &PgRow) -> Result<KeyRecord, Error> {
     })
 }
 
+impl PgTx {
+    /// Sets the time `column` of the org's key `id` to `at`.
+    async fn set_key_time(
+        &mut self,
+        column: &str,
+        org: &OrgId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let sql = format!("UPDATE api_keys SET {column} = $1 WHERE org_id = $2 AND id = $3");
+        sqlx::query(&sql)
+            .bind(truncate(at))
+            .bind(org.as_str())
+            .bind(id)
+            .run(&mut self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl KeyRepo for PgTx {
     async fn insert_key(&mut self, k: &KeyRecord) -> StoreResult<()> {
@@ -114,13 +134,7 @@ impl KeyRepo for PgTx {
     }
 
     async fn revoke_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3")
-            .bind(truncate(at))
-            .bind(org.as_str())
-            .bind(id)
-            .run(&mut self.tx)
-            .await?;
-        Ok(())
+        self.set_key_time("revoked_at", org, id, at).await
     }
 
     /// `now` is compared at the millisecond precision expiries are stored with.
@@ -137,12 +151,6 @@ impl KeyRepo for PgTx {
     }
 
     async fn touch_key(&mut self, org: &OrgId, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
-            .bind(truncate(at))
-            .bind(org.as_str())
-            .bind(id)
-            .run(&mut self.tx)
-            .await?;
-        Ok(())
+        self.set_key_time("last_used_at", org, id, at).await
     }
 }

@@ -7,7 +7,9 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use orgd_core::store::{StoreError, StoreResult};
+use orgd_core::time::truncate;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{FromRow, PgConnection, Postgres};
@@ -81,6 +83,29 @@ impl<'q> Run for Query<'q, Postgres, PgArguments> {
     async fn run(self, conn: &mut PgConnection) -> Result<PgQueryResult, Error> {
         Ok(self.execute(conn).await?)
     }
+}
+
+/// Deletes, among the oldest `limit` rows of `table` by position (`gid`),
+/// those whose `time` is before `before`: how the append-only tables are
+/// pruned, with no index on time (a row dated ahead holds its place at the
+/// front). Returns how many went.
+pub(crate) async fn prune_front(
+    conn: &mut PgConnection,
+    table: &str,
+    time: &str,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, Error> {
+    let done = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE gid IN (SELECT gid FROM \
+         (SELECT gid, {time} FROM {table} ORDER BY gid LIMIT $2) AS front \
+         WHERE {time} < $1)"
+    ))
+    .bind(truncate(before))
+    .bind(limit)
+    .run(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// The end of an `INSERT … ON CONFLICT DO NOTHING`: a conflict when it

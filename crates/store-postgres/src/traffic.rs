@@ -22,7 +22,7 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::PgTx;
 use crate::error::Error;
-use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json, row_limit};
+use crate::sql::{Fetch, Run, decode_all, fetch_limit, parse_json, prune_front, row_limit};
 
 /// Adds `(org, month, metric, amount)` rows to `table` (`consumption_counters`
 /// or `subtree_counters`) in one statement, in the given order (callers sort,
@@ -207,16 +207,15 @@ impl AccessLogRepo for PgTx {
     }
 
     async fn prune_access_log(&mut self, before: DateTime<Utc>, max_rows: u64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM access_log WHERE gid IN (SELECT gid FROM \
-             (SELECT gid, timestamp FROM access_log ORDER BY gid LIMIT $2) AS front \
-             WHERE timestamp < $1)",
+        let removed = prune_front(
+            &mut self.tx,
+            "access_log",
+            "timestamp",
+            before,
+            row_limit(max_rows),
         )
-        .bind(truncate(before))
-        .bind(row_limit(max_rows))
-        .run(&mut self.tx)
         .await?;
-        Ok(done.rows_affected())
+        Ok(removed)
     }
 }
 
