@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use orgd_core::ids::OrgId;
+use orgd_core::ids::{OrgId, prefixed_ulid};
 use orgd_core::store::{Invalidation, InvalidationSink};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -27,7 +27,7 @@ const MAX_PAYLOAD: usize = 7900;
 
 /// A node's tag: random, so two processes on one database never share one.
 pub(crate) fn new_node_tag() -> String {
-    orgd_core::ids::prefixed_ulid("node")
+    prefixed_ulid("node")
 }
 
 pub(crate) fn encode(node: &str, what: &Invalidation) -> String {

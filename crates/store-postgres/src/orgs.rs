@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use orgd_core::configs::Configs;
 use orgd_core::ids::OrgId;
 use orgd_core::org::{OrgRecord, subtree_upper_bound};
 use orgd_core::page::PageRequest;
@@ -66,7 +67,7 @@ impl PgTx {
 pub(crate) const COLUMNS: &str = "o.id, o.name, o.parent_id, o.path, o.depth, o.created_at, \
      o.updated_at, o.version, o.customizations, o.configs, o.deleted_at";
 
-fn configs_json(c: &orgd_core::configs::Configs) -> String {
+fn configs_json(c: &Configs) -> String {
     serde_json::to_string(c).unwrap_or_else(|_| "{}".into())
 }
 

@@ -1,7 +1,10 @@
 //! Migrations that move data: what a database made by an earlier version
 //! holds comes through.
 
+use orgd_core::access::{AccessFilter, Outcome, Source};
+use orgd_core::page::PageRequest;
 use orgd_core::store::Store;
+use orgd_store_tests::fixtures::oid;
 
 use super::*;
 
@@ -10,10 +13,6 @@ use super::*;
 /// 4096 per org, and the old table gone.
 #[tokio::test]
 async fn the_migration_moves_access_log_rows_into_blocks() {
-    use orgd_core::access::{AccessFilter, Outcome, Source};
-    use orgd_core::page::PageRequest;
-    use orgd_store_tests::fixtures::oid;
-
     let (store, tree, dir) = fresh(patient()).await;
     let mut tx = store.begin().await.unwrap();
     tx.insert_org(tree.org("a")).await.unwrap();
