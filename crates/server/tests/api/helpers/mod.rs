@@ -1,11 +1,13 @@
 //! What the HTTP tests share, by concern: the server under test and its
 //! storage (here), assertions on answers (`assertions`), the route table
-//! and its fixtures (`routes`), the real binary as a process (`process`),
-//! the database reached directly (`raw_db`) and held feed reads (`feed`).
+//! (`routes`) and its fixtures (`fixtures`), the real binary as a process
+//! (`process`), the database reached directly (`raw_db`) and held feed reads
+//! (`feed`).
 //! Everything is re-exported here, so a test says `crate::helpers::X`.
 
 mod assertions;
 mod feed;
+mod fixtures;
 mod process;
 mod raw_db;
 pub mod routes;
