@@ -126,7 +126,7 @@ impl Items {
                     .0
                     .get(p.as_str())
                     .unwrap_or_else(|| panic!("{path}: {{{p}}} is made after what needs it")),
-                None => panic!("{path}: {{{p}}} has no fixture in tests/api/helpers/routes.rs"),
+                None => panic!("{path}: {{{p}}} has no fixture in tests/api/helpers/fixtures.rs"),
             };
             filled = filled.replace(&format!("{{{p}}}"), value);
         }

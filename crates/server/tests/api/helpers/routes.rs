@@ -508,7 +508,7 @@ pub async fn table(app: &TestApp) -> Vec<Route> {
     assert!(
         unknown_params.is_empty(),
         "path parameters with no fixture: {unknown_params:?}; say how to make one in \
-         FIXTURES of tests/api/helpers/routes.rs"
+         FIXTURES of tests/api/helpers/fixtures.rs"
     );
     assert!(
         unlisted.is_empty(),
@@ -531,7 +531,7 @@ pub async fn table(app: &TestApp) -> Vec<Route> {
         .collect();
     assert!(
         unused.is_empty(),
-        "FIXTURES (tests/api/helpers/routes.rs) for path parameters no route has: {unused:?}"
+        "FIXTURES (tests/api/helpers/fixtures.rs) for path parameters no route has: {unused:?}"
     );
     assert!(out.len() > 10, "the route table looks empty");
     out
