@@ -2,10 +2,10 @@
 //! reach (404, so nothing outside the reach is confirmed to exist), then
 //! permission (403), then governance (403).
 
+use crate::api_keys::{Permission, Permissions};
 use crate::audit::Actor;
 use crate::ids::OrgId;
-use crate::keys::{Permission, Permissions};
-use crate::org::{OrgRecord, path_has};
+use crate::orgs::{OrgRecord, path_has};
 use crate::{Error, Result};
 
 /// What every webhook operation needs, reading them included (SPEC §11):

@@ -1,8 +1,6 @@
 //! The domain's one error type. The HTTP layer maps each variant to a status and
 //! a problem `type` in a single `match`.
 
-use crate::store::StoreError;
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One invalid input field, reported back to the client.
@@ -105,6 +103,27 @@ impl AuthFailure {
     }
 }
 
+/// What a store failed at, in the terms the domain needs to answer it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated (the store says which, for logs).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or is too busy to answer in time.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The database cannot hold a value the client sent (PostgreSQL refuses
+    /// the NUL character in text and JSON): the request's fault, a 400.
+    #[error("cannot be stored: {0}")]
+    Unstorable(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No usable credentials; `key_id` names the key when one was found.
@@ -126,9 +145,10 @@ pub enum Error {
     #[error("the resource has changed since the given ETag")]
     PreconditionFailed { current: i64 },
     /// Creating one more would pass the org's effective limit.
-    #[error("{} limit of {limit} reached ({used} in use)", resource.name())]
+    #[error("{resource} limit of {limit} reached ({used} in use)")]
     LimitExceeded {
-        resource: crate::limits::Limited,
+        /// The limit's name (`applications`, `children`, …).
+        resource: &'static str,
         limit: i64,
         used: i64,
         /// The org whose config sets the limit (the problem's `source`;

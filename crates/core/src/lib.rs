@@ -4,29 +4,31 @@
 //! Nothing here knows about HTTP or SQL. The HTTP layer calls [`service::Orgd`];
 //! the stores implement [`store::Store`].
 
-pub mod access;
+pub mod access_log;
+pub mod api_keys;
 pub mod audit;
+pub mod audit_export;
 pub mod authz;
-pub mod checkpoint;
+pub mod canonical;
+pub mod checkpoints;
 pub mod clock;
 pub mod configs;
 pub mod consumption;
 pub mod customizations;
 pub mod error;
 pub mod events;
-pub mod export;
+pub mod idempotency;
 pub mod ids;
 pub mod integer;
-pub mod keys;
 pub mod limits;
 pub mod merkle;
-pub mod org;
+pub mod orgs;
 pub mod page;
-pub mod resources;
+pub mod registries;
 pub mod retention;
 pub mod schema;
 pub mod service;
-pub mod session;
+pub mod sessions;
 pub mod store;
 pub mod tags;
 pub mod time;

@@ -16,7 +16,7 @@ pub use kinds::*;
 /// No control characters (Unicode `Cc`, as `char::is_control`).
 pub const NO_CONTROL: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
 
-/// A display name ([`crate::org::parse_name`]): 1–200 characters, no control
+/// A display name ([`crate::orgs::parse_name`]): 1–200 characters, no control
 /// characters, not only white space (`char::is_whitespace`).
 pub const NAME: &str = concat!(
     r"^[^\u0000-\u001f\u007f-\u009f]*",
@@ -36,7 +36,7 @@ pub const TAG_NAME: &str = "^[A-Za-z0-9_.:-]{1,64}$";
 
 /// A usage metric name ([`crate::consumption::parse_usage`]), not one orgd
 /// counts itself ([`crate::consumption::API_REQUESTS`],
-/// [`crate::consumption::GAUGES`]).
+/// [`crate::limits::gauges`]).
 pub const METRIC: &str = concat!(
     "^(?!(api_requests|applications|workspaces|usergroups|children)$)",
     "[a-z][a-z0-9_.]{0,63}$"
@@ -81,7 +81,7 @@ pub fn digits_between(min: i64, max: i64) -> String {
 mod tests {
     use super::*;
     use crate::ids::OrgId;
-    use crate::{access, configs, consumption, org, tags};
+    use crate::{access_log, configs, consumption, orgs, tags};
     use regex::Regex;
 
     /// Strings around every edge the patterns draw: controls, blanks of
@@ -154,16 +154,16 @@ mod tests {
 
     #[test]
     fn patterns_accept_exactly_what_the_validators_accept() {
-        agree(NAME, Some(org::MAX_NAME_CHARS), |s| {
-            org::parse_name(s).is_ok()
+        agree(NAME, Some(orgs::MAX_NAME_CHARS), |s| {
+            orgs::parse_name(s).is_ok()
         });
         agree(ORG_ID, None, |s| OrgId::parse(s).is_ok());
         agree(TAG_NAME, None, |s| tags::parse_name(s).is_ok());
         agree(EVENT_TYPE, None, |s| {
             crate::webhooks::parse_types(&[s.to_owned()]).is_ok()
         });
-        agree(NO_CONTROL, Some(access::MAX_ACTION_CHARS), |s| {
-            let event = access::ExternalEvent {
+        agree(NO_CONTROL, Some(access_log::MAX_ACTION_CHARS), |s| {
+            let event = access_log::ExternalEvent {
                 timestamp: None,
                 user: Some(s.to_owned()),
                 action: if s.is_empty() {
@@ -176,9 +176,9 @@ mod tests {
                 user_agent: None,
                 details: None,
             };
-            access::parse_external("a", vec![event], now()).is_ok()
+            access_log::parse_external("a", vec![event], now()).is_ok()
         });
-        for spec in configs::REGISTRY {
+        for spec in configs::REGISTRY.iter() {
             agree(&digits_between(spec.minimum, spec.maximum), None, |s| {
                 let body = serde_json::json!({ spec.key: s });
                 configs::parse_body(&body, false).is_ok()
@@ -197,7 +197,7 @@ mod tests {
             consumption::parse_usage(vec![e], now()).is_ok()
         };
         let reserved: Vec<&str> = std::iter::once(consumption::API_REQUESTS)
-            .chain(consumption::GAUGES)
+            .chain(crate::limits::gauges())
             .collect();
         agree(&format!("^{rest}"), None, |m| {
             usage(m) || reserved.contains(&m)
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn configs_text_patterns_cover_exactly_the_bounds() {
-        for spec in configs::REGISTRY {
+        for spec in configs::REGISTRY.iter() {
             assert!((0..=1).contains(&spec.minimum), "{}", spec.key);
         }
         for (min, max) in [

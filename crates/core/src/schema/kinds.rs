@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{
 };
 
 use super::{EVENT_TYPE, METRIC, NAME, NO_CONTROL, ORG_ID, TAG_NAME, digits_between};
-use crate::{access, configs, consumption, keys, org, tags, webhooks};
+use crate::{access_log, api_keys, configs, consumption, orgs, tags, webhooks};
 
 /// Declares a named kind of field: a component of the OpenAPI document that
 /// fields refer to with `#[schema(value_type = …)]` (`Option<…>` for `null`).
@@ -40,7 +40,7 @@ field_kind!(
     /// A display name (orgs, API keys, registry items).
     DisplayName => string()
         .min_length(Some(1))
-        .max_length(Some(org::MAX_NAME_CHARS))
+        .max_length(Some(orgs::MAX_NAME_CHARS))
         .pattern(Some(NAME))
         .description(Some(
             "1–200 characters, not only blanks, no control characters; \
@@ -93,7 +93,7 @@ field_kind!(
 
 field_kind!(
     /// The `action` of an external access event.
-    EventAction => plain_text(1, access::MAX_ACTION_CHARS)
+    EventAction => plain_text(1, access_log::MAX_ACTION_CHARS)
         .description(Some("1–64 characters, no control characters."))
         .examples(["LOGIN"])
         .build()
@@ -101,7 +101,7 @@ field_kind!(
 
 field_kind!(
     /// `user`, `ip` and `user_agent` of an external access event.
-    EventText => plain_text(0, access::MAX_TEXT)
+    EventText => plain_text(0, access_log::MAX_TEXT)
         .description(Some("At most 512 characters, no control characters."))
         .build()
 );
@@ -130,7 +130,7 @@ field_kind!(
 field_kind!(
     /// A key's permissions: one or more of `read`, `write`, `delete`, `admin`.
     PermissionNames => ArrayBuilder::new()
-        .items(string().enum_values(Some(keys::Permission::ALL.map(|p| p.as_str()))))
+        .items(string().enum_values(Some(api_keys::Permission::ALL.map(|p| p.as_str()))))
         .min_items(Some(1))
         .examples([serde_json::json!(["read", "write"])])
         .build()
@@ -141,7 +141,7 @@ field_kind!(
     RateLimit => ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(1))
-        .maximum(Some(keys::MAX_RATE_LIMIT_PER_MINUTE))
+        .maximum(Some(api_keys::MAX_RATE_LIMIT_PER_MINUTE))
         .examples([600])
         .build()
 );
@@ -170,7 +170,7 @@ fn configs_body(nullable_values: bool) -> Object {
         .schema_type(Type::Object)
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .examples([serde_json::json!({"applications.limit": 5, "workspaces.limit": "3"})]);
-    for spec in configs::REGISTRY {
+    for spec in configs::REGISTRY.iter() {
         b = b.property(spec.key, config_value(spec, nullable_values));
     }
     b.build()

@@ -2,63 +2,21 @@
 //! authorization rules of [`crate::authz`], makes its change, appends the audit
 //! events of that change and commits: one path for every mutation.
 
-mod access_log;
-mod api_keys;
-mod audit;
-mod audit_export;
-mod checkpoints;
-mod configs;
-mod consumption;
-mod customizations;
-mod deliveries;
-mod events;
-mod idempotency;
-mod key_cache;
-mod limits;
-mod org_cache;
-mod orgs;
-mod resources;
-mod retention;
-mod rollups;
-mod sessions;
-mod tags;
-mod traffic;
-mod tree;
-mod webhooks;
-
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::api_keys::{self, KeyRecord, Permissions};
 use crate::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
 use crate::authz::Principal;
 use crate::clock::Clock;
 use crate::events::{Event, NewEvent};
 use crate::ids::{OrgId, prefixed_ulid};
-use crate::keys::{self, KeyRecord, Permissions};
-use crate::limits::Limited;
-use crate::org::OrgRecord;
+use crate::limits::Limit;
+use crate::orgs::OrgRecord;
 use crate::store::{Invalidation, InvalidationSink, Store, StoreError, Tx};
 use crate::{Error, Result};
-
-pub use crate::keys::NewKey;
-pub use crate::org::NewOrg;
-pub use api_keys::{CreatedKey, Me};
-pub use audit_export::AuditExport;
-pub use checkpoints::{CheckpointMade, CheckpointsReport};
-pub use configs::{ConfigsChange, EffectiveConfig};
-pub use consumption::{ChildConsumption, ConsumptionReport, UsageReceipt};
-pub use customizations::EffectiveCustomizations;
-pub use deliveries::Claimed;
-pub use events::{EventPage, EventQuery, Feed};
-pub use idempotency::{Fingerprint, IDEMPOTENCY_TTL, IdempotencyStart};
-pub use orgs::{OrgFilter, OrgPatch};
-pub use resources::NewResource;
-pub use rollups::add_counters;
-pub use sessions::{SessionState, SignedIn, csrf_token};
-pub use tree::TreeLevel;
-pub use webhooks::{NewWebhook, ReplayFrom, Replayed, WebhookPatch, WebhookWithSecret};
 
 /// How deep the tree may go unless told otherwise; the root is level 1.
 pub const DEFAULT_MAX_DEPTH: i64 = 16;
@@ -87,8 +45,8 @@ pub struct CacheTtl {
 
 impl CacheTtl {
     pub const DEFAULT: Self = Self {
-        orgs: org_cache::DEFAULT_TTL,
-        keys: key_cache::DEFAULT_TTL,
+        orgs: crate::orgs::cache::DEFAULT_TTL,
+        keys: crate::api_keys::cache::DEFAULT_TTL,
     };
 }
 
@@ -115,7 +73,7 @@ pub enum IfMatch {
 }
 
 impl IfMatch {
-    fn check(self, version: i64) -> Result<()> {
+    pub(crate) fn check(self, version: i64) -> Result<()> {
         match self {
             IfMatch::Any => Ok(()),
             IfMatch::Version(v) if v == version => Ok(()),
@@ -125,31 +83,31 @@ impl IfMatch {
 }
 
 pub struct Orgd {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    settings: Settings,
-    caches: Arc<Caches>,
-    feed: Arc<Feed>,
-    audit: checkpoints::AuditSigning,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: Settings,
+    pub(crate) caches: Arc<Caches>,
+    pub(crate) feed: Arc<crate::events::feed::Feed>,
+    pub(crate) audit: crate::checkpoints::signing::AuditSigning,
 }
 
 /// What hot reads are served from; see [`org_cache`] for the rules.
 #[derive(Debug)]
-struct Caches {
-    orgs: org_cache::OrgCache,
-    keys: key_cache::KeyCache,
+pub(crate) struct Caches {
+    pub(crate) orgs: crate::orgs::cache::OrgCache,
+    pub(crate) keys: crate::api_keys::cache::KeyCache,
 }
 
 impl Caches {
-    fn new(ttl: CacheTtl) -> Self {
+    pub(crate) fn new(ttl: CacheTtl) -> Self {
         Self {
-            orgs: org_cache::OrgCache::new(ttl.orgs),
-            keys: key_cache::KeyCache::new(ttl.keys),
+            orgs: crate::orgs::cache::OrgCache::new(ttl.orgs),
+            keys: crate::api_keys::cache::KeyCache::new(ttl.keys),
         }
     }
 
     /// One rule for changes made here and changes other nodes announce.
-    fn invalidate(&self, what: &Invalidation) {
+    pub(crate) fn invalidate(&self, what: &Invalidation) {
         match what {
             Invalidation::Orgs(ids) => {
                 self.orgs.evict(ids);
@@ -210,7 +168,11 @@ impl Orgd {
         Ok(self.store.ping().await?)
     }
 
-    async fn change<'a>(&'a self, who: &Principal, origin: &'a Origin) -> Result<Change<'a>> {
+    pub(crate) async fn change<'a>(
+        &'a self,
+        who: &Principal,
+        origin: &'a Origin,
+    ) -> Result<Change<'a>> {
         Ok(Change {
             tx: self.store.begin().await?,
             actor: who.actor(),
@@ -226,7 +188,7 @@ impl Orgd {
     /// The org with this id as last committed, from memory when it can be;
     /// `None` when no such org ever existed. Tombstones are returned, so
     /// callers decide reach as with a database read.
-    async fn org_record(&self, id: &OrgId) -> Result<Option<Arc<OrgRecord>>> {
+    pub(crate) async fn org_record(&self, id: &OrgId) -> Result<Option<Arc<OrgRecord>>> {
         if let Some(org) = self.caches.orgs.get(id) {
             return Ok(Some(org));
         }
@@ -241,7 +203,7 @@ impl Orgd {
     }
 
     /// The org and its ancestors, root first, from memory when it can be.
-    async fn lineage_of(&self, org: &OrgRecord) -> Result<Vec<Arc<OrgRecord>>> {
+    pub(crate) async fn lineage_of(&self, org: &OrgRecord) -> Result<Vec<Arc<OrgRecord>>> {
         let ids = org.lineage();
         let mut found: Vec<Option<Arc<OrgRecord>>> =
             ids.iter().map(|id| self.caches.orgs.get(id)).collect();
@@ -311,15 +273,15 @@ impl Orgd {
             json(&root.view()),
         )
         .await?;
-        let secret = secret.unwrap_or_else(keys::generate_secret);
+        let secret = secret.unwrap_or_else(api_keys::generate_secret);
         let key = KeyRecord {
             id: prefixed_ulid("key"),
             org_id: root.id.clone(),
             name: "bootstrap".into(),
             user: None,
             permissions: Permissions::all(),
-            digest: keys::digest(&secret),
-            prefix: keys::visible_prefix(&secret),
+            digest: api_keys::digest(&secret),
+            prefix: api_keys::visible_prefix(&secret),
             created_at: c.now,
             expires_at: None,
             last_used_at: None,
@@ -341,13 +303,13 @@ impl Orgd {
 
     /// What a secret chosen for bootstrap means to a database bootstrapped
     /// before: nothing, unless it happens to be a live key of the root.
-    async fn bootstrapped_before(&self, chosen: Option<&str>) -> Result<Bootstrap> {
+    pub(crate) async fn bootstrapped_before(&self, chosen: Option<&str>) -> Result<Bootstrap> {
         let Some(secret) = chosen else {
             return Ok(Bootstrap::Existing);
         };
         let mut tx = self.store.read().await?;
         let root = tx.root_org().await?;
-        let key = tx.key_by_digest(&keys::digest(secret)).await?;
+        let key = tx.key_by_digest(&api_keys::digest(secret)).await?;
         let works = match (root, key) {
             (Some(root), Some((key, _))) => key.org_id == root.id && key.is_usable_at(self.now()),
             _ => false,
@@ -375,7 +337,7 @@ impl Orgd {
     }
 
     /// Writes the org (locked in `c`) as changed: one version step.
-    async fn bump(&self, c: &mut Change<'_>, org: &mut OrgRecord) -> Result<()> {
+    pub(crate) async fn bump(&self, c: &mut Change<'_>, org: &mut OrgRecord) -> Result<()> {
         org.version += 1;
         org.updated_at = c.now;
         c.tx.update_org(org).await?;
@@ -404,24 +366,24 @@ pub struct Versioned<T> {
 }
 
 /// One write transaction and the audit events it commits with.
-struct Change<'a> {
-    tx: Box<dyn Tx>,
-    actor: Actor,
-    origin: &'a Origin,
-    now: DateTime<Utc>,
-    caches: &'a Caches,
+pub(crate) struct Change<'a> {
+    pub(crate) tx: Box<dyn Tx>,
+    pub(crate) actor: Actor,
+    pub(crate) origin: &'a Origin,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) caches: &'a Caches,
     /// What the change makes stale, gathered as its events are recorded:
     /// every change to an org's state is recorded, so none is missed.
-    stale: Option<Invalidation>,
+    pub(crate) stale: Option<Invalidation>,
     /// The events of the change, written just before it commits (the outbox).
-    events: Vec<NewEvent>,
-    feed: &'a Feed,
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) feed: &'a crate::events::feed::Feed,
 }
 
 impl Change<'_> {
     /// Appends an event to `org`'s chain. The caller holds `org`'s lock
     /// ([`crate::store::OrgRepo::lock_org`]), so the head cannot move under it.
-    async fn record(
+    pub(crate) async fn record(
         &mut self,
         org: &OrgRecord,
         action: &str,
@@ -456,10 +418,15 @@ impl Change<'_> {
 
     /// The `limit.threshold` events of `org`'s usage of `what` going from
     /// `used` to `used + 1` against its effective `limit`.
-    fn note_usage(&mut self, org: &OrgRecord, what: Limited, limit: i64, used: i64) -> Result<()> {
+    pub(crate) fn note_usage(
+        &mut self,
+        org: &OrgRecord,
+        what: &Limit,
+        limit: i64,
+        used: i64,
+    ) -> Result<()> {
         for threshold in crate::events::crossed(limit, used, used + 1) {
-            let event =
-                Event::threshold(&org.id, what.name(), limit, used + 1, threshold, self.now);
+            let event = Event::threshold(&org.id, what.name, limit, used + 1, threshold, self.now);
             self.events.push(event.stored(org)?);
         }
         Ok(())
@@ -467,7 +434,7 @@ impl Change<'_> {
 
     /// Locks the org for this change, if the caller reaches it and holds
     /// `perm` there (the write side of [`reach_org`]).
-    async fn lock_org(
+    pub(crate) async fn lock_org(
         &mut self,
         who: &Principal,
         id: &OrgId,
@@ -476,7 +443,7 @@ impl Change<'_> {
         who.reach_as(self.tx.lock_org(id).await?, perm)
     }
 
-    fn mark_stale(&mut self, org: &OrgId, action: &str) {
+    pub(crate) fn mark_stale(&mut self, org: &OrgId, action: &str) {
         // A move rewrites the paths of a whole subtree; a delete may end one.
         let whole_tree = matches!(action, "org.move" | "org.delete");
         self.stale = match self.stale.take() {
@@ -494,7 +461,7 @@ impl Change<'_> {
 
     /// Commits, then evicts what the change made stale: a read on this node
     /// that follows the answer sees the change.
-    async fn commit(mut self) -> Result<()> {
+    pub(crate) async fn commit(mut self) -> Result<()> {
         let news = !self.events.is_empty();
         self.tx
             .insert_events(std::mem::take(&mut self.events))
@@ -518,7 +485,7 @@ impl Change<'_> {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
@@ -526,7 +493,7 @@ fn json<T: serde::Serialize>(v: &T) -> Value {
 /// there: the preamble of every read of one org (writes use
 /// `Change::lock_org`). The id was taken from the path by [`path_org_id`]
 /// first, before any body is checked, so a bad id is a 404 whatever the body.
-async fn reach_org(
+pub(crate) async fn reach_org(
     tx: &mut dyn Tx,
     who: &Principal,
     id: &OrgId,

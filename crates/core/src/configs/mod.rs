@@ -1,0 +1,4 @@
+mod model;
+pub mod service;
+
+pub use self::model::*;

@@ -1,0 +1,4 @@
+mod repo;
+pub mod service;
+
+pub use self::repo::*;

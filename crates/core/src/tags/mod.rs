@@ -1,0 +1,6 @@
+mod model;
+mod repo;
+pub mod service;
+
+pub use self::model::*;
+pub use self::repo::*;

@@ -1,0 +1,7 @@
+pub mod deliveries;
+mod model;
+mod repo;
+pub mod service;
+
+pub use self::model::*;
+pub use self::repo::*;
