@@ -150,10 +150,10 @@ impl Orgd {
             Err(e) => return Err(e),
         };
         Ok(
-            match crate::checkpoints::service::chain_at(tx, org, head.seq).await? {
-                crate::checkpoints::service::ChainAt::Hash(hash) => hash == head.hash,
-                crate::checkpoints::service::ChainAt::PrunedPast => true,
-                crate::checkpoints::service::ChainAt::Missing => false,
+            match crate::checkpoints::chains::chain_at(tx, org, head.seq).await? {
+                crate::checkpoints::chains::ChainAt::Hash(hash) => hash == head.hash,
+                crate::checkpoints::chains::ChainAt::PrunedPast => true,
+                crate::checkpoints::chains::ChainAt::Missing => false,
             },
         )
     }

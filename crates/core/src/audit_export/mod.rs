@@ -1,4 +1,12 @@
-mod model;
-pub mod service;
+//! Signed exports of the audit trail: the file format, its offline
+//! verifier, and the streaming export on `Orgd`.
 
-pub use self::model::*;
+mod format;
+pub mod service;
+mod verifier;
+
+pub use self::format::*;
+pub use self::verifier::*;
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::model::{AuditKeyRecord, Checkpoint, Head, Heads};
+use super::keys::AuditKeyRecord;
+use super::model::{Checkpoint, Head, Heads};
 use crate::error::StoreResult;
 use crate::ids::OrgId;
 
