@@ -6,7 +6,8 @@ use crate::api_keys::Permission;
 use crate::authz::Principal;
 use crate::ids::OrgId;
 use crate::page::{Page, PageRequest, paginate};
-use crate::service::{Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::reach::{path_org_id, reach_org};
 use crate::{Error, Result};
 
 impl Orgd {

@@ -14,7 +14,9 @@ use crate::ids::{OrgId, prefixed_ulid};
 use crate::limits::Count;
 use crate::orgs::Org;
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
-use crate::service::{Orgd, Origin, json, path_org_id, reach_org};
+use crate::service::change::json;
+use crate::service::reach::{path_org_id, reach_org};
+use crate::service::{Orgd, Origin};
 use crate::{Error, Result};
 
 /// How stale `last_used_at` may get before a request refreshes it. Writing it

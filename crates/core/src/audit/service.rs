@@ -4,7 +4,8 @@ use crate::api_keys::Permission;
 use crate::audit::{AuditEvent, ChainVerifier, Verification};
 use crate::authz::Principal;
 use crate::page::{Page, PageRequest, encode_number_cursor, paginate};
-use crate::service::{Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::reach::{path_org_id, reach_org};
 use crate::store::{AuditFilter, Tx};
 use crate::{Error, Result};
 

@@ -31,7 +31,8 @@ use crate::checkpoints::service::ProvenLeaf;
 use crate::checkpoints::signing::Tree;
 use crate::error::ConflictKind;
 use crate::ids::OrgId;
-use crate::service::{Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::reach::{path_org_id, reach_org};
 use crate::store::Tx;
 
 /// Events read per page, and at most per link line.

@@ -28,7 +28,8 @@ use crate::checkpoints::{
 use crate::error::{ConflictKind, FieldError};
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::page::{Page, paginate};
-use crate::service::{Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::reach::{path_org_id, reach_org};
 use crate::store::Tx;
 use crate::{Error, Result};
 

@@ -10,7 +10,9 @@ use crate::api_keys::Permission;
 use crate::audit::Target;
 use crate::authz::Principal;
 use crate::configs::{self, Configs, REGISTRY};
-use crate::service::{IfMatch, Orgd, Origin, Versioned, json, path_org_id};
+use crate::service::change::json;
+use crate::service::reach::path_org_id;
+use crate::service::{IfMatch, Orgd, Origin, Versioned};
 use crate::{Error, Result};
 
 /// How a configs request changes the org's configs.

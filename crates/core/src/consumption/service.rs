@@ -8,7 +8,9 @@ use crate::authz::Principal;
 use crate::consumption::{self, Metrics, Month, UsageEvent, parse_usage, with_all_gauges};
 use crate::ids::OrgId;
 use crate::page::PageRequest;
-use crate::service::{Change, Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::change::Change;
+use crate::service::reach::{path_org_id, reach_org};
 use crate::store::CounterDelta;
 use crate::{Error, Result};
 

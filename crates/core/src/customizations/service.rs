@@ -9,7 +9,8 @@ use crate::api_keys::Permission;
 use crate::audit::Target;
 use crate::authz::Principal;
 use crate::customizations;
-use crate::service::{IfMatch, Orgd, Origin, Versioned, path_org_id};
+use crate::service::reach::path_org_id;
+use crate::service::{IfMatch, Orgd, Origin, Versioned};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

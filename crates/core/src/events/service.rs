@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::Result;
 use crate::authz::Principal;
-use crate::service::{Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::reach::{path_org_id, reach_org};
 use serde_json::value::RawValue;
 
 use crate::api_keys::Permission;

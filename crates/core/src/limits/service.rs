@@ -14,7 +14,8 @@ use crate::authz::Principal;
 use crate::ids::OrgId;
 use crate::limits::{Count, LIMITS, Limit, LimitStatus};
 use crate::orgs::{OrgRecord, effective_config};
-use crate::service::{Change, Orgd};
+use crate::service::Orgd;
+use crate::service::change::Change;
 use crate::store::Tx;
 use crate::{Error, Result};
 

@@ -8,7 +8,8 @@ use crate::api_keys::Permission;
 use crate::authz::Principal;
 use crate::orgs::{Org, OrgRecord};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
-use crate::service::{Orgd, path_org_id, reach_org};
+use crate::service::Orgd;
+use crate::service::reach::{path_org_id, reach_org};
 use crate::store::OrgQuery;
 
 /// One level of the tree under `org`.

@@ -12,7 +12,9 @@ use crate::limits::Count;
 use crate::orgs::{OrgRecord, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::registries::{Resource, ResourceKind, validate_metadata};
-use crate::service::{Change, Orgd, Origin, json, path_org_id};
+use crate::service::change::{Change, json};
+use crate::service::reach::path_org_id;
+use crate::service::{Orgd, Origin};
 use crate::store::StoreError;
 use crate::{Error, FieldError, Result};
 

@@ -7,7 +7,9 @@ use crate::audit::Target;
 use crate::authz::Principal;
 use crate::error::ConflictKind;
 use crate::ids::prefixed_ulid;
-use crate::service::{Orgd, Origin, json, path_org_id};
+use crate::service::change::json;
+use crate::service::reach::path_org_id;
+use crate::service::{Orgd, Origin};
 use crate::tags::{self, Tag};
 use crate::{Error, FieldError, Result};
 

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use crate::Result;
 use crate::audit::{Actor, Target};
 use crate::authz::Principal;
-use crate::service::{Orgd, Origin, json};
+use crate::service::change::json;
+use crate::service::{Orgd, Origin};
 use crate::webhooks::service::queued;
 use crate::webhooks::{Attempt, DeliveryRecord, DeliveryStatus, GIVE_UP_AFTER, LEASE};
 

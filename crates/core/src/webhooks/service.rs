@@ -13,7 +13,9 @@ use crate::authz::{self, Principal};
 use crate::ids::prefixed_ulid;
 use crate::orgs::OrgRecord;
 use crate::page::{Page, PageRequest, encode_number_cursor, paginate};
-use crate::service::{Orgd, Origin, json, path_org_id, reach_org};
+use crate::service::change::json;
+use crate::service::reach::{path_org_id, reach_org};
+use crate::service::{Orgd, Origin};
 use crate::webhooks::{
     self, Delivery, DeliveryRecord, DeliveryStatus, MAX_DESCRIPTION_LEN, MAX_REPLAY,
     ROTATION_OVERLAP, Webhook, WebhookRecord, WebhookScope,
