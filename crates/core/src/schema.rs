@@ -24,7 +24,7 @@ pub const NAME: &str = concat!(
     r"[^\u0000-\u001f\u007f-\u009f]*$"
 );
 
-/// An organization id ([`crate::OrgId::parse`]).
+/// An organization id ([`crate::ids::OrgId::parse`]).
 pub const ORG_ID: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
 /// An event type or a `prefix.*` ([`crate::events::TypeFilter::parse`] of

@@ -11,7 +11,7 @@ use crate::page::PageRequest;
 
 #[async_trait]
 pub trait KeyRepo {
-    /// Fails with [`StoreError::Conflict`] on a duplicate id or digest.
+    /// Fails with [`crate::error::StoreError::Conflict`] on a duplicate id or digest.
     async fn insert_key(&mut self, key: &KeyRecord) -> StoreResult<()>;
     async fn key(&mut self, org: &OrgId, id: &str) -> StoreResult<Option<KeyRecord>>;
     /// The key with this digest, whatever its state, and its org without its

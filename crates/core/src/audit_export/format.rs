@@ -17,7 +17,7 @@
 //! So the file alone proves that each org's exported events belong to the
 //! chain whose head a signed checkpoint holds: a rewritten event, a cut
 //! tail or a chain that never reached the signed head fails offline.
-//! [`ExportVerifier`] checks a file line by line, in memory that grows with
+//! [`super::ExportVerifier`] checks a file line by line, in memory that grows with
 //! the orgs it holds, not the events, with no server and no database.
 
 use chrono::{DateTime, Utc};

@@ -1,3 +1,9 @@
+//! Signed checkpoints of the audit trail: Merkle trees over every chain head,
+//! the signing keys, inclusion proofs, and checking them all.
+//!
+//! `model.rs` holds the types and rules, `repo.rs` (where there is one) what a
+//! store keeps, `service.rs` the operations on `Orgd`.
+
 pub(crate) mod chains;
 mod keys;
 mod model;

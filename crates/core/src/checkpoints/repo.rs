@@ -9,12 +9,12 @@ use crate::error::StoreResult;
 use crate::ids::OrgId;
 
 /// The audit trail's signing keys and signed checkpoints (SPEC §12; the
-/// rules are in `service::checkpoints`).
+/// rules are in `checkpoints/service.rs`).
 #[async_trait]
 pub trait CheckpointRepo {
     /// Every signing key, oldest first.
     async fn audit_keys(&mut self) -> StoreResult<Vec<AuditKeyRecord>>;
-    /// Fails with [`StoreError::Conflict`] when the kid is stored already,
+    /// Fails with [`crate::error::StoreError::Conflict`] when the kid is stored already,
     /// or when the key is active and another one is too.
     async fn insert_audit_key(&mut self, key: &AuditKeyRecord) -> StoreResult<()>;
     /// Sets or clears a key's `retired_at`.
@@ -52,7 +52,7 @@ pub trait CheckpointRepo {
     ) -> StoreResult<Vec<(i64, Checkpoint)>>;
     /// Stores checkpoint `position` and its leaves that are new or changed
     /// since the checkpoint before (the rest it shares with that one).
-    /// Fails with [`StoreError::Conflict`] when the position is taken.
+    /// Fails with [`crate::error::StoreError::Conflict`] when the position is taken.
     async fn insert_checkpoint(
         &mut self,
         position: i64,

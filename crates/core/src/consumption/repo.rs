@@ -64,7 +64,7 @@ pub trait ConsumptionRepo {
         gauge: &str,
         current: i64,
     ) -> StoreResult<GaugeChange>;
-    /// Roll-ups (kept by the service, see `service::rollups`): adds each
+    /// Roll-ups (kept by the service, see `consumption/rollups.rs`): adds each
     /// delta to the subtree counter of its org, creating it at 0. No org
     /// check: the service passes ancestors of orgs that exist.
     async fn add_subtree_counters(&mut self, deltas: &[CounterDelta]) -> StoreResult<()>;

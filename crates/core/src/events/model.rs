@@ -1,7 +1,7 @@
 //! Events: what other services learn of every change (SPEC §11).
 //!
 //! Every audited change writes its event in the same transaction as the
-//! change and its audit event (an outbox; see `service::Change`), so there is
+//! change and its audit event (an outbox; see `service::change::Change`), so there is
 //! no change without its event and no event without its change. An event is
 //! stored as the JSON a consumer receives, written once: the pull feed
 //! returns it and a webhook posts it byte for byte.

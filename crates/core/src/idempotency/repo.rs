@@ -32,7 +32,7 @@ pub trait IdempotencyRepo {
         key_id: &str,
         idempotency_key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
-    /// Claims `(key_id, idempotency_key)`; fails with [`StoreError::Conflict`]
+    /// Claims `(key_id, idempotency_key)`; fails with [`crate::error::StoreError::Conflict`]
     /// when a record for it exists.
     async fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> StoreResult<()>;
     /// Stores the response of a claimed request.

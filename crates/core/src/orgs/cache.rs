@@ -3,7 +3,7 @@
 //! and customizations) are served from memory.
 //!
 //! Exact invalidation: every audited change names the orgs whose state it
-//! changed ([`crate::service::Change`] collects them as it records their events) and
+//! changed ([`crate::service::change::Change`] collects them as it records their events) and
 //! evicts them once it has committed, so this node reads its own writes at
 //! once. Moves and deletes change whole subtrees and clear everything. Other
 //! nodes sharing a PostgreSQL database learn of the same changes through the

@@ -29,7 +29,7 @@ pub trait OrgRepo {
     async fn lock_org(&mut self, id: &OrgId) -> StoreResult<Option<OrgRecord>>;
     /// The root org, if the database has been bootstrapped.
     async fn root_org(&mut self) -> StoreResult<Option<OrgRecord>>;
-    /// Fails with [`StoreError::Conflict`] when the id was ever used.
+    /// Fails with [`crate::error::StoreError::Conflict`] when the id was ever used.
     async fn insert_org(&mut self, org: &OrgRecord) -> StoreResult<()>;
     /// Writes every field of an existing org.
     async fn update_org(&mut self, org: &OrgRecord) -> StoreResult<()>;

@@ -8,12 +8,12 @@ use crate::ids::OrgId;
 use crate::page::PageRequest;
 
 /// The registries of limited resources. Limits are enforced by the service:
-/// it takes the org's lock ([`OrgRepo::lock_org`]), counts, and inserts in
+/// it takes the org's lock ([`crate::orgs::OrgRepo::lock_org`]), counts, and inserts in
 /// one transaction, so a store whose lock serialises those transactions
 /// enforces every limit exactly.
 #[async_trait]
 pub trait ResourceRepo {
-    /// Fails with [`StoreError::Conflict`] when the org has an item of this
+    /// Fails with [`crate::error::StoreError::Conflict`] when the org has an item of this
     /// kind with the same name (or id).
     async fn insert_resource(
         &mut self,

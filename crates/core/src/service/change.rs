@@ -111,7 +111,7 @@ impl Change<'_> {
     }
 
     /// Locks the org for this change, if the caller reaches it and holds
-    /// `perm` there (the write side of [`reach_org`]).
+    /// `perm` there (the write side of [`crate::service::reach::reach_org`]).
     pub(crate) async fn lock_org(
         &mut self,
         who: &Principal,

@@ -94,7 +94,7 @@ pub struct Orgd {
     pub(crate) audit: crate::checkpoints::signing::AuditSigning,
 }
 
-/// What hot reads are served from; see [`org_cache`] for the rules.
+/// What hot reads are served from; see [`crate::orgs::cache`] for the rules.
 #[derive(Debug)]
 pub(crate) struct Caches {
     pub(crate) orgs: crate::orgs::cache::OrgCache,

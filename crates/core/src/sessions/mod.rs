@@ -1,3 +1,8 @@
+//! The browser console's sessions.
+//!
+//! `model.rs` holds the types and rules, `repo.rs` (where there is one) what a
+//! store keeps, `service.rs` the operations on `Orgd`.
+
 mod model;
 mod repo;
 pub mod service;

@@ -11,7 +11,7 @@ use crate::error::StoreResult;
 /// resolved again on every request).
 #[async_trait]
 pub trait SessionRepo {
-    /// Fails with [`StoreError::Conflict`] on a duplicate id_hash.
+    /// Fails with [`crate::error::StoreError::Conflict`] on a duplicate id_hash.
     async fn insert_session(&mut self, session: &ConsoleSession) -> StoreResult<()>;
     async fn session(&mut self, id_hash: &str) -> StoreResult<Option<ConsoleSession>>;
     /// Sets last_seen_at (no error if the session is gone).

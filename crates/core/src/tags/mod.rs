@@ -1,3 +1,8 @@
+//! Tags: names on an org, for grouping and filtering.
+//!
+//! `model.rs` holds the types and rules, `repo.rs` (where there is one) what a
+//! store keeps, `service.rs` the operations on `Orgd`.
+
 mod model;
 mod repo;
 pub mod service;

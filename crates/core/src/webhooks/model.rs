@@ -1,7 +1,8 @@
 //! Webhooks: endpoints that receive an org's events (SPEC §11), the
 //! deliveries made to them, and the pure rules of delivery — the Standard
 //! Webhooks signature, the retry schedule, and which addresses a delivery may
-//! reach. The operations are in `service::webhooks`; sending is the server's.
+//! reach. The operations are in `service.rs` and `deliveries.rs` beside
+//! this file; sending is the server's.
 
 use std::time::Duration;
 
