@@ -1,7 +1,7 @@
 //! Idempotency keys: a retried POST answered with the first response.
 //!
-//! `model.rs` holds the types and rules, `repo.rs` (where there is one) what a
-//! store keeps, `service.rs` the operations on `Orgd`.
+//! `repo.rs` holds what a store keeps, `service.rs` the rules and the
+//! operations on `Orgd`.
 
 mod repo;
 pub mod service;
