@@ -18,9 +18,7 @@ impl Orgd {
         filter: AccessFilter,
         page: PageRequest<(chrono::DateTime<chrono::Utc>, i64)>,
     ) -> Result<Page<AccessEntry>> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let limit = page.limit;
         let rows = tx.access_entries(&org.id, &filter, &page).await?;
         let page = paginate(rows, limit, |(gid, e)| {

@@ -15,7 +15,7 @@ use crate::limits::Count;
 use crate::orgs::Org;
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::service::change::json;
-use crate::service::reach::{path_org_id, reach_org};
+use crate::service::reach::path_org_id;
 use crate::service::{Orgd, Origin};
 use crate::{Error, Result};
 
@@ -208,9 +208,7 @@ impl Orgd {
         org_id: &str,
         page: PageRequest<String>,
     ) -> Result<Page<ApiKey>> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Admin).await?;
         let limit = page.limit;
         let rows = tx.list_keys(&org.id, &page).await?;
         let page = paginate(rows, limit, |k| encode_id_cursor(&k.id));
@@ -222,9 +220,7 @@ impl Orgd {
 
     /// One live key of the org (never its secret).
     pub async fn get_key(&self, who: &Principal, org_id: &str, key_id: &str) -> Result<ApiKey> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Admin).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Admin).await?;
         tx.key(&org.id, key_id)
             .await?
             .filter(|k| k.revoked_at.is_none())

@@ -5,7 +5,7 @@ use crate::audit::{AuditEvent, ChainVerifier, Verification};
 use crate::authz::Principal;
 use crate::page::{Page, PageRequest, encode_number_cursor, paginate};
 use crate::service::Orgd;
-use crate::service::reach::{path_org_id, reach_org};
+use crate::service::reach::path_org_id;
 use crate::store::{AuditFilter, Tx};
 use crate::{Error, Result};
 
@@ -21,9 +21,7 @@ impl Orgd {
         filter: AuditFilter,
         page: PageRequest<i64>,
     ) -> Result<Page<AuditEvent>> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let limit = page.limit;
         let rows = tx.org_events(&org.id, &filter, &page).await?;
         Ok(paginate(rows, limit, |e| encode_number_cursor(e.seq)))
@@ -37,9 +35,7 @@ impl Orgd {
         filter: AuditFilter,
         page: PageRequest<i64>,
     ) -> Result<Page<AuditEvent>> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let limit = page.limit;
         let rows = tx.subtree_events(&org.path, &filter, &page).await?;
         let page = paginate(rows, limit, |(gid, _)| encode_number_cursor(*gid));
@@ -50,9 +46,7 @@ impl Orgd {
     }
 
     pub async fn verify_audit(&self, who: &Principal, org_id: &str) -> Result<Verification> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         self.verify_chain(tx.as_mut(), &org.id).await
     }
 

@@ -32,7 +32,6 @@ use crate::checkpoints::signing::Tree;
 use crate::error::ConflictKind;
 use crate::ids::OrgId;
 use crate::service::Orgd;
-use crate::service::reach::{path_org_id, reach_org};
 use crate::store::Tx;
 
 /// Events read per page, and at most per link line.
@@ -100,9 +99,7 @@ impl Orgd {
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
     ) -> Result<AuditExport> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let orgs: Vec<OrgId> = match scope {
             ExportScope::Own => vec![org.id.clone()],
             ExportScope::Subtree => tx

@@ -29,7 +29,6 @@ use crate::error::{ConflictKind, FieldError};
 use crate::ids::{OrgId, prefixed_ulid};
 use crate::page::{Page, paginate};
 use crate::service::Orgd;
-use crate::service::reach::{path_org_id, reach_org};
 use crate::store::Tx;
 use crate::{Error, Result};
 
@@ -437,9 +436,7 @@ impl Orgd {
         org_id: &str,
         checkpoint: Option<&str>,
     ) -> Result<InclusionProof> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let found = match checkpoint {
             Some(id) => tx.checkpoint(id).await?,
             None => tx.latest_checkpoint().await?,

@@ -13,6 +13,21 @@ use crate::store::Tx;
 use crate::{Error, Result};
 
 impl Orgd {
+    /// A read transaction and the org `org_id` (from the path) in it, if
+    /// the caller reaches it and holds `perm` there: the preamble of every
+    /// read that needs more of the store than the org itself.
+    pub(crate) async fn read_in(
+        &self,
+        who: &Principal,
+        org_id: &str,
+        perm: impl Into<Permissions>,
+    ) -> Result<(Box<dyn Tx>, OrgRecord)> {
+        let id = path_org_id(org_id)?;
+        let mut tx = self.store.read().await?;
+        let org = reach_org(tx.as_mut(), who, &id, perm).await?;
+        Ok((tx, org))
+    }
+
     /// The org with this id as last committed, from memory when it can be;
     /// `None` when no such org ever existed. Tombstones are returned, so
     /// callers decide reach as with a database read.

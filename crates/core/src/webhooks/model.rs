@@ -318,6 +318,39 @@ pub struct DeliveryRecord {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+impl DeliveryRecord {
+    /// A new delivery to `webhook_id` of one event of `org_id` (its id,
+    /// type and JSON body), due at `now`; the store gives its `seq`.
+    pub fn pending(
+        webhook_id: &str,
+        org_id: String,
+        event_id: String,
+        event_type: String,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: crate::ids::prefixed_ulid("dlv"),
+            seq: 0,
+            webhook_id: webhook_id.to_owned(),
+            org_id,
+            event_id,
+            event_type,
+            body: body.to_owned(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: now,
+            lease_until: None,
+            first_attempt_at: None,
+            last_attempt_at: None,
+            last_status_code: None,
+            last_error: None,
+            delivered_at: None,
+        }
+    }
+}
+
 /// A delivery as the API shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -440,25 +473,8 @@ mod tests {
     #[test]
     fn retries_stop_after_about_three_days() {
         let start = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        let mut d = DeliveryRecord {
-            id: "dlv_x".into(),
-            seq: 1,
-            webhook_id: "whk_x".into(),
-            org_id: "o".into(),
-            event_id: "evt_x".into(),
-            event_type: "org.create".into(),
-            body: "{}".into(),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            created_at: start,
-            next_attempt_at: start,
-            lease_until: None,
-            first_attempt_at: None,
-            last_attempt_at: None,
-            last_status_code: None,
-            last_error: None,
-            delivered_at: None,
-        };
+        let (org, event, kind) = ("o".into(), "evt_x".into(), "org.create".into());
+        let mut d = DeliveryRecord::pending("whk_x", org, event, kind, "{}", start);
         let fail = Attempt::Failed {
             status: Some(500),
             error: "the receiver answered 500".into(),

@@ -218,9 +218,7 @@ impl Orgd {
         org_id: &str,
         page: PageRequest<String>,
     ) -> Result<Page<Webhook>> {
-        let org_id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &org_id, authz::WEBHOOKS).await?;
+        let (mut tx, org) = self.read_in(who, org_id, authz::WEBHOOKS).await?;
         let limit = page.limit;
         let rows = tx.list_webhooks(&org.id, &page).await?;
         let page = paginate(rows, limit, |w| crate::page::encode_id_cursor(&w.id));
@@ -502,23 +500,12 @@ pub(crate) fn queued(
     }
     let event: Head = serde_json::from_str(body)
         .map_err(|e| Error::Internal(format!("a stored event is not an event: {e}")))?;
-    Ok(DeliveryRecord {
-        id: prefixed_ulid("dlv"),
-        seq: 0,
-        webhook_id: w.id.clone(),
-        org_id: event.org_id,
-        event_id: event.id,
-        event_type: event.kind,
-        body: body.to_owned(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        created_at: now,
-        next_attempt_at: now,
-        lease_until: None,
-        first_attempt_at: None,
-        last_attempt_at: None,
-        last_status_code: None,
-        last_error: None,
-        delivered_at: None,
-    })
+    Ok(DeliveryRecord::pending(
+        &w.id,
+        event.org_id,
+        event.id,
+        event.kind,
+        body,
+        now,
+    ))
 }
