@@ -23,7 +23,7 @@ pub struct AuditFilter {
 pub trait AuditRepo {
     /// `(seq, hash)` of the org's newest event.
     async fn audit_head(&mut self, org: &OrgId) -> StoreResult<Option<(i64, String)>>;
-    async fn insert_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
+    async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
     /// The org's own events, newest first; the page key is `seq`.
     async fn org_events(
         &mut self,

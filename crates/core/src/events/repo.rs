@@ -14,7 +14,7 @@ pub trait EventRepo {
     /// has seen position N never later sees a new event below N. A store may
     /// write them as the transaction commits (SQLite does, see its
     /// `writer.rs`), so reads in the same transaction need not see them.
-    async fn insert_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()>;
+    async fn insert_outbox_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()>;
     /// Up to `limit` events of `filter` after position `after`, oldest
     /// first, each with its position and its JSON as stored.
     async fn events_after(

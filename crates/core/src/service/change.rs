@@ -88,7 +88,7 @@ impl Change<'_> {
             hash: String::new(),
         };
         event.hash = event.compute_hash();
-        self.tx.insert_event(&event).await?;
+        self.tx.insert_audit_event(&event).await?;
         self.events.push(NewEvent::of_audit(&event, org)?);
         self.mark_stale(&org.id, action);
         Ok(())
@@ -142,7 +142,7 @@ impl Change<'_> {
     pub(crate) async fn commit(mut self) -> Result<()> {
         let news = !self.events.is_empty();
         self.tx
-            .insert_events(std::mem::take(&mut self.events))
+            .insert_outbox_events(std::mem::take(&mut self.events))
             .await?;
         if let Some(what) = &self.stale {
             self.tx.publish_invalidation(what).await?;
