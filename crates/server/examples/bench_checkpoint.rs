@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use orgd::config::{DatabaseArgs, DatabaseUrl};
 use orgd_core::audit::{Actor, AuditEvent, Target};
+use orgd_core::checkpoints::service::CheckpointMade;
 use orgd_core::clock::SystemClock;
 use orgd_core::ids::OrgId;
-use orgd_core::service::{CheckpointMade, Orgd, Settings};
+use orgd_core::service::{Orgd, Settings};
 use orgd_core::store::{OpenMode, Store};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -70,7 +71,7 @@ async fn move_heads(orgd: &Orgd, store: &dyn Store, n: usize) -> Result<()> {
             hash: String::new(),
         };
         e.hash = e.compute_hash();
-        tx.insert_event(&e).await?;
+        tx.insert_audit_event(&e).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use orgd::config::{DatabaseArgs, DatabaseUrl};
-use orgd_core::access::{AccessEntry, Outcome, Source};
+use orgd_core::access_log::{AccessEntry, Outcome, Source};
 use orgd_core::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
 use orgd_core::clock::SystemClock;
 use orgd_core::consumption::Month;
 use orgd_core::ids::OrgId;
-use orgd_core::org::OrgRecord;
+use orgd_core::orgs::OrgRecord;
 use orgd_core::service::{Orgd, Settings};
 use orgd_core::store::{CounterDelta, OpenMode, Store};
 
@@ -195,7 +195,7 @@ async fn write_batch(
             };
             e.hash = e.compute_hash();
             prev = e.hash.clone();
-            tx.insert_event(&e).await?;
+            tx.insert_audit_event(&e).await?;
         }
         for i in 0..a.access {
             access.push(AccessEntry {
@@ -233,7 +233,7 @@ async fn write_batch(
     for chunk in access.chunks(5_000) {
         tx.insert_access_entries(chunk).await?;
     }
-    orgd_core::service::add_counters(tx.as_mut(), &counters).await?;
+    orgd_core::consumption::rollups::add_counters(tx.as_mut(), &counters).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -26,10 +26,3 @@ pub mod workers;
 pub use app::Application;
 pub use config::Config;
 pub use workers::traffic_writer::TrafficWriter;
-
-/// The traffic writer's old path, kept only while `tests/api/helpers.rs`
-/// names it (its owner moves it to [`TrafficWriter`]); not an API.
-#[doc(hidden)]
-pub mod ingest {
-    pub use crate::workers::traffic_writer::TrafficWriter;
-}

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orgd_core::events::{EventFilter, EventScope, NewEvent};
-use orgd_core::org::subtree_upper_bound;
+use orgd_core::orgs::subtree_upper_bound;
 use orgd_core::store::{EventRepo, StoreResult};
 use orgd_core::time::truncate;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -28,7 +28,7 @@ const INSERT_CHUNK: usize = 1000;
 
 #[async_trait]
 impl EventRepo for PgTx {
-    async fn insert_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()> {
+    async fn insert_outbox_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
         }

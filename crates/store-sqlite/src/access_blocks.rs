@@ -26,7 +26,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessEntryRef, AccessFilter, Outcome, Source};
+use orgd_core::access_log::{AccessEntry, AccessEntryRef, AccessFilter, Outcome, Source};
 use orgd_core::store::StoreError;
 use orgd_core::time;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orgd_core::audit::{Actor, AuditEvent, Target};
-use orgd_core::checkpoint::PruneAnchor;
+use orgd_core::checkpoints::PruneAnchor;
 use orgd_core::ids::OrgId;
-use orgd_core::org::subtree_upper_bound;
+use orgd_core::orgs::subtree_upper_bound;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{AuditFilter, AuditRepo, StoreResult};
 use rusqlite::{Row, params};
@@ -75,7 +75,7 @@ impl AuditRepo for SqliteTx {
         )?)
     }
 
-    async fn insert_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
+    async fn insert_audit_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
         execute(
             self.conn()?,
             "INSERT INTO audit_events (id, org_id, seq, timestamp, actor_key_id, actor_user, \

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::checkpoint::{AuditKeyRecord, Checkpoint, Head, Heads};
+use orgd_core::checkpoints::{AuditKeyRecord, Checkpoint, Head, Heads};
 use orgd_core::ids::OrgId;
 use orgd_core::store::{CheckpointRepo, StoreResult};
 use rusqlite::{Row, params};

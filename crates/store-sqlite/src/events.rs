@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orgd_core::events::{EventFilter, EventScope, NewEvent};
-use orgd_core::org::subtree_upper_bound;
+use orgd_core::orgs::subtree_upper_bound;
 use orgd_core::store::{EventRepo, StoreResult};
 use rusqlite::{Connection, params};
 
@@ -35,7 +35,7 @@ pub(crate) fn insert(conn: &Connection, events: &[NewEvent]) -> Result<(), Error
 
 #[async_trait]
 impl EventRepo for SqliteTx {
-    async fn insert_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()> {
+    async fn insert_outbox_events(&mut self, events: Vec<NewEvent>) -> StoreResult<()> {
         // Written as the unit's batch commits, in the same transaction.
         self.write_unit()?.add_events(events);
         Ok(())

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use orgd_core::api_keys::{KeyRecord, Permissions};
 use orgd_core::ids::OrgId;
-use orgd_core::keys::{KeyRecord, Permissions};
-use orgd_core::org::OrgRecord;
+use orgd_core::orgs::OrgRecord;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{KeyRepo, StoreError, StoreResult};
 use rusqlite::{Row, params};

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use orgd_core::ids::OrgId;
-use orgd_core::org::{OrgRecord, subtree_upper_bound};
+use orgd_core::orgs::{OrgRecord, subtree_upper_bound};
 use orgd_core::page::PageRequest;
 use orgd_core::store::{OrgQuery, OrgRepo, StoreError, StoreResult};
 use orgd_core::tags::Tag;

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use orgd_core::ids::OrgId;
 use orgd_core::page::PageRequest;
-use orgd_core::resources::{Resource, ResourceKind};
+use orgd_core::registries::{Resource, ResourceKind};
 use orgd_core::store::{ResourceRepo, StoreError, StoreResult};
 use rusqlite::{Row, params};
 

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::session::ConsoleSession;
+use orgd_core::sessions::ConsoleSession;
 use orgd_core::store::{SessionRepo, StoreResult};
 use rusqlite::{Row, params};
 

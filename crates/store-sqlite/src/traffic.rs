@@ -4,10 +4,10 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessEntryRef, AccessFilter};
+use orgd_core::access_log::{AccessEntry, AccessEntryRef, AccessFilter};
 use orgd_core::consumption::{MetricValue, Month};
 use orgd_core::ids::OrgId;
-use orgd_core::org::subtree_upper_bound;
+use orgd_core::orgs::subtree_upper_bound;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{
     AccessLogRepo, ConsumptionRepo, CounterDelta, GaugeChange, GaugeRow, MetricRow, StoreError,

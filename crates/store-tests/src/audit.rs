@@ -37,13 +37,19 @@ async fn inserted_events_read_back_and_the_newest_is_the_head(store: &dyn Store)
 
     let mut tx = store.begin().await.expect("begin");
     assert_eq!(tx.audit_head(&oid("a")).await.expect("audit_head"), None);
-    tx.insert_event(&events[0]).await.expect("insert_event");
+    tx.insert_audit_event(&events[0])
+        .await
+        .expect("insert_event");
     assert_eq!(
         tx.audit_head(&oid("a")).await.expect("audit_head"),
         Some((1, events[0].hash.clone()))
     );
-    tx.insert_event(&events[1]).await.expect("insert_event");
-    tx.insert_event(&events[2]).await.expect("insert_event");
+    tx.insert_audit_event(&events[1])
+        .await
+        .expect("insert_event");
+    tx.insert_audit_event(&events[2])
+        .await
+        .expect("insert_event");
     tx.commit().await.expect("commit");
 
     let mut tx = store.read().await.expect("read");
@@ -71,7 +77,10 @@ async fn inserting_a_duplicate_seq_conflicts(store: &dyn Store) {
     rival.id = "evt_rival".to_owned();
     rival.hash = rival.compute_hash();
     let mut tx = store.begin().await.expect("begin");
-    assert_conflict(tx.insert_event(&rival).await, "a duplicate (org_id, seq)");
+    assert_conflict(
+        tx.insert_audit_event(&rival).await,
+        "a duplicate (org_id, seq)",
+    );
     drop(tx);
 
     // The same seq in another org is no conflict.

@@ -1,7 +1,7 @@
 //! Signing keys and signed checkpoints: keys, heads, leaves shared between
 //! checkpoints.
 
-use orgd_core::checkpoint::{AuditKeyRecord, Checkpoint, Head, Heads, SigningKey};
+use orgd_core::checkpoints::{AuditKeyRecord, Checkpoint, Head, Heads, SigningKey};
 use orgd_core::store::Store;
 
 use crate::fixtures::{Tree, assert_conflict, at, insert_events, oid, simple_chain};

@@ -20,7 +20,7 @@ fn event(id: &str, kind: &str, org: &str, path: &str, when: DateTime<Utc>) -> Ne
 
 async fn insert(store: &dyn Store, events: &[NewEvent]) {
     let mut tx = store.begin().await.expect("begin");
-    tx.insert_events(events.to_vec())
+    tx.insert_outbox_events(events.to_vec())
         .await
         .expect("insert_events");
     tx.commit().await.expect("commit");
@@ -88,7 +88,7 @@ async fn events_read_back_in_insert_order_from_any_position(store: &dyn Store) {
     );
     // Nothing written by a transaction that rolled back.
     let mut tx = store.begin().await.expect("begin");
-    tx.insert_events(vec![event("gone", "org.create", "a", "/r/a/", at(9))])
+    tx.insert_outbox_events(vec![event("gone", "org.create", "a", "/r/a/", at(9))])
         .await
         .expect("insert");
     drop(tx);

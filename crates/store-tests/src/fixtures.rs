@@ -8,13 +8,13 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use orgd_core::access::{AccessEntry, Outcome, Source};
+use orgd_core::access_log::{AccessEntry, Outcome, Source};
+use orgd_core::api_keys::{KeyRecord, Permission, Permissions, digest, visible_prefix};
 use orgd_core::audit::{Actor, AuditEvent, GENESIS_HASH, Target};
 use orgd_core::configs::Configs;
 use orgd_core::ids::OrgId;
-use orgd_core::keys::{KeyRecord, Permission, Permissions, digest, visible_prefix};
-use orgd_core::org::{OrgRecord, child_path};
-use orgd_core::resources::{Resource, ResourceKind};
+use orgd_core::orgs::{OrgRecord, child_path};
+use orgd_core::registries::{Resource, ResourceKind};
 use orgd_core::store::{IdempotencyRecord, Store, StoreError, StoreResult};
 use orgd_core::tags::Tag;
 use orgd_core::time::truncate;
@@ -306,7 +306,7 @@ pub async fn append_event(
         .expect("audit_head")
         .unwrap_or((0, GENESIS_HASH.to_owned()));
     let e = event(org, seq + 1, &prev, when, action, Some("key_1"));
-    tx.insert_event(&e).await.expect("insert_event");
+    tx.insert_audit_event(&e).await.expect("insert_event");
     tx.commit().await.expect("commit");
     e
 }
@@ -315,7 +315,7 @@ pub async fn append_event(
 pub async fn insert_events(store: &dyn Store, events: &[AuditEvent]) {
     let mut tx = store.begin().await.expect("begin");
     for e in events {
-        tx.insert_event(e).await.expect("insert_event");
+        tx.insert_audit_event(e).await.expect("insert_event");
     }
     tx.commit().await.expect("commit");
 }

@@ -1,6 +1,6 @@
 //! API keys: round trips, uniqueness, listing, revoking and touching.
 
-use orgd_core::keys::{Permission, Permissions, digest};
+use orgd_core::api_keys::{Permission, Permissions, digest};
 use orgd_core::page::PageRequest;
 use orgd_core::store::Store;
 

@@ -2,8 +2,8 @@
 //! pruning the idle ones and ending a key's sessions.
 
 use chrono::{DateTime, Utc};
-use orgd_core::keys::digest;
-use orgd_core::session::ConsoleSession;
+use orgd_core::api_keys::digest;
+use orgd_core::sessions::ConsoleSession;
 use orgd_core::store::{Store, Tx};
 
 use crate::fixtures::{assert_conflict, at, at_ms, t0};

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use orgd_core::org::OrgRecord;
+use orgd_core::orgs::OrgRecord;
 use orgd_core::page::PageRequest;
 use orgd_core::store::{OrgQuery, Store};
 use orgd_core::tags::Tag;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use orgd_core::keys::digest;
+use orgd_core::api_keys::digest;
 use orgd_core::store::{Store, Tx};
 
 use crate::fixtures::{Tree, at, child_org, claim, key, oid, read_org, simple_chain};
@@ -14,7 +14,7 @@ async fn write_everything(tx: &mut dyn Tx, tree: &Tree) {
     tx.insert_key(&key("a", "key_1", "orgd_secret_of_key_one_0123456789abcd"))
         .await
         .expect("insert_key");
-    tx.insert_event(&simple_chain("a", 1)[0])
+    tx.insert_audit_event(&simple_chain("a", 1)[0])
         .await
         .expect("insert_event");
     tx.insert_idempotency(&claim("key_1", "k", at(0)))

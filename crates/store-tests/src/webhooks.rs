@@ -164,7 +164,7 @@ async fn endpoints_behind_the_outbox_are_the_enabled_ones_of_live_orgs(store: &d
     drop(tx);
     assert!(!any_behind(store).await);
     let mut tx = store.begin().await.expect("begin");
-    tx.insert_events(vec![NewEvent {
+    tx.insert_outbox_events(vec![NewEvent {
         id: "evt_1".into(),
         kind: "org.update".into(),
         org_id: "a".into(),

@@ -161,8 +161,8 @@ async fn verify(db: &DatabaseArgs, org: Option<&str>, all: bool) -> anyhow::Resu
     })
 }
 
-fn parse_public_key(k: &str) -> anyhow::Result<orgd_core::checkpoint::PublicKey> {
-    orgd_core::checkpoint::PublicKey::parse(k).ok_or_else(|| {
+fn parse_public_key(k: &str) -> anyhow::Result<orgd_core::checkpoints::PublicKey> {
+    orgd_core::checkpoints::PublicKey::parse(k).ok_or_else(|| {
         anyhow::anyhow!(
             "--public-key {k:?} is not an Ed25519 public key (32 bytes, base64url, as GET \
              /audit/keys gives it)"
@@ -175,9 +175,9 @@ fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<Exit
     let key = parse_public_key(public_key)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let proof: orgd_core::checkpoint::InclusionProof = serde_json::from_str(&text)
+    let proof: orgd_core::checkpoints::InclusionProof = serde_json::from_str(&text)
         .with_context(|| format!("{} is not an inclusion proof", file.display()))?;
-    let failures = orgd_core::checkpoint::check_proof(&proof, &key);
+    let failures = orgd_core::checkpoints::check_proof(&proof, &key);
     for f in &failures {
         println!("not proven: {f}");
     }
@@ -201,7 +201,7 @@ fn verify_export(file: &std::path::Path, public_keys: &[String]) -> anyhow::Resu
         .collect::<anyhow::Result<Vec<_>>>()?;
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut reader = std::io::BufReader::new(f);
-    let mut verifier = orgd_core::export::ExportVerifier::new(keys);
+    let mut verifier = orgd_core::audit_export::ExportVerifier::new(keys);
     let mut line = Vec::new();
     loop {
         line.clear();

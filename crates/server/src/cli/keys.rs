@@ -2,7 +2,7 @@
 //! automation).
 
 use clap::{Args, Subcommand};
-use orgd_core::service::NewKey;
+use orgd_core::api_keys::NewKey;
 use orgd_core::store::OpenMode;
 
 use super::operator::{describe, operator_service};

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use orgd_core::service::Bootstrap;
+use orgd_core::service::bootstrap::Bootstrap;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +13,7 @@ use crate::config::{Config, ServeArgs};
 
 pub async fn run(args: ServeArgs, bootstrap_key_from_env: bool) -> anyhow::Result<ExitCode> {
     if let Some(key) = &args.bootstrap_key
-        && !orgd_core::keys::is_well_formed_secret(key.expose_secret())
+        && !orgd_core::api_keys::is_well_formed_secret(key.expose_secret())
     {
         // Never echo the value: it is meant to be a secret.
         let source = if bootstrap_key_from_env {

@@ -4,10 +4,10 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
+use orgd_core::api_keys::Permission;
 use orgd_core::configs::REGISTRY;
-use orgd_core::keys::Permission;
-use orgd_core::org::Org;
-use orgd_core::service::ConfigsChange;
+use orgd_core::configs::service::ConfigsChange;
+use orgd_core::orgs::Org;
 use serde_json::{Map, Value};
 
 use super::ctx::Ctx;
@@ -71,7 +71,7 @@ async fn render_configs(
                 th scope="col" { "Set by" }
             } }
             tbody {
-                @for spec in REGISTRY {
+                @for spec in REGISTRY.iter() {
                     @let own_value = own.value.get(spec.key).map(|v| v.to_string());
                     @let shown = sent.map_or(own_value.clone(), |f| f.raw(spec.key).map(str::to_owned));
                     @let eff = effective.get(spec.key);
@@ -142,7 +142,7 @@ pub async fn save(
     // go to the service as text; it parses and bounds them, and names a
     // bad one.
     let mut body = Map::new();
-    for spec in REGISTRY {
+    for spec in REGISTRY.iter() {
         if let Some(v) = form.get(spec.key) {
             body.insert(spec.key.to_owned(), Value::String(v.to_owned()));
         }

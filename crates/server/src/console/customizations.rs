@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use orgd_core::keys::Permission;
+use orgd_core::api_keys::Permission;
 use serde_json::Value;
 
 use super::ctx::Ctx;

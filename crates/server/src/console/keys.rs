@@ -4,9 +4,9 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use orgd_core::keys::{NewKey, Permission};
+use orgd_core::api_keys::service::CreatedKey;
+use orgd_core::api_keys::{NewKey, Permission};
 use orgd_core::page::{PageRequest, decode_id_cursor};
-use orgd_core::service::CreatedKey;
 
 use super::ctx::Ctx;
 use super::form::Form;

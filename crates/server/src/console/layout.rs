@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use orgd_core::Error;
-use orgd_core::org::Org;
+use orgd_core::orgs::Org;
 
 use super::ctx::Ctx;
 

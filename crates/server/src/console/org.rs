@@ -6,9 +6,9 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use orgd_core::keys::Permission;
-use orgd_core::org::{NewOrg, Org};
-use orgd_core::service::OrgPatch;
+use orgd_core::api_keys::Permission;
+use orgd_core::orgs::service::OrgPatch;
+use orgd_core::orgs::{NewOrg, Org};
 
 use super::ctx::Ctx;
 use super::form::Form;

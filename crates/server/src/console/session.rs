@@ -16,7 +16,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use orgd_core::service::{Origin, SessionState, csrf_token};
+use orgd_core::service::Origin;
+use orgd_core::sessions::service::{SessionState, csrf_token};
 
 use super::ctx::Ctx;
 use super::layout;

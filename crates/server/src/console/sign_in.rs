@@ -45,7 +45,8 @@ fn sign_in_form(error: Option<&str>) -> Markup {
 /// The sign-in page; a browser already signed in goes to the tree.
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = session::session_id(&headers)
-        && let Ok(orgd_core::service::SessionState::Active(_)) = state.orgd.session(id).await
+        && let Ok(orgd_core::sessions::service::SessionState::Active(_)) =
+            state.orgd.session(id).await
     {
         return Redirect::to("/console/tree").into_response();
     }

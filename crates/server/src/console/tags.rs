@@ -3,7 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use orgd_core::keys::Permission;
+use orgd_core::api_keys::Permission;
 
 use super::ctx::Ctx;
 use super::form::Form;

@@ -5,9 +5,9 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
-use orgd_core::org::Org;
+use orgd_core::orgs::Org;
+use orgd_core::orgs::service::OrgFilter;
 use orgd_core::page::{PageRequest, decode_id_cursor};
-use orgd_core::service::OrgFilter;
 
 use super::ctx::Ctx;
 use super::layout;
@@ -67,7 +67,7 @@ pub async fn page(
     ))
 }
 
-fn level_view(at: &str, level: &orgd_core::service::TreeLevel) -> Markup {
+fn level_view(at: &str, level: &orgd_core::orgs::tree::TreeLevel) -> Markup {
     html! {
         ol.breadcrumbs aria-label="Path" {
             @for a in &level.ancestors {

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use orgd_core::authz::Principal;
 use orgd_core::page::{PageRequest, decode_id_cursor, decode_number_cursor};
-use orgd_core::service::{NewWebhook, WebhookWithSecret};
 use orgd_core::webhooks::DeliveryStatus;
+use orgd_core::webhooks::service::{NewWebhook, WebhookWithSecret};
 
 use super::ctx::Ctx;
 use super::form::Form;

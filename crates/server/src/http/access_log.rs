@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use orgd_core::Error;
-use orgd_core::access::{AccessEntry, AccessFilter, ExternalEvent, Outcome};
+use orgd_core::access_log::{AccessEntry, AccessFilter, ExternalEvent, Outcome};
 use orgd_core::error::{parse_optional, parse_optional_time};
 use orgd_core::page::{PageRequest, decode_time_cursor, parse_limit};
 use serde::{Deserialize, Serialize};

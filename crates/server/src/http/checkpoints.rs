@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use orgd_core::checkpoint::{AuditKey, Checkpoint, InclusionProof};
+use orgd_core::checkpoints::{AuditKey, Checkpoint, InclusionProof};
 use orgd_core::page::parse_limit;
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -8,8 +8,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orgd_core::configs::service::{ConfigsChange, EffectiveConfig};
 use orgd_core::configs::{ConfigSpec, Configs, REGISTRY};
-use orgd_core::service::{ConfigsChange, EffectiveConfig, Versioned};
+use orgd_core::service::Versioned;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,7 +42,7 @@ const SEED: &str = "/passportsvc/api/v1/organizations/{orgId}/configs";
     responses((status = 200, body = Vec<ConfigSpec>), (status = 401, body = ProblemBody))
 )]
 async fn registry(_caller: Caller) -> Json<&'static [ConfigSpec]> {
-    Json(REGISTRY)
+    Json(REGISTRY.as_slice())
 }
 
 async fn read(

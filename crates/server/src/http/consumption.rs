@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orgd_core::consumption::UsageEvent;
-use orgd_core::service::{ConsumptionReport, UsageReceipt};
+use orgd_core::consumption::service::{ConsumptionReport, UsageReceipt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;

@@ -8,7 +8,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orgd_core::service::{Fingerprint, IdempotencyStart};
+use orgd_core::idempotency::service::{Fingerprint, IdempotencyStart};
 use orgd_core::store::StoredResponse;
 
 use crate::state::AppState;

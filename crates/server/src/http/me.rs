@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use orgd_core::service::Me;
+use orgd_core::api_keys::service::Me;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

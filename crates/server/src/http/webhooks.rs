@@ -10,7 +10,7 @@ use axum::response::Response;
 use orgd_core::page::{
     PageRequest, decode_feed_cursor, decode_number_cursor, encode_feed_cursor, parse_limit,
 };
-use orgd_core::service::{NewWebhook, ReplayFrom, WebhookPatch, WebhookWithSecret};
+use orgd_core::webhooks::service::{NewWebhook, ReplayFrom, WebhookPatch, WebhookWithSecret};
 use orgd_core::webhooks::{Delivery, DeliveryStatus, Webhook, WebhookScope};
 use orgd_core::{Error, schema};
 use serde::{Deserialize, Serialize};

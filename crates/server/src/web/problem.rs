@@ -250,7 +250,7 @@ impl IntoResponse for ApiError {
                 used,
                 set_by,
             } => Problem::over_limit(LimitDetail {
-                resource: resource.name(),
+                resource,
                 limit,
                 used,
                 source: set_by,

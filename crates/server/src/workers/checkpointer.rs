@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orgd_core::service::{CheckpointMade, Orgd};
+use orgd_core::checkpoints::service::CheckpointMade;
+
+use orgd_core::service::Orgd;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

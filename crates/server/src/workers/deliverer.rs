@@ -18,7 +18,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use orgd_core::service::{Claimed, Orgd};
+use orgd_core::service::Orgd;
+
+use orgd_core::webhooks::deliveries::Claimed;
 use orgd_core::webhooks::{
     ATTEMPT_TIMEOUT, Attempt, DeliveryStatus, MAX_RESPONSE_BYTES, forbidden_address, signature,
 };

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntryRef, Outcome, Source};
+use orgd_core::access_log::{AccessEntryRef, Outcome, Source};
 use orgd_core::authz::Principal;
 use orgd_core::consumption::{API_REQUESTS, Month};
 use orgd_core::ids::lowercase_ulid_at;

@@ -319,7 +319,7 @@ async fn old_entries_are_pruned_after_the_retention() {
 async fn sigterm_right_after_ten_thousand_requests_keeps_every_entry() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
-    let key = orgd_core::keys::generate_secret();
+    let key = orgd_core::api_keys::generate_secret();
     let (mut child, base, _) = start_binary(&db, Some(&key)).await;
     let remote = Remote::new(&base, &key);
     let res = remote

@@ -2,7 +2,7 @@
 //! leaves a signed anchor, so a pruned chain still verifies and signed
 //! checkpoints still hold; `audit.legal_hold` keeps a whole subtree.
 
-use orgd_core::service::CheckpointMade;
+use orgd_core::checkpoints::service::CheckpointMade;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

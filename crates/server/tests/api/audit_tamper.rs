@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{RawDb, Storage, TestApp, problem, run_cli};
 use orgd_core::audit::AuditEvent;
-use orgd_core::checkpoint::SigningKey;
-use orgd_core::export::{ExportLink, ExportProof, LineDigest, Manifest};
+use orgd_core::checkpoints::SigningKey;
+use orgd_core::audit_export::{ExportLink, ExportProof, LineDigest, Manifest};
 
 /// The signing key's seed, given in a file so that the test can sign as
 /// orgd does (the attacker who holds a database with the seed in it can
@@ -314,7 +314,7 @@ async fn checkpoint_leaves_replaced_with_shorter_heads_are_found() {
 /// the auditor kept.
 #[tokio::test]
 async fn oldest_events_cut_behind_an_anchor_signed_by_a_key_added_to_the_database_fail_offline() {
-    use orgd_core::checkpoint::{AuditKeyRecord, PruneAnchor};
+    use orgd_core::checkpoints::{AuditKeyRecord, PruneAnchor};
     let t = tampered(async |db, events| {
         let at = "2026-01-01T00:00:00.000Z";
         let forger = SigningKey::from_seed(&[66; 32]);

@@ -39,7 +39,7 @@ async fn first_start_prints_a_root_key_once_and_it_works() {
 /// `orgd serve` on `db` with a new root key, which has made the org `acme`:
 /// the process, and requests with that key.
 async fn serving_acme(db: &str) -> (tokio::process::Child, Remote) {
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     let (child, base, _) = start_binary(db, Some(&root)).await;
     let operator = Remote::new(&base, &root);
     let res = operator

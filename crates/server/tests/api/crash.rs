@@ -11,7 +11,7 @@ use crate::helpers::{Remote, Storage, start_binary};
 async fn acknowledged_writes_survive_sigkill() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
-    let key = orgd_core::keys::generate_secret();
+    let key = orgd_core::api_keys::generate_secret();
     let client = reqwest::Client::new();
 
     let (mut child, base, _) = start_binary(&db, Some(&key)).await;

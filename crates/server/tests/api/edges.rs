@@ -298,7 +298,7 @@ async fn the_right_key_signs_in_from_an_address_that_guessed_wrong() {
 #[tokio::test]
 async fn shutdown_answers_a_held_feed_read_and_exits_promptly() {
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     let mut orgd = serve(&storage.database_url, Some(&root));
     let base = orgd.base().await;
     let remote = Remote::new(&base, &root);

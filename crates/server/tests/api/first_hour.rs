@@ -10,7 +10,7 @@ use crate::helpers::{
 };
 
 fn key() -> String {
-    orgd_core::keys::generate_secret()
+    orgd_core::api_keys::generate_secret()
 }
 
 async fn status_of(base: &str, key: &str, path: &str) -> StatusCode {

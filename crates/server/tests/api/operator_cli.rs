@@ -10,7 +10,7 @@ use crate::helpers::{RawDb, Remote, Storage, populated, postgres, run_cli, serve
 async fn audit_verify_all_checks_every_org_and_exits_by_outcome() {
     let storage = Storage::new().await;
     let url = storage.database_url.clone();
-    populated(&storage, &orgd_core::keys::generate_secret()).await;
+    populated(&storage, &orgd_core::api_keys::generate_secret()).await;
 
     let (code, out, err) = run_cli(&["audit", "verify", "--all", "--database-url", &url]).await;
     assert_eq!(code, 0, "{out}{err}");
@@ -57,7 +57,7 @@ async fn audit_verify_all_checks_every_org_and_exits_by_outcome() {
 #[tokio::test]
 async fn backup_writes_a_copy_that_serves_with_the_same_keys() {
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     populated(&storage, &root).await;
     let dest = storage.dir.path().join("backup.db");
     let dest_s = dest.display().to_string();
@@ -100,7 +100,7 @@ async fn backup_writes_a_copy_that_serves_with_the_same_keys() {
 async fn reading_commands_never_migrate_or_write() {
     let storage = Storage::new().await;
     let url = storage.database_url.clone();
-    populated(&storage, &orgd_core::keys::generate_secret()).await;
+    populated(&storage, &orgd_core::api_keys::generate_secret()).await;
     // As if the database were left by an older orgd: its newest migration
     // is not recorded. A reader must refuse it rather than migrate it.
     let mut raw = RawDb::connect(&url).await;

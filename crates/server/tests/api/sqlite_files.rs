@@ -38,7 +38,7 @@ fn chmod(path: &Path, mode: u32) {
 #[tokio::test]
 async fn reading_commands_work_on_a_read_only_copy_and_writers_say_why_not() {
     let storage = Storage::new().await;
-    populated(&storage, &orgd_core::keys::generate_secret()).await;
+    populated(&storage, &orgd_core::api_keys::generate_secret()).await;
     let source = storage.dir.path().join("orgd.db");
     let ro_dir = tempfile::tempdir().unwrap();
     let copy = ro_dir.path().join("copy.db");

@@ -79,7 +79,7 @@ impl Node {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_on_one_database_keep_every_guarantee() {
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     // Both start at once: migrations and bootstrap race, and must not clash.
     let ((mut c1, b1), (mut c2, b2)) = tokio::join!(
         start_node(&storage.database_url, &root),
@@ -301,7 +301,7 @@ async fn two_nodes_on_one_database_keep_every_guarantee() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_node_reaches_the_other_nodes_cache_by_notification() {
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     let (mut c1, b1) = start_node(&storage.database_url, &root).await;
     let (mut c2, b2) = start_node(&storage.database_url, &root).await;
     let node = |base: String| Node {
@@ -346,7 +346,7 @@ async fn a_change_on_one_node_reaches_the_other_nodes_cache_by_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_read_held_on_one_node_wakes_for_an_event_committed_on_the_other() {
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     let (mut c1, b1) = start_node(&storage.database_url, &root).await;
     let (mut c2, b2) = start_node(&storage.database_url, &root).await;
     let client = reqwest::Client::new();
@@ -382,7 +382,7 @@ async fn two_nodes_deliver_each_event_to_a_webhook_exactly_once() {
     use reqwest::Method;
 
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     let mut flags = CACHE_FOR_AN_HOUR.to_vec();
     flags.push("--webhook-allow-private-targets");
     let (mut c1, b1, _) = start_binary_with(&storage.database_url, Some(&root), &flags).await;
@@ -536,7 +536,7 @@ async fn two_nodes_sign_one_chain_of_checkpoints() {
     use reqwest::Method;
 
     let storage = Storage::new().await;
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     let mut flags = CACHE_FOR_AN_HOUR.to_vec();
     flags.extend(["--checkpoint-interval-secs", "1"]);
     let (c1, b1, _) = start_binary_with(&storage.database_url, Some(&root), &flags).await;

@@ -131,7 +131,7 @@ async fn guarded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_answers_503_in_time_and_service_resumes_by_itself() {
     let cluster = Cluster::start();
-    let root = orgd_core::keys::generate_secret();
+    let root = orgd_core::api_keys::generate_secret();
     // The request timeout is far off: an answer that says `unavailable` (not
     // `timeout`) came from the database path giving up at its own bound.
     let (mut node, base, _) = start_binary_with(

@@ -1,7 +1,7 @@
 //! Migrations that move data: what a database made by an earlier version
 //! holds comes through.
 
-use orgd_core::access::{AccessFilter, Outcome, Source};
+use orgd_core::access_log::{AccessFilter, Outcome, Source};
 use orgd_core::page::PageRequest;
 use orgd_core::store::Store;
 use orgd_store_tests::fixtures::oid;

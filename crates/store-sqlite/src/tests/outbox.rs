@@ -50,7 +50,7 @@ fn spawn_change(
     tokio::spawn(async move {
         let mut tx = store.begin().await?;
         tx.insert_org(&org).await?;
-        tx.insert_events(events).await?;
+        tx.insert_outbox_events(events).await?;
         tx.commit().await
     })
 }
@@ -62,7 +62,7 @@ async fn a_batch_writes_the_events_of_its_released_units_in_release_order() {
 
     let mut first = first_unit(&store, &tree).await;
     first
-        .insert_events(vec![outbox_event("e1"), outbox_event("e2")])
+        .insert_outbox_events(vec![outbox_event("e1"), outbox_event("e2")])
         .await
         .unwrap();
     let dropped = {
@@ -71,7 +71,9 @@ async fn a_batch_writes_the_events_of_its_released_units_in_release_order() {
         tokio::spawn(async move {
             let mut tx = store.begin().await.unwrap();
             tx.insert_org(&b).await.unwrap();
-            tx.insert_events(vec![outbox_event("gone")]).await.unwrap();
+            tx.insert_outbox_events(vec![outbox_event("gone")])
+                .await
+                .unwrap();
             // The service gives up here, dropping the transaction.
         })
     };
@@ -97,7 +99,7 @@ async fn a_batch_whose_events_cannot_be_written_commits_nothing() {
 
     let mut first = first_unit(&store, &tree).await;
     first
-        .insert_events(vec![outbox_event("same")])
+        .insert_outbox_events(vec![outbox_event("same")])
         .await
         .unwrap();
     // Event ids are unique; a second "same" fails the batch's writing.

@@ -1,7 +1,7 @@
 //! Batch inserts: what is kept, every field read back, and a batch too large
 //! for one statement's parameters.
 
-use orgd_core::access::{AccessEntry, AccessFilter, Outcome, Source};
+use orgd_core::access_log::{AccessEntry, AccessFilter, Outcome, Source};
 use orgd_core::store::Store;
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! The newest-first listing: its order, its filters and its keyset pages.
 
-use orgd_core::access::{AccessEntry, AccessFilter, Outcome};
+use orgd_core::access_log::{AccessEntry, AccessFilter, Outcome};
 use orgd_core::store::Store;
 
 use crate::fixtures::{access, at, at_ms, insert_access, oid};

@@ -9,7 +9,7 @@ pub(crate) mod listing;
 pub(crate) mod pruning;
 
 use chrono::{DateTime, Utc};
-use orgd_core::access::{AccessEntry, AccessFilter};
+use orgd_core::access_log::{AccessEntry, AccessFilter};
 use orgd_core::page::PageRequest;
 use orgd_core::store::Store;
 

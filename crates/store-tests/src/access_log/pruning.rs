@@ -1,6 +1,6 @@
 //! Pruning by age, at most so many rows a call, in write order.
 
-use orgd_core::access::{AccessEntry, AccessFilter};
+use orgd_core::access_log::{AccessEntry, AccessFilter};
 use orgd_core::store::Store;
 
 use crate::fixtures::{access, at, at_ms, insert_access};

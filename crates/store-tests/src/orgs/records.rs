@@ -2,7 +2,7 @@
 //! tombstone's too), the root, and reads by id.
 
 use orgd_core::configs::{Configs, REGISTRY};
-use orgd_core::org::OrgRecord;
+use orgd_core::orgs::OrgRecord;
 use orgd_core::store::{Store, Tx};
 use serde_json::json;
 

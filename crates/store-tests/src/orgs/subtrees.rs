@@ -1,7 +1,7 @@
 //! Subtrees: moving one, and the counts and scans the service makes over
 //! one (live children, depth, live orgs deepest first).
 
-use orgd_core::org::OrgRecord;
+use orgd_core::orgs::OrgRecord;
 use orgd_core::store::Store;
 
 use crate::fixtures::{Tree, at, oid, org_ids, read_org, tombstone};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use orgd_core::page::PageRequest;
-use orgd_core::resources::{Resource, ResourceKind};
+use orgd_core::registries::{Resource, ResourceKind};
 use orgd_core::store::{Store, StoreError};
 
 use crate::fixtures::{

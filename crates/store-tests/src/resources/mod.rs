@@ -6,7 +6,7 @@ pub(crate) mod limits;
 pub(crate) mod registry;
 
 use orgd_core::page::PageRequest;
-use orgd_core::resources::{Resource, ResourceKind};
+use orgd_core::registries::{Resource, ResourceKind};
 use orgd_core::store::Store;
 
 use crate::fixtures::{Tree, oid};

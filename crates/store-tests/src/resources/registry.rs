@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use orgd_core::page::PageRequest;
-use orgd_core::resources::{Resource, ResourceKind};
+use orgd_core::registries::{Resource, ResourceKind};
 use orgd_core::store::Store;
 use serde_json::json;
 

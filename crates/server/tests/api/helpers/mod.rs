@@ -73,7 +73,7 @@ pub struct TestApp {
     pub database_url: String,
     pub clock: Arc<OffsetClock>,
     pub service: Arc<orgd_core::service::Orgd>,
-    traffic: orgd::ingest::TrafficWriter,
+    traffic: orgd::TrafficWriter,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
     storage: Option<Storage>,
@@ -87,7 +87,7 @@ impl TestApp {
     /// Spawns with the test configuration changed by `tweak`.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let storage = Storage::new().await;
-        let root_key = orgd_core::keys::generate_secret();
+        let root_key = orgd_core::api_keys::generate_secret();
         Self::start(storage, root_key, tweak).await
     }
 

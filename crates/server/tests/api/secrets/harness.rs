@@ -133,7 +133,7 @@ impl Secret {
             base64::engine::general_purpose::STANDARD.encode(format!("{s}:")),
         ];
         if with_digest {
-            forms.push(orgd_core::keys::digest(s));
+            forms.push(orgd_core::api_keys::digest(s));
         }
         // The first 12 characters are the `prefix` the API shows on purpose.
         let tail = &s.as_bytes()[12..];

@@ -22,7 +22,7 @@ use harness::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_anywhere_but_in_its_creating_response() {
     let storage = Storage::new().await;
-    let bootstrap = orgd_core::keys::generate_secret();
+    let bootstrap = orgd_core::api_keys::generate_secret();
     let server = Server::start(&storage.database_url, &bootstrap).await;
     let mut p = Probe {
         client: reqwest::Client::new(),
@@ -406,7 +406,7 @@ async fn no_secret_appears_anywhere_but_in_its_creating_response() {
         assert_eq!(s.header("cache-control"), Some("no-store"), "{}", s.what);
         let body = String::from_utf8_lossy(&s.body);
         assert_eq!(body.matches(secret.value.as_str()).count(), 1, "{body}");
-        let digest = orgd_core::keys::digest(&secret.value);
+        let digest = orgd_core::api_keys::digest(&secret.value);
         assert!(!body.contains(&digest), "{}: shows a digest", s.what);
     }
 
@@ -448,7 +448,7 @@ async fn no_secret_appears_anywhere_but_in_its_creating_response() {
     let dump = String::from_utf8_lossy(&dump).into_owned();
     for secret in &secrets {
         assert!(
-            dump.contains(&orgd_core::keys::digest(&secret.value)),
+            dump.contains(&orgd_core::api_keys::digest(&secret.value)),
             "the dump lacks the digest of {}: it missed the keys table",
             secret.name
         );

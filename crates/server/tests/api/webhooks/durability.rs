@@ -23,7 +23,7 @@ async fn remote_deliveries(remote: &Remote, hook: &str, status: &str) -> Vec<Val
 async fn pending_deliveries_survive_sigkill_and_all_arrive_after_the_restart() {
     let storage = Storage::new().await;
     let db = storage.database_url.clone();
-    let key = orgd_core::keys::generate_secret();
+    let key = orgd_core::api_keys::generate_secret();
     let flags = ["--webhook-allow-private-targets"];
     let receiver = Receiver::start().await;
     // The first delivery is held unanswered, so at the kill it is leased and

@@ -292,7 +292,7 @@ async fn bad_webhook_fields_and_parameters_are_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neither_a_secret_nor_an_endpoints_url_reaches_the_log() {
     let storage = Storage::new().await;
-    let key = orgd_core::keys::generate_secret();
+    let key = orgd_core::api_keys::generate_secret();
     let receiver = Receiver::start().await;
     // One failed attempt, so that the failure's path is logged too.
     receiver.fail_next(1);
