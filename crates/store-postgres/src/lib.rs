@@ -11,15 +11,15 @@
 //!
 //! [`OrgRepo::lock_org`]: orgd_core::store::OrgRepo::lock_org
 
+mod api_keys;
 mod audit;
 mod checkpoints;
 mod error;
 mod events;
 mod idempotency;
 mod invalidations;
-mod keys;
 mod orgs;
-mod resources;
+mod registries;
 mod sessions;
 mod sql;
 mod tags;

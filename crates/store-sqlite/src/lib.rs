@@ -28,16 +28,16 @@
 //! at which a cancelled request could leave the writer in an unknown state.
 
 mod access_blocks;
+mod api_keys;
 mod audit;
 mod checkpoints;
 mod error;
 mod events;
 mod idempotency;
-mod keys;
 mod open;
 mod orgs;
 mod readers;
-mod resources;
+mod registries;
 mod sessions;
 mod sql;
 mod tags;

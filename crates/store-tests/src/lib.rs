@@ -68,15 +68,15 @@ macro_rules! cases {
 pub(crate) use cases;
 
 mod access_log;
+mod api_keys;
 mod audit;
 mod checkpoints;
 mod consumption;
 mod events;
 pub mod fixtures;
 mod idempotency;
-mod keys;
 mod orgs;
-mod resources;
+mod registries;
 mod sessions;
 mod tags;
 mod tx;
@@ -89,9 +89,9 @@ pub fn all() -> Vec<Case> {
         orgs::listing::CASES,
         orgs::subtrees::CASES,
         tags::CASES,
-        keys::CASES,
-        resources::registry::CASES,
-        resources::limits::CASES,
+        api_keys::CASES,
+        registries::registry::CASES,
+        registries::limits::CASES,
         audit::CASES,
         checkpoints::CASES,
         idempotency::CASES,

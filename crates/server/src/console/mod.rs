@@ -16,20 +16,20 @@
 //! - `layout.rs`: the page shell, the org's header and tabs, errors.
 //! - one file per page family: `sign_in.rs`, `tree.rs`, `org.rs`
 //!   (overview, rename, move, delete, new child), `configs.rs`,
-//!   `customizations.rs`, `tags.rs`, `limits.rs`, `keys.rs`, `trails.rs`
+//!   `customizations.rs`, `tags.rs`, `limits.rs`, `api_keys.rs`, `trails.rs`
 //!   (audit, access log), `consumption.rs`, `webhooks.rs`.
 //!
 //! The console's routes are not in the OpenAPI document: they are pages, not
 //! the API. It imports nothing of the API (`http/`): what both need is in
 //! `web/`.
 
+mod api_keys;
 mod assets;
 mod configs;
 mod consumption;
 mod ctx;
 mod customizations;
 mod form;
-mod keys;
 mod layout;
 mod limits;
 mod org;
@@ -71,8 +71,10 @@ const PAGES: &[Page] = &[
     Page::tab("/tags", "Tags", || get(tags::page).post(tags::add)),
     Page::action("/tags/{tag_id}/delete", || post(tags::remove)),
     Page::tab("/limits", "Limits", || get(limits::page)),
-    Page::tab("/keys", "API keys", || get(keys::page).post(keys::create)),
-    Page::action("/keys/{key_id}/revoke", || post(keys::revoke)),
+    Page::tab("/keys", "API keys", || {
+        get(api_keys::page).post(api_keys::create)
+    }),
+    Page::action("/keys/{key_id}/revoke", || post(api_keys::revoke)),
     Page::tab("/audit", "Audit", || get(trails::audit)),
     Page::tab("/access-log", "Access log", || get(trails::access_log)),
     Page::tab("/consumption", "Consumption", || get(consumption::page)),

@@ -23,7 +23,7 @@ mod openapi;
 mod orgs;
 mod paging;
 mod query;
-mod resources;
+mod registries;
 mod tags;
 mod webhooks;
 
@@ -55,7 +55,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(consumption::routes())
         .merge(customizations::routes())
         .merge(tags::routes())
-        .merge(resources::routes())
+        .merge(registries::routes())
         .merge(me::routes())
         .merge(webhooks::routes())
 }

@@ -8,6 +8,8 @@
 
 #[path = "../api/access_log.rs"]
 mod access_log;
+#[path = "../api/api_keys.rs"]
+mod api_keys;
 #[path = "../api/audit.rs"]
 mod audit;
 #[path = "../api/audit_export.rs"]
@@ -44,8 +46,6 @@ mod edges;
 mod events;
 #[path = "../api/first_hour.rs"]
 mod first_hour;
-#[path = "../api/keys.rs"]
-mod keys;
 #[path = "../api/limits.rs"]
 mod limits;
 #[path = "../api/matrix/mod.rs"]
