@@ -432,3 +432,40 @@ async fn item_lists_page_by_id() {
         .await;
     problem(res, StatusCode::BAD_REQUEST).await;
 }
+
+/// Deleting an org releases everything it held: every gauge of a limited
+/// thing (`orgd_core::limits::gauges`, read from `LIMITS`) reads 0 for it
+/// afterwards, as its parent's report of its children shows. A limited thing
+/// added to `LIMITS` that deletion forgets to release fails here (and one
+/// `create_request` cannot make fails here first).
+#[tokio::test]
+async fn deleting_an_org_releases_every_gauge() {
+    let app = TestApp::spawn().await;
+    let k = &app.root_key;
+    app.orgs("root/a").await;
+    let gauges: Vec<&str> = orgd_core::limits::gauges().collect();
+    for (n, what) in gauges.iter().enumerate() {
+        let (path, body) = create_request(what, n);
+        let res = app.post(k, &path, body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "making one of {what}");
+    }
+    let held: Value = app.get_json(k, "/orgs/a/consumption").await;
+    for what in &gauges {
+        assert_eq!(held["metrics"][what]["current"], 1, "a holds one of {what}");
+    }
+    let res = app.delete(k, "/orgs/a?cascade=true").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = app
+        .get_json(k, "/orgs/root/consumption?include_children=true")
+        .await;
+    let a = report["children"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["org_id"] == "a"))
+        .unwrap_or_else(|| panic!("the deleted org is still among root's children: {report}"));
+    for what in &gauges {
+        assert_eq!(
+            a["subtree"][what]["current"], 0,
+            "deleting a released its {what}: {a}"
+        );
+    }
+}
