@@ -144,3 +144,44 @@ where
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// A file of this crate that no `mod` declares is never compiled, and
+    /// its cases never run: the one way a case could be left out unseen
+    /// (a declared case missing from `cases!`, or a module's `CASES`
+    /// missing from [`super::all`], is dead code the build refuses).
+    #[test]
+    fn every_file_of_the_suite_is_declared() {
+        fn walk(dir: &Path, undeclared: &mut Vec<String>) {
+            let parent = ["lib.rs", "mod.rs"]
+                .iter()
+                .map(|f| dir.join(f))
+                .find(|p| p.exists())
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default();
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                let name = entry.file_name().into_string().unwrap();
+                let module = name.trim_end_matches(".rs");
+                if name == "lib.rs" || name == "mod.rs" {
+                    continue;
+                }
+                if !parent.contains(&format!("mod {module};")) {
+                    undeclared.push(path.display().to_string());
+                }
+                if path.is_dir() {
+                    walk(&path, undeclared);
+                }
+            }
+        }
+        let mut undeclared = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut undeclared,
+        );
+        assert!(undeclared.is_empty(), "no `mod` declares {undeclared:?}");
+    }
+}

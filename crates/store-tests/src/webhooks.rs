@@ -31,25 +31,11 @@ fn webhook(id: &str, org: &str) -> WebhookRecord {
 }
 
 fn delivery(id: &str, webhook: &str, org: &str, due: DateTime<Utc>) -> DeliveryRecord {
-    DeliveryRecord {
-        id: id.into(),
-        seq: 0,
-        webhook_id: webhook.into(),
-        org_id: org.into(),
-        event_id: format!("evt_{id}"),
-        event_type: "org.update".into(),
-        body: "{}".into(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        created_at: at(0),
-        next_attempt_at: due,
-        lease_until: None,
-        first_attempt_at: None,
-        last_attempt_at: None,
-        last_status_code: None,
-        last_error: None,
-        delivered_at: None,
-    }
+    let (event_id, event_type) = (format!("evt_{id}"), "org.update".to_owned());
+    let mut d = DeliveryRecord::pending(webhook, org.into(), event_id, event_type, "{}", at(0));
+    d.id = id.into();
+    d.next_attempt_at = due;
+    d
 }
 
 /// Orgs r ⊃ a, b; endpoints w1 on a and w2 on b; deliveries of w1 for
