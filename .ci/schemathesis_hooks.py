@@ -45,7 +45,7 @@ def _keep_rules(case) -> None:
         case.query["wait"] = "0"
 
     # A webhook's URL must be http(s) and reach a public address (the SSRF
-    # rules, tests/api/webhooks.rs): the schema can say the first, not the
+    # rules, tests/api/webhooks/safety.rs): the schema can say the first, not the
     # second. A public address literal needs no name resolved.
     hook = (method == "POST" and path.endswith("/webhooks")) or (
         method == "PATCH" and path.endswith("/webhooks/{webhook_id}")
@@ -77,7 +77,7 @@ def _keep_rules(case) -> None:
         elif name.lower() == "if-none-match":
             case.headers[name] = '"0"'
 
-    # A key's `expires_at` must be in the future (tests/api/keys.rs).
+    # A key's `expires_at` must be in the future (tests/api/api_keys.rs).
     if (
         method == "POST"
         and path.endswith("/api_keys")
