@@ -1,5 +1,5 @@
 //! The access log: reading an org's entries, and the platform's own events
-//! (`POST …/access_log`). The API's own entries arrive through `traffic.rs`.
+//! (`POST …/access_log`). The API's own entries arrive through `consumption/traffic.rs`.
 
 use crate::access_log::{AccessEntry, AccessFilter, ExternalEvent, parse_external};
 use crate::api_keys::Permission;

@@ -5,7 +5,7 @@
 //! operator sets another). Every audited change to an org
 //! (revoking one of its keys, deleting it) evicts the org's keys when it
 //! commits, here and, through the store's notifications, on other nodes
-//! sharing the database (see `org_cache`). Expiry is checked on every use
+//! sharing the database (see `crate::orgs::cache`). Expiry is checked on every use
 //! against the injected clock, so a cached key still stops at `expires_at`.
 
 use std::collections::HashMap;

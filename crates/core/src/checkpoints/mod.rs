@@ -5,13 +5,13 @@
 //! store keeps, `service.rs` the operations on `Orgd`.
 
 pub(crate) mod chains;
-mod keys;
 mod model;
 mod repo;
 pub mod service;
-pub(crate) mod signing;
+mod signing_keys;
+pub(crate) mod signing_state;
 pub mod verify;
 
-pub use self::keys::*;
 pub use self::model::*;
 pub use self::repo::*;
+pub use self::signing_keys::*;

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::canonical::canonical_json;
 use crate::merkle::{Hash, MerkleTree, leaf_hash};
 
-use super::keys::{PublicKey, SigningKey};
+use super::signing_keys::{PublicKey, SigningKey};
 
 /// The data of an org's leaf: its chain head.
 pub fn leaf_data(org_id: &str, seq: i64, hash: &str) -> String {
@@ -378,6 +378,26 @@ impl PruneAnchor {
 
     pub fn verify(&self, key: &PublicKey) -> bool {
         self.kid == key.kid && key.verify(&self.signed_bytes(), &self.signature)
+    }
+}
+
+/// An org's leaf in a checkpoint, proven through its tree.
+pub(crate) struct ProvenLeaf {
+    pub head: Head,
+    pub index: usize,
+    pub tree_size: usize,
+    pub path: Vec<Hash>,
+}
+
+impl ProvenLeaf {
+    pub fn proof(self, checkpoint: Checkpoint) -> InclusionProof {
+        InclusionProof {
+            checkpoint,
+            leaf: self.head,
+            leaf_index: i64::try_from(self.index).unwrap_or(i64::MAX),
+            tree_size: i64::try_from(self.tree_size).unwrap_or(i64::MAX),
+            path: self.path.iter().map(hex::encode).collect(),
+        }
     }
 }
 

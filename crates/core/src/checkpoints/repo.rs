@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::keys::AuditKeyRecord;
 use super::model::{Checkpoint, Head, Heads};
+use super::signing_keys::AuditKeyRecord;
 use crate::error::StoreResult;
 use crate::ids::OrgId;
 

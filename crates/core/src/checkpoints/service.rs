@@ -20,9 +20,9 @@ use crate::api_keys::Permission;
 use crate::audit::{ChainVerifier, Checkpointed};
 use crate::authz::Principal;
 use crate::checkpoints::chains::{ChainAt, chain_at};
-use crate::checkpoints::signing::Tree;
+use crate::checkpoints::signing_state::Tree;
 use crate::checkpoints::{
-    AuditKey, AuditKeyRecord, Checkpoint, Head, Heads, InclusionProof, LeafSet, SigningKey,
+    AuditKey, AuditKeyRecord, Checkpoint, Heads, InclusionProof, LeafSet, ProvenLeaf, SigningKey,
     head_leaf,
 };
 use crate::error::{ConflictKind, FieldError};
@@ -449,26 +449,6 @@ impl Orgd {
                 "audit head of this organization in the checkpoint",
             ))?;
         Ok(proven.proof(c))
-    }
-}
-
-/// An org's leaf in a checkpoint, proven through its tree.
-pub(crate) struct ProvenLeaf {
-    pub head: Head,
-    pub index: usize,
-    pub tree_size: usize,
-    pub path: Vec<crate::merkle::Hash>,
-}
-
-impl ProvenLeaf {
-    pub fn proof(self, checkpoint: Checkpoint) -> InclusionProof {
-        InclusionProof {
-            checkpoint,
-            leaf: self.head,
-            leaf_index: i64::try_from(self.index).unwrap_or(i64::MAX),
-            tree_size: i64::try_from(self.tree_size).unwrap_or(i64::MAX),
-            path: self.path.iter().map(hex::encode).collect(),
-        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! Checking the checkpoints themselves (`orgd audit verify-checkpoints`):
 //! each signature, the `prev_id` chain, and every org's head moving only
-//! forward along its chain; and what a chain holds at a `seq`, which every
-//! check against a checkpoint asks.
+//! forward along its chain.
 
 use crate::Result;
 use crate::checkpoints::chains::{ChainAt, chain_at};

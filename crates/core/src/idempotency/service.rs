@@ -32,7 +32,7 @@ pub enum IdempotencyStart {
 /// body that is no JSON is compared byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// Of the body's canonical form (`audit::canonical_json`): what is
+    /// Of the body's canonical form (`canonical::canonical_json`): what is
     /// stored.
     canonical: String,
     /// Of the body's bytes as sent: what fingerprints were before they

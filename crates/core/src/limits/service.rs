@@ -1,4 +1,5 @@
-//! The enforcement of all five limits, and their report.
+//! The enforcement of every limit of [`crate::limits::LIMITS`], and their
+//! report.
 //!
 //! Every create that a limit bounds runs [`Orgd::ensure_room`] inside its
 //! write transaction, after taking the lock of the org that would hold the
@@ -22,7 +23,7 @@ use crate::{Error, Result};
 impl Orgd {
     /// The org and its ancestors, root first, read in the write transaction
     /// (what a limit check decides on).
-    pub(crate) async fn lineage(tx: &mut dyn Tx, org: &OrgRecord) -> Result<Vec<OrgRecord>> {
+    async fn lineage(tx: &mut dyn Tx, org: &OrgRecord) -> Result<Vec<OrgRecord>> {
         let ids = org.lineage();
         let mut found: BTreeMap<OrgId, OrgRecord> = tx
             .orgs_by_ids(&ids)

@@ -15,7 +15,7 @@ use crate::limits::Count;
 use crate::orgs::{NewOrg, Org, OrgRecord, ValidNewOrg, child_path, parse_name};
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::service::change::{Change, json};
-use crate::service::reach::{path_org_id, reach_org};
+use crate::service::reach::path_org_id;
 use crate::service::{IfMatch, Orgd, Origin};
 use crate::store::OrgQuery;
 use crate::tags::Tag;
@@ -342,9 +342,7 @@ impl Orgd {
         whole_subtree: bool,
         page: PageRequest<String>,
     ) -> Result<Page<Org>> {
-        let id = path_org_id(id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, id, Permission::Read).await?;
         let q = OrgQuery {
             subtree_of: org.path,
             include_root: false,

@@ -6,10 +6,9 @@
 use crate::Result;
 use crate::api_keys::Permission;
 use crate::authz::Principal;
-use crate::orgs::{Org, OrgRecord};
+use crate::orgs::Org;
 use crate::page::{Page, PageRequest, encode_id_cursor, paginate};
 use crate::service::Orgd;
-use crate::service::reach::{path_org_id, reach_org};
 use crate::store::OrgQuery;
 
 /// One level of the tree under `org`.
@@ -30,9 +29,7 @@ impl Orgd {
         org_id: &str,
         page: PageRequest<String>,
     ) -> Result<TreeLevel> {
-        let id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org = reach_org(tx.as_mut(), who, &id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let q = OrgQuery {
             subtree_of: org.path.clone(),
             include_root: false,
@@ -81,9 +78,7 @@ impl Orgd {
     /// O(subtree), paid only where a delete is offered.
     pub async fn subtree_size(&self, who: &Principal, org_id: &str) -> Result<usize> {
         const PAGE: usize = 1000;
-        let id = path_org_id(org_id)?;
-        let mut tx = self.store.read().await?;
-        let org: OrgRecord = reach_org(tx.as_mut(), who, &id, Permission::Read).await?;
+        let (mut tx, org) = self.read_in(who, org_id, Permission::Read).await?;
         let q = OrgQuery {
             subtree_of: org.path,
             include_root: true,

@@ -1,5 +1,5 @@
 //! Limited resources: the applications, workspaces and user groups of an
-//! org (their limits are enforced by `limits.rs`).
+//! org (their limits are enforced by `limits/service.rs`).
 
 use serde_json::Value;
 

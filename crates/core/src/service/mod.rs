@@ -39,7 +39,7 @@ pub struct Settings {
 }
 
 /// How long cached reads are trusted without hearing of a change: the safety
-/// net should a notification from another node be missed (see `org_cache`).
+/// net should a notification from another node be missed (see `crate::orgs::cache`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheTtl {
     pub orgs: std::time::Duration,
@@ -91,7 +91,7 @@ pub struct Orgd {
     pub(crate) settings: Settings,
     pub(crate) caches: Arc<Caches>,
     pub(crate) feed: Arc<crate::events::feed::Feed>,
-    pub(crate) audit: crate::checkpoints::signing::AuditSigning,
+    pub(crate) audit: crate::checkpoints::signing_state::AuditSigning,
 }
 
 /// What hot reads are served from; see [`crate::orgs::cache`] for the rules.

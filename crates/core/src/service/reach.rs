@@ -102,6 +102,6 @@ pub(crate) async fn reach_org(
 }
 
 /// An org id taken from a URL path. One that cannot exist is simply not found.
-pub fn path_org_id(raw: &str) -> Result<OrgId> {
+pub(crate) fn path_org_id(raw: &str) -> Result<OrgId> {
     OrgId::parse(raw).map_err(|_| Error::NotFound("organization"))
 }

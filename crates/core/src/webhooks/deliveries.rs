@@ -15,7 +15,6 @@ use crate::audit::{Actor, Target};
 use crate::authz::Principal;
 use crate::service::change::json;
 use crate::service::{Orgd, Origin};
-use crate::webhooks::service::queued;
 use crate::webhooks::{Attempt, DeliveryRecord, DeliveryStatus, GIVE_UP_AFTER, LEASE};
 
 /// Endpoints moved forward in one queuing transaction, and events read for
@@ -61,7 +60,7 @@ impl Orgd {
                 .await?;
             let ds = rows
                 .iter()
-                .map(|(_, body)| queued(&w, body, now))
+                .map(|(_, body)| DeliveryRecord::of_event(&w.id, body, now))
                 .collect::<Result<Vec<_>>>()?;
             tx.insert_deliveries(&ds).await?;
             let last = rows.last().map_or(w.cursor, |(gid, _)| *gid);

@@ -319,6 +319,29 @@ pub struct DeliveryRecord {
 }
 
 impl DeliveryRecord {
+    /// A new delivery of the stored event `body` (the outbox's JSON) to
+    /// `webhook_id`, due at `now`.
+    pub fn of_event(webhook_id: &str, body: &str, now: DateTime<Utc>) -> crate::Result<Self> {
+        /// What a delivery needs of its event: the rest stays unparsed.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            id: String,
+            #[serde(rename = "type")]
+            kind: String,
+            org_id: String,
+        }
+        let event: Head = serde_json::from_str(body)
+            .map_err(|e| crate::Error::Internal(format!("a stored event is not an event: {e}")))?;
+        Ok(Self::pending(
+            webhook_id,
+            event.org_id,
+            event.id,
+            event.kind,
+            body,
+            now,
+        ))
+    }
+
     /// A new delivery to `webhook_id` of one event of `org_id` (its id,
     /// type and JSON body), due at `now`; the store gives its `seq`.
     pub fn pending(

@@ -450,7 +450,7 @@ impl Orgd {
         let now = self.now();
         let ds = rows
             .iter()
-            .map(|(_, body)| queued(&w, body, now))
+            .map(|(_, body)| DeliveryRecord::of_event(&w.id, body, now))
             .collect::<Result<Vec<_>>>()?;
         tx.insert_deliveries(&ds).await?;
         tx.commit().await?;
@@ -482,30 +482,4 @@ async fn reach_webhook(
         .filter(|w| w.org_id == org.id)
         .ok_or(Error::NotFound("webhook"))?;
     Ok((org, w))
-}
-
-/// A new delivery of the stored event `body` to `w`.
-pub(crate) fn queued(
-    w: &WebhookRecord,
-    body: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<DeliveryRecord> {
-    /// What a delivery needs of its event: the rest stays unparsed.
-    #[derive(serde::Deserialize)]
-    struct Head {
-        id: String,
-        #[serde(rename = "type")]
-        kind: String,
-        org_id: String,
-    }
-    let event: Head = serde_json::from_str(body)
-        .map_err(|e| Error::Internal(format!("a stored event is not an event: {e}")))?;
-    Ok(DeliveryRecord::pending(
-        &w.id,
-        event.org_id,
-        event.id,
-        event.kind,
-        body,
-        now,
-    ))
 }
