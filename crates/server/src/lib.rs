@@ -21,7 +21,7 @@ pub mod http;
 pub mod logging;
 mod state;
 mod web;
-pub mod workers;
+mod workers;
 
 pub use app::Application;
 pub use config::Config;

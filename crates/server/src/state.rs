@@ -1,7 +1,7 @@
 //! What every request's handler shares, API and console alike: the domain
 //! service and the server's own parts (the traffic writer, the rate limits,
-//! the metrics). A leaf: it names the parts it holds and nothing that serves
-//! requests, so the API (`http/`), the console (`console/`) and the shared
+//! the metrics). It imports neither the API nor the console, only the parts
+//! it holds, so the API (`http/`), the console (`console/`) and the shared
 //! layers (`web/`) all build on it without reaching each other through it.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The console's session: a random id in a cookie, resolved on every request
-//! to the key it signed in with (see `orgd_core::service::sessions`), and the
+//! to the key it signed in with (see `orgd_core::sessions::service`), and the
 //! checks that keep another site from acting with it.
 //!
 //! Cross-site requests are refused three ways (SPEC §13): the cookie is

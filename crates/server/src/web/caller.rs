@@ -1,7 +1,7 @@
 //! Who is asking: the principal a request acts as and where it came from.
 //! Put in place by the API's guard (`http/guard.rs`) or the console's
 //! session layer (`console/session.rs`), and read back from the response by
-//! the access log (`access.rs`).
+//! the access log (`access_log.rs`).
 
 use std::sync::Arc;
 

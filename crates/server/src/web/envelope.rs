@@ -80,7 +80,7 @@ async fn serve<S: Inner>(state: AppState, mut req: Request, inner: S) -> Respons
             let handler: Pin<Box<dyn Future<Output = Response> + Send>> = Box::pin(
                 request_id::scope(
                     id.clone(),
-                    super::access::recorded(state.clone(), req, inner),
+                    super::access_log::recorded(state.clone(), req, inner),
                 )
                 .in_current_span(),
             );

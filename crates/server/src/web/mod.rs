@@ -9,16 +9,17 @@
 //!   the API's guard are written in.
 //! - `envelope.rs`: request id, client address, timeout, panics, bare
 //!   statuses and long bodies turned into problems, metrics.
-//! - `access.rs`: the access log layer, handing visits to the traffic writer.
+//! - `access_log.rs`: the access log layer, handing visits to the traffic writer.
 //! - `problem.rs`: RFC 9457 problem bodies, the one table of kinds, and the
 //!   mapping of every domain error.
 //! - `caller.rs`, `client_ip.rs`, `request_id.rs`: who asks, from where,
 //!   under which id.
 //! - `rate_limit.rs`: each key's requests a minute.
 //! - `etag.rs`: versions as ETags, `If-Match` and `If-None-Match`.
-//! - `metrics.rs`: the Prometheus registry and `/metrics`.
+//! - `metrics.rs`: the Prometheus registry (`/metrics` itself is served by
+//!   `app.rs`).
 
-pub mod access;
+pub mod access_log;
 pub mod caller;
 pub mod client_ip;
 pub mod connections;

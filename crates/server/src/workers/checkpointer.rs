@@ -1,6 +1,6 @@
 //! The checkpointer: every `--checkpoint-interval-secs`, a signed checkpoint
 //! of the audit trail when anything changed (the rules are in
-//! `orgd_core::service::checkpoints`), and one more when the server stops
+//! `orgd_core::checkpoints::service`), and one more when the server stops
 //! cleanly, after the last request has finished, so that the last changes
 //! are signed too.
 

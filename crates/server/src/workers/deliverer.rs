@@ -2,7 +2,7 @@
 //! claims due deliveries (at most `--webhook-workers` in flight) and posts
 //! each one, signed as Standard Webhooks says, writing back how it went.
 //! The queue's rules (order, leases, retries, disabling) are in
-//! `orgd_core::service::deliveries`; what is here is the sending, and the
+//! `orgd_core::webhooks::deliveries`; what is here is the sending, and the
 //! network rules a delivery must keep:
 //!
 //! - only the resolved addresses a webhook may reach are connected to
