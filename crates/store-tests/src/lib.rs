@@ -14,10 +14,10 @@
 //! ```
 //!
 //! A module's cases are private functions listed once, by `cases!` at the
-//! end of the module: a case left off its list is dead code, which the
-//! build refuses, so every case runs on every store. A module split into
-//! files has a list per file, each named in [`all`] (an unnamed one is dead
-//! code too).
+//! end of the module: a case left off its list is dead code, which CI
+//! (`clippy -D warnings`) refuses, so every case runs on every store. A
+//! module split into files has a list per file, each named in [`all`] (an
+//! unnamed one is dead code too).
 //!
 //! The suite's expectations go slightly beyond the trait docs where stores
 //! must agree with each other: ids, paths and tag names compare bytewise
@@ -152,7 +152,7 @@ mod tests {
     /// A file of this crate that no `mod` declares is never compiled, and
     /// its cases never run: the one way a case could be left out unseen
     /// (a declared case missing from `cases!`, or a module's `CASES`
-    /// missing from [`super::all`], is dead code the build refuses).
+    /// missing from [`super::all`], is dead code `clippy -D warnings` refuses).
     #[test]
     fn every_file_of_the_suite_is_declared() {
         fn walk(dir: &Path, undeclared: &mut Vec<String>) {

@@ -1,5 +1,5 @@
 //! The console in a real browser: Debian's headless Chromium, driven through
-//! chromedriver (see `browser.rs`). Two tests, each with one browser for all
+//! chromedriver (see `browser/`). Two tests, each with one browser for all
 //! its steps: every page walked (CSP, accessible names, CSRF fields,
 //! screenshots, widths, the keyboard), and the forms' flows (limits, keys,
 //! the reach of a key, a read-only key, a cross-site post).

@@ -1,4 +1,4 @@
-//! Limited resources and the five limits: exact under concurrency, inherited
+//! Limited resources and every limit: exact under concurrency, inherited
 //! down the tree, lowered without losing anything, released on deletion.
 
 use std::sync::Arc;
