@@ -10,7 +10,10 @@ use regex::Regex;
 
 /// The workspace's `crates/` folder.
 fn crates() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Each crate's `src/` folder.
