@@ -1,10 +1,11 @@
 """Turns bench/run.sh's measurements into BENCHMARKS.md, checking every
 target of issue 13 against figures taken in the same run.
 
-Usage: report.py RESULTS RSS DELIVERIES AUDIT (RESULTS: "label|req/s|p50 ms|p99 ms"
-lines; RSS: "label|MiB" lines; DELIVERIES: bench/deliveries.py's line; AUDIT:
-bench/export.py's "export|…" line and bench_checkpoint's lines, prefixed
-"checkpoint|")."""
+Usage: report.py RESULTS RSS DELIVERIES AUDIT [POSTGRES] (RESULTS:
+"label|req/s|p50 ms|p99 ms" lines; RSS: "label|MiB" lines; DELIVERIES:
+bench/deliveries.py's line; AUDIT: bench/export.py's "export|…" line and
+bench_checkpoint's lines, prefixed "checkpoint|"; POSTGRES: bench/postgres.sh's
+lines, pgbench's with its mean latency and no p99)."""
 
 import datetime
 import os
@@ -126,6 +127,33 @@ for name, ms, leaves in checkpoints:
     if "moved" in name and "memory" in name:
         target(f"A signed checkpoint over {int(leaves):,} orgs, {name}: {int(ms):,} ms "
                "(target: ≤ 5 s, once a minute at most)", int(ms) <= 5000)
+# PostgreSQL writes against pgbench on the same machine (issue 30).
+SPREAD, HOT = "pgbench: one-row UPDATE spread over 100 rows", "pgbench: one-row UPDATE on one hot row"
+pg = {l.split("|")[0]: l.strip().split("|") for l in open(sys.argv[5]) if l.strip()} if len(sys.argv) > 5 else {}
+if pg:
+    spread, hot = float(pg[SPREAD][1]), float(pg[HOT][1])
+    two = [r for name, r in pg.items() if "two nodes" in name]
+    print("\n| PostgreSQL writes (bench/postgres.sh, 32 clients) | requests/s (tps) | vs pgbench | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in pg.items():
+        against = hot if "hot" in name or "one org" in name else spread
+        mean = " (mean)" if name.startswith("pgbench") else ""
+        print(f"| {name} | {float(r[1]):,.0f} | {float(r[1]) / against:.2f}× | {float(r[2]):.2f}{mean} | {r[3]} |")
+    patch_spread = pg["PostgreSQL: PATCH spread over 100 orgs, one node"]
+    patch_hot = pg["PostgreSQL: PATCH on one org, one node"]
+    pg_create = float(pg["PostgreSQL: POST /orgs, one node"][1])
+    target(f"PostgreSQL PATCH spread over 100 orgs: {float(patch_spread[1]) / spread:.2f}× pgbench spread "
+           "(target ≥ 0.5×)", float(patch_spread[1]) >= 0.5 * spread)
+    target(f"PostgreSQL PATCH on one org: {float(patch_hot[1]) / hot:.2f}× pgbench on one hot row "
+           "(target ≥ 0.5×)", float(patch_hot[1]) >= 0.5 * hot)
+    target(f"PostgreSQL POST /orgs: {pg_create / spread:.2f}× pgbench spread (target ≥ 0.4×)",
+           pg_create >= 0.4 * spread)
+    target(f"PostgreSQL PATCH spread p99: {float(patch_spread[3]):.2f} ms (target < 20 ms)",
+           float(patch_spread[3]) < 20)
+    both = sum(float(r[1]) for r in two)
+    target(f"Two PostgreSQL nodes together: {both:,.0f} PATCH/s, {both / float(patch_spread[1]):.2f}× one node "
+           "(target ≥ 1×: no cluster-wide serialisation)", both >= float(patch_spread[1]))
+
 print("\n## Targets\n")
 print("\n".join(targets))
 

@@ -13,6 +13,8 @@
 #     bench/outbox-base.patch);
 #   - webhook deliveries a second to a local receiver (bench/deliveries.py);
 #   - orgd on PostgreSQL (a database of its own, dropped after): GET, PATCH;
+#     and its writes against pgbench on the same machine, one node and two
+#     (bench/postgres.sh);
 #   - orgd on a large tree (BENCH_ORGS orgs, default 100,000, with 10 audit
 #     events and 100 access entries each, built by `bench_gen` through the
 #     store): GET, children_audit's first page at the root and in a 50-org
@@ -252,5 +254,9 @@ target/release/examples/bench_checkpoint "sqlite://$work/ckpt.db" --moved 1000 |
   sed 's/^/checkpoint|/' >>"$work/audit"
 tail -n3 "$work/audit" >&2
 
-BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" "$work/deliveries" "$work/audit" >BENCHMARKS.md
+# PostgreSQL writes against pgbench on this machine (issue 30).
+bash bench/postgres.sh >"$work/postgres"
+cat "$work/postgres" >&2
+
+BENCH_ORGS=$ORGS python3 bench/report.py "$work/results" "$work/rss" "$work/deliveries" "$work/audit" "$work/postgres" >BENCHMARKS.md
 cat BENCHMARKS.md
