@@ -43,10 +43,11 @@ fn key_from_row(r: &PgRow) -> Result<KeyRecord, Error> {
 }
 
 impl PgTx {
-    /// Sets the time `column` of the org's key `id` to `at`.
+    /// Sets the time `column` of the org's key `id` to `at`. The column is
+    /// spliced into the SQL, so it is a `'static` literal of this crate's.
     async fn set_key_time(
         &mut self,
-        column: &str,
+        column: &'static str,
         org: &OrgId,
         id: &str,
         at: DateTime<Utc>,

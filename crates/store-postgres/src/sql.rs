@@ -88,11 +88,12 @@ impl<'q> Run for Query<'q, Postgres, PgArguments> {
 /// Deletes, among the oldest `limit` rows of `table` by position (`gid`),
 /// those whose `time` is before `before`: how the append-only tables are
 /// pruned, with no index on time (a row dated ahead holds its place at the
-/// front). Returns how many went.
+/// front). Returns how many went. The names are spliced into the SQL, so
+/// they are `'static` literals of this crate's, never input.
 pub(crate) async fn prune_front(
     conn: &mut PgConnection,
-    table: &str,
-    time: &str,
+    table: &'static str,
+    time: &'static str,
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<u64, Error> {
